@@ -1,0 +1,148 @@
+"""mrd-bench: the command line. Flags become frozen configs, validated once."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Optional, Sequence
+
+from mrd_bench.errors import MrdBenchError
+from mrd_bench.models import EMBEDDED
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from mrd_bench.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(out=args.out, model=args.model, train_samples=args.train_samples,
+                     forget_split=args.forget_split, holdout_split=args.holdout_split,
+                     epochs=args.epochs, lr=args.lr, sigma=args.sigma, draws=args.draws,
+                     seed=args.seed, overwrite=args.overwrite)
+    out = run_demo(cfg, progress=not args.no_progress)
+    print(f"Report: {out / 'report.md'}  (plot: {out / 'mrd.png'}, scores: {out / 'scores.jsonl'})")
+
+
+def _score(args: argparse.Namespace) -> None:
+    from mrd_bench.data import load
+    from mrd_bench.io import guard_output
+    from mrd_bench.models import load_model, weights_hash
+    from mrd_bench.pipeline import score_split, write_scores
+    from mrd_bench.provenance import data_hash, record
+    from mrd_bench.scorers.mrd import MRD
+
+    out = guard_output(args.out, args.overwrite, what="scores")
+    scorer = MRD(sigma=args.sigma, draws=args.k, seed=args.seed, batch_size=args.batch_size)
+    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    model, tokenizer = load_model(args.model, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    rows, edges = score_split(scorer, model, tokenizer, dataset, n_bins=args.bins,
+                              progress=not args.no_progress)
+    meta = record(benchmark=args.benchmark, split=args.split, model=args.model,
+                  model_hash=weights_hash(model), data_hash=data_hash(dataset),
+                  scorer={"name": "mrd", **asdict(scorer)})
+    write_scores(out, rows, edges, meta)
+    print(f"Wrote {len(rows)} scores to {out}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from mrd_bench.models import export_model
+
+    out = export_model(args.model, args.out, dtype=args.dtype, overwrite=args.overwrite)
+    print(f"Wrote a safetensors checkpoint to {out}; lm-eval loads it with "
+          f"--model hf --model_args pretrained={out}")
+
+
+def _data(args: argparse.Namespace) -> None:
+    from mrd_bench.data import load
+
+    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    print(f"{args.benchmark}/{args.split}: {len(dataset)} rows; fields {dataset.column_names}; "
+          f"first sample_id {dataset[0]['sample_id']}")
+
+
+def _tasks_dir(args: argparse.Namespace) -> None:
+    print(tasks_dir())
+
+
+def tasks_dir() -> Path:
+    """Our lm-eval task folders (pass to lm_eval --include_path).
+
+    A wheel carries them as the package `mrd_bench.tasks`; a source checkout (and an
+    editable install of it) keeps them in `tasks/` beside the package.
+    """
+    checkout = Path(__file__).resolve().parent.parent / "tasks"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("mrd_bench.tasks")))
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--benchmark", required=True, help="tofu, wmdp, mmlu, whp, safe or fictitious")
+    p.add_argument("--split", required=True, help="e.g. forget10 (tofu), bio (wmdp), toxic (safe)")
+    p.add_argument("--data-dir", help="folder of local benchmark copies (default: $MRD_BENCH_DATA_DIR, "
+                   "then the hub)")
+    p.add_argument("--data-path", help="your own text/JSONL file (whp: a book; safe: prompt/response)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrd-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="fine-tune the embedded model, score MRD, write a report")
+    p.add_argument("--out", default="mrd_demo", help="output folder (default: mrd_demo)")
+    p.add_argument("--model", default=EMBEDDED, help=f"base model (default: the embedded {EMBEDDED})")
+    p.add_argument("--train-samples", type=int, help="fine-tune on the first N samples only (quick runs)")
+    p.add_argument("--forget-split", default="forget20", help="fictitious split to score (default: forget20)")
+    p.add_argument("--holdout-split", default="holdout20", help="never-trained split (default: holdout20)")
+    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default: 3)")
+    p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default: 1e-4)")
+    p.add_argument("--sigma", type=float, default=1e-4, help="MRD noise scale σ (default: 1e-4)")
+    p.add_argument("--draws", type=int, default=8, help="MRD antithetic pairs K (default: 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("score", help="score per-sample MRD on a benchmark split")
+    p.add_argument("--model", default=EMBEDDED, help="hub id, checkpoint folder, or the embedded model")
+    _data_flags(p)
+    p.add_argument("--sigma", type=float, default=1e-4, help="noise scale σ (default: 1e-4)")
+    p.add_argument("--k", "--draws", dest="k", type=int, default=16, help="antithetic pairs K (default: 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--bins", type=int, default=3, help="quantile difficulty bins (default: 3)")
+    p.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (scoring runs in float32)")
+    p.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code")
+    p.add_argument("--out", default="scores.jsonl")
+    p.set_defaults(run=_score)
+
+    p = sub.add_parser("export-model", help="write a model (e.g. the embedded GGUF) as safetensors")
+    p.add_argument("--model", default=EMBEDDED)
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--dtype", default="float32")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("data", help="load a benchmark split and say what it holds")
+    _data_flags(p)
+    p.set_defaults(run=_data)
+
+    p = sub.add_parser("tasks-dir", help="print the folder of our lm-eval tasks (for --include_path)")
+    p.set_defaults(run=_tasks_dir)
+
+    for name, p in sub.choices.items():
+        if name not in ("data", "tasks-dir"):
+            p.add_argument("--overwrite", action="store_true", help="replace existing results")
+            p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except MrdBenchError as err:
+        print(f"mrd-bench: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""TOFU (Maini et al., 2024): 200 fictitious authors x 20 QA pairs, hub id locuslab/TOFU.
+
+`forgetXX` is the tail of `full` and `retainXX` its head; `holdoutXX` are never-trained
+authors (the non-members of a membership-inference test). The `_perturbed` splits
+add `paraphrased_answer` and a list of `perturbed_answer`s for the truth ratio.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import Dataset, load_dataset
+
+from mrd_bench.data.source import BENCHMARKS, Benchmark, read_jsonl
+
+HUB_ID = "locuslab/TOFU"
+SPLITS = (
+    "full",
+    "forget01", "forget05", "forget10",
+    "retain90", "retain95", "retain99",
+    "holdout01", "holdout05", "holdout10",
+    "forget01_perturbed", "forget05_perturbed", "forget10_perturbed", "retain_perturbed",
+    "real_authors", "real_authors_perturbed",
+    "world_facts", "world_facts_perturbed",
+)
+
+
+def read_local(folder: Path, split: str) -> Dataset:
+    return read_jsonl(folder / f"{split}.jsonl")
+
+
+def read_hub(split: str) -> Dataset:
+    return load_dataset(HUB_ID, split, split="train")
+
+
+BENCHMARKS.register("tofu")(Benchmark(
+    name="tofu", splits=SPLITS, id_fields=("question", "answer"), subdir="tofu",
+    read_local=read_local, hub_id=HUB_ID, read_hub=read_hub))

