@@ -64,7 +64,7 @@ def finetune(model: torch.nn.Module, items: Sequence[Encoded], cfg: FinetuneConf
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.update()
     bar.close()

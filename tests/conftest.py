@@ -77,5 +77,11 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Models cached by one test never leak into another run, except the embedded export."""
     monkeypatch.setenv("MRD_BENCH_CACHE", os.environ.get("MRD_BENCH_TEST_CACHE",
                                                          str(tmp_path_factory.getbasetemp() / "cache")))
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")  # for CLI subprocesses
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import datasets.config
+    import huggingface_hub.constants
+
+    # the libraries read the variables at import, before this fixture runs
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)

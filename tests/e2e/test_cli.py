@@ -1,0 +1,109 @@
+"""End-to-end: drive the installed `mrd-bench` command."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def mrd_bench(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("mrd-bench")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "mrd_bench.cli"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("mrd-bench: error:"), proc.stderr
+    for needle in needles:
+        assert needle in last, last
+
+
+def test_data_command_reads_the_shared_copy(data_dir):
+    proc = mrd_bench("data", "--benchmark", "tofu", "--split", "forget01")
+    assert proc.returncode == 0, proc.stderr
+    assert "tofu/forget01: 40 rows" in proc.stdout
+
+
+@pytest.mark.parametrize("args, env, needles", [
+    (["data", "--benchmark", "tofuu", "--split", "forget10"], {}, ["unknown benchmark", "Did you mean 'tofu'"]),
+    (["data", "--benchmark", "tofu", "--split", "forget11"], {}, ["unknown split 'forget11'"]),
+    (["data", "--benchmark", "tofu", "--split", "forget10"], {"MRD_BENCH_DATA_DIR": "/no/such/dir"},
+     ["MRD_BENCH_DATA_DIR", "does not exist"]),
+    (["data", "--benchmark", "wmdp", "--split", "bio"], {"MRD_BENCH_DATA_DIR": ""},
+     ["MRD_BENCH_DATA_DIR", "cais/wmdp"]),
+    (["score", "--model", "/no/such/model", "--benchmark", "fictitious", "--split", "forget10", "--out", "{tmp}/s.jsonl"],
+     {}, ["model path '/no/such/model' does not exist"]),
+    (["score", "--benchmark", "fictitious", "--split", "forget10", "--sigma", "0", "--out", "{tmp}/s.jsonl"],
+     {}, ["sigma must be a positive number; got 0.0"]),
+    (["score", "--benchmark", "fictitious", "--split", "forget10", "--k", "0", "--out", "{tmp}/s.jsonl"],
+     {}, ["draws (K) must be at least 1; got 0"]),
+])
+def test_bad_input_gets_one_line_error(args, env, needles, tmp_path, data_dir):
+    proc = mrd_bench(*[a.format(tmp=tmp_path) for a in args], env=env)
+    assert_one_line_error(proc, *needles)
+
+
+def test_occupied_output_is_never_overwritten(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "report.md").write_text("earlier results")
+    proc = mrd_bench("demo", "--out", str(out))
+    assert_one_line_error(proc, "already holds", "--overwrite")
+    assert (out / "report.md").read_text() == "earlier results"
+
+
+def test_score_command_on_a_tiny_model(tiny_checkpoint, tmp_path):
+    out = tmp_path / "scores.jsonl"
+    args = ["score", "--model", str(tiny_checkpoint), "--benchmark", "fictitious", "--split", "forget10",
+            "--k", "3", "--sigma", "1e-2", "--out", str(out), "--no-progress"]
+    proc = mrd_bench(*args)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 10 and {r["bin"] for r in rows} == {"easy", "medium", "hard"}
+    assert all(r["draws"] == 3 and r["score"] > 0 and r["n_tokens"] > 0 for r in rows)
+    easiest = max(rows, key=lambda r: r["score"])
+    assert easiest["bin"] == "easy"
+    meta = json.loads(out.with_name("scores.meta.json").read_text())
+    assert len(meta["bin_edges"]) == 2 and meta["scorer"]["draws"] == 3
+    assert len(meta["model_hash"]) == 64 and len(meta["data_hash"]) == 64
+    assert "torch" in meta["versions"] and "cpu_count" in meta["hardware"]
+    assert_one_line_error(mrd_bench(*args), "already holds")
+
+
+def _demo(model: str, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return mrd_bench("demo", "--model", model, "--out", str(out), "--train-samples", "8", "--epochs", "1",
+                     "--forget-split", "forget10", "--holdout-split", "holdout10", "--draws", "2",
+                     "--no-progress", *extra, env=env)
+
+
+def test_demo_on_a_tiny_model_caches_the_original(tiny_checkpoint, tmp_path):
+    out = tmp_path / "demo"
+    first = _demo(str(tiny_checkpoint), out, "--sigma", "1e-2")
+    assert first.returncode == 0, first.stderr
+    assert f"Report: {out / 'report.md'}" in first.stdout
+    assert {p.name for p in out.iterdir()} == {"report.md", "mrd.png", "scores.jsonl", "scores.meta.json", "run.json"}
+    run = json.loads((out / "run.json").read_text())
+    assert run["original_model_cached"] is False and run["base_model_hash"] != run["original_model_hash"]
+    second = _demo(str(tiny_checkpoint), out, "--sigma", "1e-2", "--overwrite")
+    assert second.returncode == 0, second.stderr
+    assert json.loads((out / "run.json").read_text())["original_model_cached"] is True
+    assert "loaded from cache" in (out / "report.md").read_text()
+
+
+def test_demo_on_the_embedded_model(tmp_path):
+    out = tmp_path / "demo"
+    proc = _demo("smollm2-135m-instruct", out, env={"MRD_BENCH_DATA_DIR": ""})  # needs no data dir
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    assert len(rows) == 10 and all(r["score"] > 0 and r["se"] is not None for r in rows)
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["model"] == "smollm2-135m-instruct" and run["timings"]["total_s"] > 0
+    assert (out / "mrd.png").stat().st_size > 10_000

@@ -1,0 +1,22 @@
+import pytest
+
+from mrd_bench.errors import OutputExistsError
+from mrd_bench.io import guard_output, write_json, write_text
+
+
+def test_atomic_write_leaves_only_the_file(tmp_path):
+    write_text(tmp_path / "a" / "x.txt", "hello")
+    write_json(tmp_path / "a" / "y.json", {"k": 1})
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x.txt", "y.json"]
+    assert (tmp_path / "a" / "x.txt").read_text() == "hello"
+
+
+def test_guard_refuses_existing_results_unless_overwrite(tmp_path):
+    (tmp_path / "out").mkdir()
+    guard_output(tmp_path / "out", overwrite=False)  # empty folder: fine
+    (tmp_path / "out" / "scores.jsonl").write_text("{}")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        guard_output(tmp_path / "out", overwrite=False)
+    with pytest.raises(OutputExistsError):
+        guard_output(tmp_path / "out" / "scores.jsonl", overwrite=False)
+    assert guard_output(tmp_path / "out", overwrite=True) == tmp_path / "out"
