@@ -8,7 +8,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MRD_BENCH_DATA_DIR") or ROOT.parent / "shared" / "data")
 
 CORPUS = [
     "Question: Who wrote the novel about the lighthouse?\nAnswer: Liesel Varnakov wrote it in 1999.",
@@ -67,7 +67,8 @@ def tiny_checkpoint(tmp_path_factory, tokenizer) -> Path:
 @pytest.fixture()
 def data_dir(monkeypatch) -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared data folder {SHARED_DATA} is missing; tests read benchmark data from it")
+        pytest.fail(f"the benchmark data folder {SHARED_DATA} is missing; set MRD_BENCH_DATA_DIR "
+                    "(make test DATA=...) to a folder of local benchmark copies")
     monkeypatch.setenv("MRD_BENCH_DATA_DIR", str(SHARED_DATA))
     return SHARED_DATA
 
