@@ -1,7 +1,8 @@
 """Copyright removal in the style of Who's-Harry-Potter (Eldan & Russinovich, 2023).
 
-A book is cut into consecutive chunks of `CHUNK_WORDS` whitespace words; each chunk is a
-`prefix` (its first half) and the `continuation` to be completed. The Harry Potter books
+A book is cut into consecutive chunks of `CHUNK_WORDS` whitespace words (or N model
+tokens, through `chunk_text(..., tokenizer=)`); each chunk is a `prefix` (its first half)
+and the `continuation` to be completed. The Harry Potter books
 are copyrighted and not distributable, so the loader reads public-domain stand-ins from
 the data directory (`books/<name>.txt`, split = the name) or a user's own text file.
 The completion instructions are the MRD paper's: six seen during unlearning, six unseen.
@@ -36,18 +37,25 @@ UNSEEN_INSTRUCTIONS = (
 )
 
 
-def chunk_text(text: str, book: str, chunk_words: int = CHUNK_WORDS) -> Dataset:
-    """Consecutive chunks of `chunk_words` words; a shorter tail is dropped."""
-    words = text.split()
+def chunk_text(text: str, book: str, chunk_size: int = CHUNK_WORDS, tokenizer=None) -> Dataset:
+    """Consecutive chunks of `chunk_size` units; a shorter tail is dropped.
+
+    The units are whitespace words, or the tokens of `tokenizer` when one is given (so a
+    chunk is exactly N model tokens, as in the WHP setup).
+    """
+    if tokenizer is None:
+        units, join = text.split(), " ".join
+    else:
+        units, join = tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.decode
     rows = []
-    for index, start in enumerate(range(0, len(words) - chunk_words + 1, chunk_words)):
-        chunk = words[start:start + chunk_words]
-        half = chunk_words // 2
-        rows.append({"book": book, "chunk_index": index, "text": " ".join(chunk),
-                     "prefix": " ".join(chunk[:half]), "continuation": " ".join(chunk[half:])})
+    half = chunk_size // 2
+    for index, start in enumerate(range(0, len(units) - chunk_size + 1, chunk_size)):
+        chunk = units[start:start + chunk_size]
+        rows.append({"book": book, "chunk_index": index, "text": join(chunk),
+                     "prefix": join(chunk[:half]), "continuation": join(chunk[half:])})
     if not rows:
-        raise DataError(f"the text of {book!r} has {len(words)} words, fewer than one chunk of "
-                        f"{chunk_words}; give a longer text.")
+        raise DataError(f"the text of {book!r} has {len(units)} units, fewer than one chunk of "
+                        f"{chunk_size}; give a longer text.")
     return Dataset.from_list(rows)
 
 

@@ -49,6 +49,16 @@ def test_whp_reads_a_users_own_text(tmp_path):
     assert len(ds) == 2 and ds[1]["text"].split()[0] == f"w{CHUNK_WORDS}"
 
 
+def test_whp_chunks_by_model_tokens(tokenizer):
+    from mrd_bench.data.whp import chunk_text
+
+    text = "the quick brown fox jumps over the lazy dog " * 20
+    ds = chunk_text(text, "fox", chunk_size=16, tokenizer=tokenizer)
+    n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert len(ds) == n_tokens // 16
+    assert all(len(tokenizer(r["text"], add_special_tokens=False)["input_ids"]) == 16 for r in ds)
+
+
 def test_safe_toxic_prompts(data_dir):
     toxic, nontoxic = load("safe", "toxic"), load("safe", "nontoxic")
     assert len(toxic) == 1196 and all(toxic["challenging"])

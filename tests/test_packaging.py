@@ -1,0 +1,26 @@
+"""The built wheel carries tasks/ (extension-less templates included) and the embedded data."""
+import shutil
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import ROOT
+
+
+def test_wheel_carries_tasks_and_embedded_data(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "*.egg-info", "build",
+                                                             "mrd_demo", "__pycache__", ".pytest_cache"))
+    template = src / "tasks" / "example" / "_default_template_yaml"
+    template.parent.mkdir(parents=True)
+    template.write_text("output_type: multiple_choice\n")
+    (src / "tasks" / "example" / "example.yaml").write_text("include: _default_template_yaml\ntask: example\n")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
+    names = set(zipfile.ZipFile(next((tmp_path / "dist").glob("mrd_bench-*.whl"))).namelist())
+    expected = {f"mrd_bench/tasks/{p.relative_to(src / 'tasks').as_posix()}"
+                for p in (src / "tasks").rglob("*") if p.is_file()}
+    assert "mrd_bench/tasks/example/_default_template_yaml" in expected
+    assert expected <= names, expected - names
+    assert "mrd_bench/data/fictitious_authors.jsonl" in names
+    assert "mrd_bench/cli.py" in names
