@@ -17,9 +17,9 @@ from pathlib import Path
 from mrd_bench.data import load
 from mrd_bench.io import write_json
 from mrd_bench.models import EMBEDDED, load_model, weights_hash
-from mrd_bench.pipeline import encode_split
+from mrd_bench.pipeline import encode_split, targets
 from mrd_bench.provenance import data_hash, record
-from mrd_bench.scorers.mrd import MRD
+from mrd_bench.scorers.runner import ScoreConfig, score_items
 
 SIGMAS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
 
@@ -37,9 +37,10 @@ def main() -> None:
     rows = []
     for sigma in SIGMAS:
         start = time.perf_counter()
-        scores = MRD(sigma=sigma, draws=args.draws).score(model, items, dataset["sample_id"], progress=False)
-        rows.append({"sigma": sigma, "median_score": statistics.median(s.score for s in scores),
-                     "median_se_over_score": statistics.median(s.se / s.score for s in scores),
+        cfg = ScoreConfig(estimator="definition", sigma=sigma, draws=args.draws, baselines=False)
+        scores, _ = score_items(model, items, dataset["sample_id"], targets(dataset), cfg, progress=False)
+        rows.append({"sigma": sigma, "median_score": statistics.median(s["score"] for s in scores),
+                     "median_se_over_score": statistics.median(s["se"] / s["score"] for s in scores),
                      "seconds": time.perf_counter() - start})
         print(f"σ={sigma:.0e}  median MRD {rows[-1]['median_score']:.3e}  "
               f"median se/MRD {rows[-1]['median_se_over_score']:.2f}")

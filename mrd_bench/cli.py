@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import asdict
 from importlib import resources
@@ -27,21 +28,25 @@ def _score(args: argparse.Namespace) -> None:
     from mrd_bench.data import load
     from mrd_bench.io import guard_output
     from mrd_bench.models import load_model, weights_hash
-    from mrd_bench.pipeline import score_split, write_scores
+    from mrd_bench.pipeline import encode_split, targets
     from mrd_bench.provenance import data_hash, record
-    from mrd_bench.scorers.mrd import MRD
+    from mrd_bench.scorers.runner import ScoreConfig
+    from mrd_bench.scorers.stream import score_to_file
 
-    out = guard_output(args.out, args.overwrite, what="scores")
-    scorer = MRD(sigma=args.sigma, draws=args.k, seed=args.seed, batch_size=args.batch_size)
+    guard_output(args.out, args.overwrite, what="scores")
+    cfg = ScoreConfig(estimator=args.estimator, sigma=args.sigma, draws=args.k, seed=args.seed,
+                      eps=args.eps, batch_size=args.batch_size, chunk_batches=args.chunk_batches,
+                      score_prompt=args.score_prompt, baselines=not args.no_baselines, bins=args.bins)
+    cfg.build()  # validates σ before any loading
     dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
     model, tokenizer = load_model(args.model, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    rows, edges = score_split(scorer, model, tokenizer, dataset, n_bins=args.bins,
-                              progress=not args.no_progress)
+    items = encode_split(tokenizer, dataset, max_length=args.max_length, score_prompt=args.score_prompt)
     meta = record(benchmark=args.benchmark, split=args.split, model=args.model,
-                  model_hash=weights_hash(model), data_hash=data_hash(dataset),
-                  scorer={"name": "mrd", **asdict(scorer)})
-    write_scores(out, rows, edges, meta)
-    print(f"Wrote {len(rows)} scores to {out}")
+                  model_hash=weights_hash(model), data_hash=data_hash(dataset))
+    out = score_to_file(model, items, dataset["sample_id"], targets(dataset), cfg, args.out, meta=meta,
+                        overwrite=args.overwrite, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per data-parallel process
+        print(f"Wrote {len(dataset)} scores to {out} (bin edges in {out.with_name(out.stem + '.meta.json')})")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -104,10 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score per-sample MRD on a benchmark split")
     p.add_argument("--model", default=EMBEDDED, help="hub id, checkpoint folder, or the embedded model")
     _data_flags(p)
-    p.add_argument("--sigma", type=float, default=1e-4, help="noise scale σ (default: 1e-4)")
-    p.add_argument("--k", "--draws", dest="k", type=int, default=16, help="antithetic pairs K (default: 16)")
+    p.add_argument("--estimator", default="definition", help="definition (default), alg1 or hutchinson")
+    p.add_argument("--sigma", type=float, help="noise scale σ (default: definition/hutchinson 1e-4, "
+                   "alg1 1e-5 as in the paper)")
+    p.add_argument("--k", "--draws", dest="k", type=int, help="draws K (default: definition 16 antithetic "
+                   "pairs, alg1 32, hutchinson 8 probes)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eps", type=float, default=1e-3, help="clamp |log p| up to eps (default: 1e-3)")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--chunk-batches", type=int, default=4, help="batches per resumable chunk (default: 4)")
+    p.add_argument("--max-length", type=int, default=512, help="truncate samples to this many tokens")
+    p.add_argument("--score-prompt", action="store_true", help="score the prompt tokens too")
+    p.add_argument("--no-baselines", action="store_true", help="skip NLL, Min-K%%, gradient norm, rare words")
     p.add_argument("--bins", type=int, default=3, help="quantile difficulty bins (default: 3)")
     p.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (scoring runs in float32)")
     p.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code")

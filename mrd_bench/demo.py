@@ -19,10 +19,11 @@ from typing import Optional
 from mrd_bench.data import load
 from mrd_bench.io import guard_output, write_json, write_text
 from mrd_bench.models import EMBEDDED, cache_dir, load_model, weights_hash
-from mrd_bench.pipeline import encode_split, score_split, write_scores
+from mrd_bench.pipeline import encode_split, targets
 from mrd_bench.provenance import data_hash, record
 from mrd_bench.report.plots import plot_mrd
-from mrd_bench.scorers.mrd import MRD
+from mrd_bench.scorers.runner import ScoreConfig
+from mrd_bench.scorers.stream import score_to_file
 from mrd_bench.train import FinetuneConfig, answer_nll, finetune
 
 
@@ -43,7 +44,8 @@ class DemoConfig:
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     out = guard_output(cfg.out, cfg.overwrite, what="demo results")
-    mrd = MRD(sigma=cfg.sigma, draws=cfg.draws, seed=cfg.seed)  # validates before any work
+    scoring = ScoreConfig(estimator="definition", sigma=cfg.sigma, draws=cfg.draws, seed=cfg.seed)
+    scoring.build()  # validates before any work
     ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -61,23 +63,25 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     timings["finetune_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    rows, edges = score_split(mrd, model, tokenizer, forget, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    provenance = dict(config=asdict(cfg), finetune=ft.to_dict(), base_model_hash=base_hash,
+                      original_model_hash=weights_hash(model), original_model_cached=cached,
+                      original_model_cache=str(cache_dir() / "original" / key),
+                      data_hash={"train": data_hash(train), "forget": data_hash(forget)})
+    score_to_file(model, encode_split(tokenizer, forget), forget["sample_id"], targets(forget), scoring,
+                  out / "scores.jsonl", meta=record(**provenance), overwrite=cfg.overwrite, progress=progress)
     timings["score_mrd_s"] = time.perf_counter() - t
     nll = {"forget": mean(answer_nll(model, encode_split(tokenizer, forget))),
            "holdout": mean(answer_nll(model, encode_split(tokenizer, holdout)))}
     timings["total_s"] = time.perf_counter() - start
 
-    meta = record(config=asdict(cfg), finetune=ft.to_dict(), scorer={"name": "mrd", **asdict(mrd)},
-                  base_model_hash=base_hash, original_model_hash=weights_hash(model),
-                  original_model_cache=str(cache_dir() / "original" / key), original_model_cached=cached,
-                  data_hash={"train": data_hash(train), "forget": data_hash(forget)},
-                  mean_answer_nll=nll, timings=timings)
-    out.mkdir(parents=True, exist_ok=True)
-    write_scores(out / "scores.jsonl", rows, edges, meta)
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    edges = json.loads((out / "scores.meta.json").read_text())["bin_edges"]
     plot_mrd(rows, edges, out / "mrd.png", title=f"MRD on fictitious/{cfg.forget_split}, "
              f"σ={cfg.sigma:g}, K={cfg.draws} antithetic pairs")
     write_text(out / "report.md", _markdown(cfg, rows, edges, nll, timings, cached))
-    write_json(out / "run.json", meta)
+    write_json(out / "run.json", record(**provenance, score_config=scoring.describe(), mean_answer_nll=nll,
+                                        timings=timings))
     return out
 
 

@@ -1,38 +1,21 @@
-"""What every scorer shares: the registry, the per-sample record, and scored log-probs."""
+"""What every scorer shares: the registry, prepared batches, and scored log-probs."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Optional
+from dataclasses import dataclass
 
 import torch
 
 from mrd_bench.models import IGNORE
 from mrd_bench.registry import Registry
 
-SCORERS: Registry = Registry("scorer")
-
-
-@dataclass(frozen=True)
-class SampleScore:
-    """One sample's score with its uncertainty, and the baselines measured on the way."""
-
-    sample_id: str
-    score: float
-    se: Optional[float]  # standard error over draws; None with a single draw
-    draws: int
-    n_tokens: int  # scored tokens
-    n_clamped: int  # scored tokens whose |log p| was clamped up to eps
-    nll: float  # mean negative log-likelihood of the scored tokens, unperturbed
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+ESTIMATORS: Registry = Registry("estimator")
 
 
 def scored_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """log p(x_t | x_<t) at the scored tokens only, flattened row-major: [N].
 
     The LM head runs only where a token is scored, not at every position: on a
-    49k-word vocabulary the head is most of a small model's forward cost.
+    49k-word vocabulary the head is a large part of a small model's forward cost.
     """
     labels = batch["labels"][:, 1:]  # [B, T-1]
     scored = labels != IGNORE
@@ -43,10 +26,35 @@ def scored_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> t
         hidden = model.base_model(input_ids=batch["input_ids"],
                                   attention_mask=batch["attention_mask"]).last_hidden_state
         logits = model.get_output_embeddings()(hidden[:, :-1][scored])  # [N, V]
-    logp = logits.float().log_softmax(-1)
+    logp = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # >= float32
     return logp.gather(-1, labels[scored][:, None]).squeeze(-1)  # [N]
 
 
 def row_index(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The batch row of each scored token, matching `scored_logprobs`' order: [N]."""
     return (batch["labels"][:, 1:] != IGNORE).nonzero()[:, 0]
+
+
+@dataclass
+class Prepared:
+    """A batch with its unperturbed log-probs: the fixed reference every draw compares to."""
+
+    tensors: dict[str, torch.Tensor]  # input_ids, attention_mask, labels: [B, T]
+    rows: torch.Tensor  # [N] batch row of each scored token
+    p0: torch.Tensor  # [N] float64 log p at θ
+    denom: torch.Tensor  # [N] p0 with |p0| clamped up to eps
+    size: int
+
+    def per_row(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum token values into their rows: [N] -> [B]."""
+        return torch.zeros(self.size, dtype=values.dtype, device=values.device).index_add_(0, self.rows, values)
+
+    def ratio(self, p: torch.Tensor) -> torch.Tensor:
+        """r(δ) per row: Σ_t (P_t(θ) − P_t(θ+δ)) / P_t(θ): [B]."""
+        return self.per_row((self.p0 - p.double()) / self.denom)
+
+
+def prepare(model: torch.nn.Module, tensors: dict[str, torch.Tensor], eps: float) -> Prepared:
+    with torch.no_grad():
+        p0 = scored_logprobs(model, tensors).double()
+    return Prepared(tensors, row_index(tensors), p0, p0.clamp(max=-eps), int(tensors["input_ids"].shape[0]))

@@ -63,7 +63,7 @@ def test_occupied_output_is_never_overwritten(tmp_path):
 def test_score_command_on_a_tiny_model(tiny_checkpoint, tmp_path):
     out = tmp_path / "scores.jsonl"
     args = ["score", "--model", str(tiny_checkpoint), "--benchmark", "fictitious", "--split", "forget10",
-            "--k", "3", "--sigma", "1e-2", "--out", str(out), "--no-progress"]
+            "--estimator", "definition", "--k", "3", "--sigma", "1e-2", "--out", str(out), "--no-progress"]
     proc = mrd_bench(*args)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -72,7 +72,9 @@ def test_score_command_on_a_tiny_model(tiny_checkpoint, tmp_path):
     easiest = max(rows, key=lambda r: r["score"])
     assert easiest["bin"] == "easy"
     meta = json.loads(out.with_name("scores.meta.json").read_text())
-    assert len(meta["bin_edges"]) == 2 and meta["scorer"]["draws"] == 3
+    assert len(meta["bin_edges"]) == 2 and meta["score_config"]["draws"] == 3
+    assert meta["score_config"]["estimator"] == "definition" and len(meta["cache_key"]) == 64
+    assert all(r["grad_norm"] > 0 and r["nll"] > 0 and 0 < r["prob"] < 1 and r["rare_words"] >= 0 for r in rows)
     assert len(meta["model_hash"]) == 64 and len(meta["data_hash"]) == 64
     assert "torch" in meta["versions"] and "cpu_count" in meta["hardware"]
     assert_one_line_error(mrd_bench(*args), "already holds")

@@ -1,0 +1,120 @@
+"""`mrd-bench score` to a file: streamed, resumable, optionally data-parallel.
+
+Finished chunks go to `<out>.partial/rank-<r>.jsonl` (appended, flushed, fsynced) beside
+`<out>.partial/key.json`, the cache key of the run: the weights hash, the data hash and
+every setting (estimator, σ, K, seed, ...). A run finds the chunks already done under the
+same key and skips them; a partial run under another key is refused unless --overwrite.
+With several processes each takes every n-th chunk; the main process merges, bins and
+writes `<out>` and `<out stem>.meta.json` when all are done.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from mrd_bench.errors import OutputExistsError
+from mrd_bench.io import guard_output, write_json
+from mrd_bench.models import Encoded
+from mrd_bench.pipeline import write_scores
+from mrd_bench.scorers.runner import (ScoreConfig, _ready, bin_rows, cache_key, check_items, noisy_warning,
+                                      plan_chunks, score_chunk)
+
+
+class Interrupted(RuntimeError):
+    """Raised by `stop_after` (tests simulate a killed run with it)."""
+
+
+def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: Sequence[str],
+                  cfg: ScoreConfig, out: str | os.PathLike, *, meta: dict, overwrite: bool = False,
+                  progress: bool = True, stop_after: Optional[int] = None) -> Path:
+    import torch
+    from accelerate import PartialState
+
+    # cpu=True lets accelerate join a torchrun/gloo group when there is no GPU
+    state = PartialState(cpu=not torch.cuda.is_available())
+    out = guard_output(out, overwrite, what="scores")
+    check_items(items, ids)
+    model, _ = _ready(model, state.device)
+    key = cache_key(model, items, ids, cfg)
+    partial = out.with_name(out.name + ".partial")
+    if state.is_main_process:
+        _open_partial(partial, key, cfg, overwrite)
+    state.wait_for_everyone()
+    done = _read_rows(partial)
+    chunks = plan_chunks(items, cfg)
+    todo = [c for n, c in enumerate(chunks) if n % state.num_processes == state.process_index
+            and not all(ids[i] in done for rows in c for i in rows)]
+    estimator = cfg.build()
+    sink_path = partial / f"rank-{state.process_index}.jsonl"
+    _drop_torn_tail(sink_path)
+    with tqdm(total=len(todo) * cfg.k, desc=f"MRD ({cfg.estimator})", unit="draw",
+              disable=not (progress and state.is_main_process)) as bar, \
+            open(sink_path, "a", encoding="utf-8") as sink:
+        if len(done):
+            bar.write(f"Resuming: {len(done)}/{len(ids)} samples already scored in {partial}")
+        for n, chunk in enumerate(todo):
+            if stop_after is not None and n >= stop_after:
+                raise Interrupted(f"stopped after {n} chunk(s)")
+            rows, _ = score_chunk(model, chunk, items, ids, targets, cfg, estimator, state.device, bar.update)
+            sink.write("".join(json.dumps(r) + "\n" for r in rows))
+            sink.flush()
+            os.fsync(sink.fileno())
+    state.wait_for_everyone()
+    if state.is_main_process:
+        _finish(partial, out, ids, cfg, {**meta, "cache_key": key, "score_config": cfg.describe(),
+                                         "processes": state.num_processes})
+    state.wait_for_everyone()
+    return out
+
+
+def _open_partial(partial: Path, key: str, cfg: ScoreConfig, overwrite: bool) -> None:
+    marker = partial / "key.json"
+    if marker.is_file():
+        if json.loads(marker.read_text())["key"] == key and not overwrite:
+            return  # resume
+        if not overwrite:
+            raise OutputExistsError(f"{str(partial)!r} holds a partial run with other settings, data or "
+                                    "weights; pass --overwrite to discard it, or choose another --out.")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    write_json(marker, {"key": key, "score_config": cfg.describe()})
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line that a killed run left half-written, so appends start on a new line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def _read_rows(partial: Path) -> dict[str, dict]:
+    """Every complete row in the rank files; a torn last line from a crash is ignored."""
+    rows: dict[str, dict] = {}
+    for path in sorted(partial.glob("rank-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[row["sample_id"]] = row
+    return rows
+
+
+def _finish(partial: Path, out: Path, ids: Sequence[str], cfg: ScoreConfig, meta: dict) -> None:
+    done = _read_rows(partial)
+    rows = [done[sid] for sid in ids]
+    edges = bin_rows(rows, cfg.bins)
+    warning = noisy_warning(rows)
+    if warning:
+        warnings.warn(warning, stacklevel=3)
+    write_scores(out, rows, edges, {**meta, "noise_warning": warning})
+    shutil.rmtree(partial)

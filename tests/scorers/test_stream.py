@@ -1,0 +1,94 @@
+"""Streaming to a file: resume after an interruption, key checks, data-parallel equality."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mrd_bench.errors import OutputExistsError
+from mrd_bench.models import encode_qa
+from mrd_bench.scorers.runner import ScoreConfig
+from mrd_bench.scorers.stream import Interrupted, score_to_file
+
+QA = [(f"Question number {i}?", "Answer " + "word " * (i % 5 + 1)) for i in range(10)]
+
+
+def _args(tokenizer):
+    items = [encode_qa(tokenizer, q, a) for q, a in QA]
+    return items, [f"s{i}" for i in range(len(QA))], [a for _, a in QA]
+
+
+CFG = ScoreConfig(sigma=1e-2, draws=2, batch_size=2, chunk_batches=1)
+
+
+def test_resume_after_interruption_gives_identical_output(tokenizer, tiny_model, tmp_path):
+    items, ids, targets = _args(tokenizer)
+    straight = score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "a.jsonl", meta={}, progress=False)
+    with pytest.raises(Interrupted):
+        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "b.jsonl", meta={}, progress=False,
+                      stop_after=2)
+    partial = tmp_path / "b.jsonl.partial"
+    assert not (tmp_path / "b.jsonl").exists()
+    done_before = sum(1 for _ in open(partial / "rank-0.jsonl"))
+    assert done_before == 4  # two chunks of two samples
+    with open(partial / "rank-0.jsonl", "a") as handle:
+        handle.write('{"sample_id": "s9", "sco')  # a torn line, as a kill mid-write leaves
+    resumed = score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "b.jsonl", meta={}, progress=False)
+    assert resumed.read_text() == straight.read_text()
+    assert not partial.exists()
+    meta_a, meta_b = (json.loads(p.with_name(p.stem + ".meta.json").read_text()) for p in (straight, resumed))
+    assert meta_a["cache_key"] == meta_b["cache_key"] and meta_a["bin_edges"] == meta_b["bin_edges"]
+
+
+def test_resume_skips_finished_chunks(tokenizer, tiny_model, tmp_path, monkeypatch):
+    items, ids, targets = _args(tokenizer)
+    with pytest.raises(Interrupted):
+        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False,
+                      stop_after=3)
+    import mrd_bench.scorers.stream as stream
+
+    calls = []
+    real = stream.score_chunk
+    monkeypatch.setattr(stream, "score_chunk", lambda *a, **k: calls.append(1) or real(*a, **k))
+    score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False)
+    assert len(calls) == 2  # 5 chunks, 3 were done
+
+
+def test_a_partial_run_with_other_settings_is_not_mixed_in(tokenizer, tiny_model, tmp_path):
+    items, ids, targets = _args(tokenizer)
+    with pytest.raises(Interrupted):
+        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False,
+                      stop_after=1)
+    other = ScoreConfig(sigma=2e-2, draws=2, batch_size=2, chunk_batches=1)
+    with pytest.raises(OutputExistsError, match="partial run with other settings"):
+        score_to_file(tiny_model, items, ids, targets, other, tmp_path / "s.jsonl", meta={}, progress=False)
+    out = score_to_file(tiny_model, items, ids, targets, other, tmp_path / "s.jsonl", meta={}, progress=False,
+                        overwrite=True)
+    assert len(out.read_text().splitlines()) == 10
+
+
+def test_finished_scores_are_not_overwritten(tokenizer, tiny_model, tmp_path):
+    items, ids, targets = _args(tokenizer)
+    out = score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        score_to_file(tiny_model, items, ids, targets, CFG, out, meta={}, progress=False)
+
+
+def test_two_processes_give_the_same_scores_as_one(tiny_checkpoint, tmp_path):
+    """torchrun with 2 CPU processes (gloo) against one process, each with one thread."""
+    args = ["-m", "mrd_bench.cli", "score", "--model", str(tiny_checkpoint), "--benchmark", "fictitious",
+            "--split", "forget20", "--k", "2", "--sigma", "1e-2", "--batch-size", "4", "--chunk-batches", "1",
+            "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MRD_BENCH_DATA_DIR": ""}
+    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one.jsonl")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", "29517", *args, "--out", str(tmp_path / "two.jsonl")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("Wrote 20 scores") == 1
+    meta = json.loads((tmp_path / "two.meta.json").read_text())
+    assert meta["processes"] == 2
+    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
