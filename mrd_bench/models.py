@@ -80,20 +80,19 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
-def load_gguf(dtype: str = "float32"):
-    """The embedded GGUF, dequantised into an ordinary (serialisable) LlamaForCausalLM."""
+def load_gguf(dtype: str = "float32", path: Optional[str] = None):
+    """A GGUF (default: the embedded one), dequantised into an ordinary (serialisable) model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder, file = gguf_location()
+    folder, file = (str(Path(path).parent), Path(path).name) if path else gguf_location()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file)
     quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, dtype=_dtype(dtype))
     # save_pretrained refuses a GGUF-loaded model, so copy its weights into a plain one.
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    with torch.device("meta"):
-        model = type(quantised)(config)
-    model.load_state_dict(quantised.state_dict(), assign=True)
+    model = type(quantised)(config)  # a real init: non-persistent buffers (rotary) get values
+    model.load_state_dict(quantised.state_dict())
     model.tie_weights()
     return model.eval(), tokenizer
 
