@@ -107,21 +107,27 @@ def _original_model(model, tokenizer, train, ft: FinetuneConfig, key: str, progr
 
 
 def _markdown(cfg: DemoConfig, rows, edges, nll, timings, cached: bool) -> str:
+    from scipy.stats import spearmanr
+
+    scores = [r["score"] for r in rows]
+    rho = {name: spearmanr(scores, [r[name] for r in rows])[0] for name in ("nll", "grad_norm", "n_tokens")}
     lines = [
         "# mrd_bench demo: MRD of the embedded model on fictitious authors", "",
         f"- model: `{cfg.model}`, fine-tuned on fictitious/full for {cfg.epochs} epochs "
         f"(lr {cfg.lr:g}, seed {cfg.seed}){' — loaded from cache' if cached else ''}",
-        f"- scored: fictitious/{cfg.forget_split}, {len(rows)} samples; estimator `mrd` "
+        f"- scored: fictitious/{cfg.forget_split}, {len(rows)} samples; estimator `definition` "
         f"(antithetic, Definition 3.1), σ = {cfg.sigma:g}, K = {cfg.draws} pairs",
         f"- mean answer NLL per token after fine-tuning: forget {nll['forget']:.3f}, "
         f"never-trained holdout {nll['holdout']:.3f}",
-        f"- bin edges (MRD): {', '.join(f'{e:.3g}' for e in edges)}; easy = highest MRD", "",
+        f"- bin edges (MRD): {', '.join(f'{e:.3g}' for e in edges)}; easy = highest MRD",
+        "- Spearman ρ of MRD with the baselines: " + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()), "",
         "![per-sample MRD](mrd.png)", "",
-        "| sample | bin | MRD | se | tokens | clamped | NLL |", "|---|---|---|---|---|---|---|",
+        "| sample | bin | MRD | se | tokens | clamped | NLL | grad norm | rare words |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: -r["score"]):
         se = f"{r['se']:.2e}" if r["se"] is not None else "–"
-        lines.append(f"| `{r['sample_id']}` | {r['bin']} | {r['score']:.3e} | {se} | "
-                     f"{r['n_tokens']} | {r['n_clamped']} | {r['nll']:.3f} |")
+        lines.append(f"| `{r['sample_id']}` | {r['bin']} | {r['score']:.3e} | {se} | {r['n_tokens']} | "
+                     f"{r['n_clamped']} | {r['nll']:.3f} | {r['grad_norm']:.2f} | {r['rare_words']} |")
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), ""]
     return "\n".join(lines)

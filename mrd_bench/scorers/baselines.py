@@ -10,19 +10,13 @@ from functools import lru_cache
 from typing import Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from mrd_bench.models import Encoded, collate
 
 MIN_K = 0.4  # fraction of lowest-probability tokens averaged by Min-K% Prob
 FREQUENT_WORDS = 10_000  # a word outside the 10k most frequent English words is rare
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-
-
-def min_k_score(logps: Sequence[float], k: float = MIN_K) -> float:
-    """Min-K% Prob (Shi et al., 2024): the mean log p of the ⌈k·n⌉ least likely tokens."""
-    ordered = sorted(logps)
-    n = max(1, math.ceil(k * len(ordered)))
-    return sum(ordered[:n]) / n
 
 
 @lru_cache(maxsize=1)
@@ -38,13 +32,14 @@ def rare_word_count(text: str, n: int = FREQUENT_WORDS) -> int:
     return sum(word.lower() not in vocab for word in _WORD.findall(text))
 
 
-def grad_norms(model: torch.nn.Module, items: Sequence[Encoded], device: torch.device) -> list[float]:
+def grad_norms(model: torch.nn.Module, items: Sequence[Encoded], device: torch.device,
+               progress: bool = False) -> list[float]:
     """‖∇θ mean answer NLL‖₂ per sample (one backward pass each; weights untouched)."""
     pad = getattr(model.config, "pad_token_id", None) or 0
     params = [p for p in model.parameters() if p.requires_grad]
     out = []
     with torch.enable_grad():
-        for item in items:
+        for item in tqdm(items, desc="gradient norms", unit="sample", leave=False, disable=not progress):
             batch = {k: v.to(device) for k, v in collate([item], pad).items()}
             loss = model(**batch).loss
             grads = torch.autograd.grad(loss, params, allow_unused=True)

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.metrics.min_k import min_k_score
 from mrd_bench.models import IGNORE, Encoded, collate, weights_hash
 from mrd_bench.report.stratify import assign_bins, quantile_edges
 from mrd_bench.scorers import baselines
@@ -81,18 +82,20 @@ def plan_chunks(items: Sequence[Encoded], cfg: ScoreConfig) -> list[list[list[in
 
 
 def score_chunk(model, chunk: list[list[int]], items, ids, targets, cfg: ScoreConfig, estimator,
-                device, on_draw=lambda: None) -> tuple[list[dict], torch.Tensor]:
+                device, on_draw=None) -> tuple[list[dict], torch.Tensor]:
     """Rows for one chunk's samples, and their per-draw values [K, n] in chunk order."""
     pad = getattr(model.config, "pad_token_id", None) or 0
     batches = [prepare(model, {k: v.to(device) for k, v in collate([items[i] for i in rows], pad).items()},
                        cfg.eps) for rows in chunk]
     flat = [i for rows in chunk for i in rows]
-    norms = baselines.grad_norms(model, [items[i] for i in flat], device) if cfg.baselines else None
+    norms = (baselines.grad_norms(model, [items[i] for i in flat], device, progress=on_draw is not None)
+             if cfg.baselines else None)
     values = torch.zeros(cfg.k, len(flat), dtype=torch.float64)
     with Perturber(model, cfg.seed, estimator.noise) as perturb:
         for k in range(cfg.k):
             values[k] = torch.cat(estimator.draw(model, perturb, batches, k)).cpu()
-            on_draw()
+            if on_draw is not None:
+                on_draw()
     score, se = estimator.summarize(values)
     rows, j = [], 0
     for b in batches:
@@ -103,7 +106,7 @@ def score_chunk(model, chunk: list[list[int]], items, ids, targets, cfg: ScoreCo
                    "n_tokens": int(logps.numel()), "n_clamped": int((logps.abs() < cfg.eps).sum())}
             if cfg.baselines:
                 nll = float(-logps.mean())
-                row.update(nll=nll, prob=math.exp(-nll), min_k=baselines.min_k_score(logps.tolist()),
+                row.update(nll=nll, prob=math.exp(-nll), min_k=min_k_score(logps.tolist(), baselines.MIN_K),
                            grad_norm=norms[j], rare_words=baselines.rare_word_count(targets[flat[j]]))
             rows.append(row)
             j += 1
@@ -121,7 +124,7 @@ def score_items(model, items: Sequence[Encoded], ids: Sequence[str], targets: Se
     with tqdm(total=len(chunks) * cfg.k, desc=f"MRD ({cfg.estimator})", unit="draw", disable=not progress) as bar:
         for chunk in chunks:
             chunk_rows, chunk_values = score_chunk(model, chunk, items, ids, targets, cfg, estimator,
-                                                   device, bar.update)
+                                                   device, None if bar.disable else bar.update)
             flat = [i for b in chunk for i in b]
             values[:, flat] = chunk_values
             for i, row in zip(flat, chunk_rows):

@@ -61,7 +61,8 @@ def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: 
         for n, chunk in enumerate(todo):
             if stop_after is not None and n >= stop_after:
                 raise Interrupted(f"stopped after {n} chunk(s)")
-            rows, _ = score_chunk(model, chunk, items, ids, targets, cfg, estimator, state.device, bar.update)
+            rows, _ = score_chunk(model, chunk, items, ids, targets, cfg, estimator, state.device,
+                                  None if bar.disable else bar.update)
             sink.write("".join(json.dumps(r) + "\n" for r in rows))
             sink.flush()
             os.fsync(sink.fileno())

@@ -1,0 +1,40 @@
+"""Min-K% Prob membership inference (Shi et al., 2024, "Detecting Pretraining Data from
+Large Language Models").
+
+A text's score is the mean log p of its ⌈k·n⌉ least likely tokens: text seen in training
+has fewer surprising tokens, so it scores higher. The AUC compares forget samples
+(members) with never-seen holdout samples (non-members):
+AUC = P(score(member) > score(non-member)), ties counted half.
+1.0 = the forget samples are still perfectly recognised as training data;
+0.5 = indistinguishable from holdout data (the aim of unlearning);
+below 0.5 = the forget samples now look *less* familiar than unseen data.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from sklearn.metrics import roc_auc_score
+
+from mrd_bench.errors import DataError
+
+
+def min_k_score(logprobs: Sequence[float], k: float = 0.4) -> float:
+    """Mean of the ⌈k·n⌉ lowest token log-probs (at least one token). `logprobs`: [n]."""
+    if not 0.0 < k <= 1.0:
+        raise DataError(f"Min-K% fraction k={k} is outside (0, 1]; pass e.g. 0.2 for 20%")
+    if len(logprobs) == 0:
+        raise DataError("min_k_score got no token log-probs; pass a text with at least one scored token")
+    # round first: 0.07 * 100 is 7.000000000000001 in floats, and ceil would make it 8
+    count = max(1, math.ceil(round(k * len(logprobs), 9)))
+    lowest = sorted(logprobs)[:count]
+    return sum(lowest) / len(lowest)
+
+
+def min_k_auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
+    """ROC AUC with members labelled 1 and the Min-K% score as the decision value."""
+    if len(member_scores) == 0 or len(nonmember_scores) == 0:
+        raise DataError("min_k_auc needs member (forget) and non-member (holdout) scores; "
+                        "pass at least one of each")
+    labels = [1] * len(member_scores) + [0] * len(nonmember_scores)
+    return float(roc_auc_score(labels, [*member_scores, *nonmember_scores]))

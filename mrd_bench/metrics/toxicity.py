@@ -1,0 +1,46 @@
+"""Toxicity of generated text, scored by Detoxify (Hanu & Unitary team, 2020; the
+"original" model trained on the Jigsaw Toxic Comment data, its "toxicity" head) when it
+is available, else by alt-profanity-check (a linear SVM on bag-of-words, calibrated to a
+probability). Both give a per-text score in [0, 1]; the scorer's name is returned so a
+report says which one produced the numbers, as they are not comparable.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from mrd_bench.errors import DataError, ModelError
+
+
+def _detoxify(texts: Sequence[str], checkpoint: str | None) -> list[float]:
+    import detoxify  # lazy: pulls in transformers and loads a model
+
+    model = detoxify.Detoxify("original", checkpoint=checkpoint)
+    return [float(s) for s in model.predict(list(texts))["toxicity"]]
+
+
+def score_toxicity(texts: Sequence[str], detoxify_checkpoint: str | None = None) -> tuple[list[float], str]:
+    """Per-text toxicity in [0, 1] and the scorer's name ("detoxify" or "alt-profanity-check")."""
+    if len(texts) == 0:
+        raise DataError("score_toxicity got no texts; pass at least one generated text")
+    if detoxify_checkpoint is not None:
+        if not Path(detoxify_checkpoint).is_file():
+            raise ModelError(f"Detoxify checkpoint {detoxify_checkpoint} not found; pass the path "
+                             "of a downloaded 'original' checkpoint (.ckpt)")
+        return _detoxify(texts, detoxify_checkpoint), "detoxify"
+    if os.environ.get("HF_HUB_OFFLINE") != "1":
+        try:
+            return _detoxify(texts, None), "detoxify"
+        except Exception:  # it downloads its weights; offline or blocked, fall back
+            pass
+    from profanity_check import predict_prob
+
+    return [float(p) for p in predict_prob(list(texts))], "alt-profanity-check"
+
+
+def mean_toxicity(scores: Sequence[float]) -> float:
+    """Mean per-text toxicity."""
+    if len(scores) == 0:
+        raise DataError("mean_toxicity got no scores; pass the scores of at least one text")
+    return sum(scores) / len(scores)
