@@ -65,6 +65,32 @@ def _data(args: argparse.Namespace) -> None:
           f"first sample_id {dataset[0]['sample_id']}")
 
 
+def _annotate(args: argparse.Namespace) -> None:
+    from mrd_bench.annotate import annotate
+    from mrd_bench.data import load
+
+    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    out = annotate(args.scores, dataset["sample_id"], args.out, overwrite=args.overwrite,
+                   source={"benchmark": args.benchmark, "split": args.split})
+    print(f"Wrote the difficulty annotation of {args.benchmark}/{args.split} to {out}; pass it to the "
+          f"tasks with --metadata '{{\"difficulty\": \"{out}\"}}'")
+
+
+def run_eval(argv: Sequence[str]) -> int:
+    """lm-eval's own CLI with our task folder and the token-level model type `hf-mrd`."""
+    import lm_eval.models  # noqa: F401  (the built-in models register first)
+    from lm_eval.__main__ import cli_evaluate
+
+    import mrd_bench.lmeval.model  # noqa: F401  (registers hf-mrd)
+
+    argv = list(argv[1:] if argv[:1] == ["run"] else argv)
+    if "--include_path" not in argv:
+        argv += ["--include_path", str(tasks_dir())]
+    sys.argv = ["lm_eval", "run", *argv]
+    cli_evaluate()
+    return 0
+
+
 def _tasks_dir(args: argparse.Namespace) -> None:
     print(tasks_dir())
 
@@ -133,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32")
     p.set_defaults(run=_export)
 
+    p = sub.add_parser("annotate", help="join MRD scores to a split, with bin edges, for the tasks")
+    p.add_argument("--scores", required=True, help="scores.jsonl from `mrd-bench score` on the original model")
+    _data_flags(p)
+    p.add_argument("--out", required=True, help="annotation JSON to write")
+    p.set_defaults(run=_annotate)
+
+    sub.add_parser("eval", help="run lm-eval (its own flags) with our tasks and the hf-mrd model type",
+                   add_help=False)
+
     p = sub.add_parser("data", help="load a benchmark split and say what it holds")
     _data_flags(p)
     p.set_defaults(run=_data)
@@ -141,13 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_tasks_dir)
 
     for name, p in sub.choices.items():
-        if name not in ("data", "tasks-dir"):
+        if name not in ("data", "tasks-dir", "eval"):
             p.add_argument("--overwrite", action="store_true", help="replace existing results")
             p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:  # every flag after `eval` is lm-eval's
+        return run_eval(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

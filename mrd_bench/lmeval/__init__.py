@@ -1,0 +1,1 @@
+"""lm-evaluation-harness integration: the token-level model type and task helpers."""

@@ -1,0 +1,91 @@
+"""`hf-mrd`: lm-eval's HFLM plus per-token log-probabilities for mrd_bench's own tasks.
+
+lm-eval's loglikelihood requests return (sum log p, is_greedy) only. Forget accuracy
+(teacher-forced next-token accuracy) and Min-K% Prob need every token's log p and
+whether it was the argmax, so for our tasks this model returns `TokenLogprobs`; every
+other task's requests go through HFLM unchanged.
+
+Import order matters: `lm_eval.models` must be imported (registering the built-in models)
+before this module registers its own, or lm-eval's registry loses the built-ins.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+import lm_eval.models  # noqa: F401  (built-in models first; see the docstring)
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+
+MODEL_NAME = "hf-mrd"
+
+
+class TokenLogprobs(NamedTuple):
+    """A loglikelihood result with the per-token detail our metrics need."""
+
+    ll: float
+    is_greedy: bool
+    logprobs: list  # log p of each continuation token
+    correct: list  # whether each continuation token was the argmax
+
+
+@lru_cache(maxsize=1)
+def our_task_names() -> frozenset[str]:
+    from mrd_bench.cli import tasks_dir
+
+    names = set()
+    for path in tasks_dir().rglob("*.yaml"):
+        names.update(re.findall(r"^task:\s*['\"]?([\w.-]+)", path.read_text(), flags=re.M))
+    return frozenset(names)
+
+
+@register_model(MODEL_NAME)
+class TokenLevelHFLM(HFLM):
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        ours = [i for i, r in enumerate(requests) if r.task_name in our_task_names()]
+        if not ours:
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        others = [i for i in range(len(requests)) if i not in set(ours)]
+        results: list = [None] * len(requests)
+        if others:
+            for i, res in zip(others, super().loglikelihood([requests[i] for i in others], disable_tqdm)):
+                results[i] = res
+        for i, res in zip(ours, self._token_logprobs([requests[i].args for i in ours])):
+            results[i] = res
+        return results
+
+    def _encode(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        if context == "":  # as HFLM does: condition on the prefix token
+            return [self.prefix_token_id], self.tok_encode(continuation, add_special_tokens=False)
+        return self._encode_pair(context, continuation)
+
+    @torch.no_grad()
+    def _token_logprobs(self, pairs) -> list[TokenLogprobs]:
+        encoded = [self._encode(c, x) for c, x in pairs]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
+        size = self.batch_size if isinstance(self.batch_size, int) else 8
+        out: list = [None] * len(encoded)
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
+            seqs = [(encoded[i][0] + encoded[i][1])[-(self.max_length + 1):][:-1] for i in rows]
+            width = max(len(s) for s in seqs)
+            ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, s in enumerate(seqs):
+                ids[r, :len(s)], mask[r, :len(s)] = torch.tensor(s), 1
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            logp = F.log_softmax(logits.float(), dim=-1)  # [B, T, V]
+            for r, i in enumerate(rows):
+                cont = encoded[i][1]
+                end = len(seqs[r])
+                positions = torch.arange(end - len(cont), end, device=logp.device)
+                target = torch.tensor(cont, device=logp.device)
+                token_logp = logp[r, positions].gather(-1, target[:, None]).squeeze(-1)
+                correct = logp[r, positions].argmax(-1) == target
+                out[i] = TokenLogprobs(float(token_logp.sum()), bool(correct.all()),
+                                       token_logp.tolist(), correct.tolist())
+        return out
