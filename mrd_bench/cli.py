@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Optional, Sequence
@@ -27,7 +26,7 @@ def _demo(args: argparse.Namespace) -> None:
 def _score(args: argparse.Namespace) -> None:
     from mrd_bench.data import load
     from mrd_bench.io import guard_output
-    from mrd_bench.models import load_model, weights_hash
+    from mrd_bench.models import load_model
     from mrd_bench.pipeline import encode_split, targets
     from mrd_bench.provenance import data_hash, record
     from mrd_bench.scorers.runner import ScoreConfig
@@ -41,8 +40,7 @@ def _score(args: argparse.Namespace) -> None:
     dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
     model, tokenizer = load_model(args.model, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     items = encode_split(tokenizer, dataset, max_length=args.max_length, score_prompt=args.score_prompt)
-    meta = record(benchmark=args.benchmark, split=args.split, model=args.model,
-                  model_hash=weights_hash(model), data_hash=data_hash(dataset))
+    meta = record(benchmark=args.benchmark, split=args.split, model=args.model, data_hash=data_hash(dataset))
     out = score_to_file(model, items, dataset["sample_id"], targets(dataset), cfg, args.out, meta=meta,
                         overwrite=args.overwrite, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # one line, not one per data-parallel process

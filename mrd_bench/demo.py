@@ -65,22 +65,23 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     t = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     provenance = dict(config=asdict(cfg), finetune=ft.to_dict(), base_model_hash=base_hash,
-                      original_model_hash=weights_hash(model), original_model_cached=cached,
-                      original_model_cache=str(cache_dir() / "original" / key),
+                      original_model_cached=cached, original_model_cache=str(cache_dir() / "original" / key),
                       data_hash={"train": data_hash(train), "forget": data_hash(forget)})
     score_to_file(model, encode_split(tokenizer, forget), forget["sample_id"], targets(forget), scoring,
                   out / "scores.jsonl", meta=record(**provenance), overwrite=cfg.overwrite, progress=progress)
     timings["score_mrd_s"] = time.perf_counter() - t
-    nll = {"forget": mean(answer_nll(model, encode_split(tokenizer, forget))),
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    meta = json.loads((out / "scores.meta.json").read_text())
+    edges = meta["bin_edges"]
+    nll = {"forget": mean(r["nll"] for r in rows),  # a baseline column of the scores
            "holdout": mean(answer_nll(model, encode_split(tokenizer, holdout)))}
     timings["total_s"] = time.perf_counter() - start
 
-    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
-    edges = json.loads((out / "scores.meta.json").read_text())["bin_edges"]
     plot_mrd(rows, edges, out / "mrd.png", title=f"MRD on fictitious/{cfg.forget_split}, "
              f"σ={cfg.sigma:g}, K={cfg.draws} antithetic pairs")
     write_text(out / "report.md", _markdown(cfg, rows, edges, nll, timings, cached))
-    write_json(out / "run.json", record(**provenance, score_config=scoring.describe(), mean_answer_nll=nll,
+    write_json(out / "run.json", record(**provenance, original_model_hash=meta["model_hash"],
+                                        score_config=scoring.describe(), mean_answer_nll=nll,
                                         timings=timings))
     return out
 

@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.metrics.min_k import min_k_score
-from mrd_bench.models import IGNORE, Encoded, collate, weights_hash
+from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.report.stratify import assign_bins, quantile_edges
 from mrd_bench.scorers import baselines
 from mrd_bench.scorers.base import ESTIMATORS, prepare
@@ -159,9 +158,9 @@ def noisy_warning(rows: Sequence[dict]) -> Optional[str]:
     return None
 
 
-def cache_key(model, items: Sequence[Encoded], ids: Sequence[str], cfg: ScoreConfig) -> str:
+def cache_key(model_hash: str, items: Sequence[Encoded], ids: Sequence[str], cfg: ScoreConfig) -> str:
     digest = hashlib.sha256()
-    digest.update(weights_hash(model).encode())
+    digest.update(model_hash.encode())
     for sid, e in zip(ids, items):
         digest.update(json.dumps([sid, e.input_ids, e.labels]).encode())
     digest.update(json.dumps(cfg.describe(), sort_keys=True).encode())

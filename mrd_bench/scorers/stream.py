@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mrd_bench.errors import OutputExistsError
 from mrd_bench.io import guard_output, write_json
-from mrd_bench.models import Encoded
+from mrd_bench.models import Encoded, weights_hash
 from mrd_bench.pipeline import write_scores
 from mrd_bench.scorers.runner import (ScoreConfig, _ready, bin_rows, cache_key, check_items, noisy_warning,
                                       plan_chunks, score_chunk)
@@ -41,7 +41,8 @@ def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: 
     out = guard_output(out, overwrite, what="scores")
     check_items(items, ids)
     model, _ = _ready(model, state.device)
-    key = cache_key(model, items, ids, cfg)
+    model_hash = weights_hash(model)  # of the weights scored (a float32 copy for bf16/fp16)
+    key = cache_key(model_hash, items, ids, cfg)
     partial = out.with_name(out.name + ".partial")
     if state.is_main_process:
         _open_partial(partial, key, cfg, overwrite)
@@ -68,7 +69,7 @@ def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: 
             os.fsync(sink.fileno())
     state.wait_for_everyone()
     if state.is_main_process:
-        _finish(partial, out, ids, cfg, {**meta, "cache_key": key, "score_config": cfg.describe(),
+        _finish(partial, out, ids, cfg, {**meta, "model_hash": model_hash, "cache_key": key, "score_config": cfg.describe(),
                                          "processes": state.num_processes})
     state.wait_for_everyone()
     return out
