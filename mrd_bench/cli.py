@@ -37,7 +37,7 @@ def _score(args: argparse.Namespace) -> None:
                       eps=args.eps, batch_size=args.batch_size, chunk_batches=args.chunk_batches,
                       score_prompt=args.score_prompt, baselines=not args.no_baselines, bins=args.bins)
     cfg.build()  # validates σ before any loading
-    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
     model, tokenizer = load_model(args.model, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     items = encode_split(tokenizer, dataset, max_length=args.max_length, score_prompt=args.score_prompt)
     meta = record(benchmark=args.benchmark, split=args.split, model=args.model, data_hash=data_hash(dataset))
@@ -58,7 +58,7 @@ def _export(args: argparse.Namespace) -> None:
 def _data(args: argparse.Namespace) -> None:
     from mrd_bench.data import load
 
-    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
     print(f"{args.benchmark}/{args.split}: {len(dataset)} rows; fields {dataset.column_names}; "
           f"first sample_id {dataset[0]['sample_id']}")
 
@@ -67,7 +67,7 @@ def _annotate(args: argparse.Namespace) -> None:
     from mrd_bench.annotate import annotate
     from mrd_bench.data import load
 
-    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
     out = annotate(args.scores, dataset["sample_id"], args.out, overwrite=args.overwrite,
                    source={"benchmark": args.benchmark, "split": args.split})
     print(f"Wrote the difficulty annotation of {args.benchmark}/{args.split} to {out}; pass it to the "
@@ -105,12 +105,22 @@ def tasks_dir() -> Path:
     return Path(str(resources.files("mrd_bench.tasks")))
 
 
+def _limited(dataset, args: argparse.Namespace):
+    """The first --limit rows (the tasks' `n` metadata takes the same prefix)."""
+    if args.limit is None:
+        return dataset
+    if args.limit < 1:
+        raise MrdBenchError(f"--limit must be a positive number of rows, not {args.limit}.")
+    return dataset.select(range(min(args.limit, len(dataset))))
+
+
 def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", required=True, help="tofu, wmdp, mmlu, whp, safe or fictitious")
     p.add_argument("--split", required=True, help="e.g. forget10 (tofu), bio (wmdp), toxic (safe)")
     p.add_argument("--data-dir", help="folder of local benchmark copies (default: $MRD_BENCH_DATA_DIR, "
                    "then the hub)")
     p.add_argument("--data-path", help="your own text/JSONL file (whp: a book; safe: prompt/response)")
+    p.add_argument("--limit", type=int, help="only the first N rows of the split")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,10 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["eval"]:  # every flag after `eval` is lm-eval's
-        return run_eval(argv[1:])
-    args = build_parser().parse_args(argv)
+    args = None if argv[:1] == ["eval"] else build_parser().parse_args(argv)
     try:
+        if args is None:  # every flag after `eval` is lm-eval's
+            return run_eval(argv[1:])
         args.run(args)
     except MrdBenchError as err:
         print(f"mrd-bench: error: {err}", file=sys.stderr)

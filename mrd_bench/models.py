@@ -152,13 +152,20 @@ class Encoded:
 
 def encode_qa(tokenizer, question: str, answer: str, *, max_length: int = 512,
               score_prompt: bool = False) -> Encoded:
-    """Prompt and answer tokenised apart and joined, so the answer boundary is exact."""
+    """Prompt and answer tokenised apart and joined, so the answer boundary is exact.
+
+    Over `max_length`, the prompt loses tokens from its start (as lm-eval truncates a
+    context), so the answer and the prompt's end it follows are kept; an answer longer
+    than max_length − 1 keeps its first tokens.
+    """
     prompt_ids = tokenizer(format_prompt(tokenizer, question), add_special_tokens=False)["input_ids"]
     if tokenizer.bos_token_id is not None and not getattr(tokenizer, "chat_template", None):
         prompt_ids = [tokenizer.bos_token_id] + prompt_ids
     answer_ids = tokenizer(answer_text(tokenizer, answer), add_special_tokens=False)["input_ids"]
     answer_ids = answer_ids + [tokenizer.eos_token_id]
-    ids = (prompt_ids + answer_ids)[:max_length]
+    answer_ids = answer_ids[:max(max_length - 1, 0)]
+    prompt_ids = prompt_ids[max(len(prompt_ids) - (max_length - len(answer_ids)), 0):]
+    ids = prompt_ids + answer_ids
     first_scored = 1 if score_prompt else len(prompt_ids)
     labels = [IGNORE if i < first_scored else t for i, t in enumerate(ids)]
     return Encoded(ids, labels)

@@ -1,106 +1,179 @@
-"""TOFU forget-set task helpers: documents with difficulty bins, per-document values, and
-the aggregations lm-eval calls through `!function`.
+"""TOFU task helpers: documents, per-document values, and the aggregations lm-eval calls
+through `!function`.
 
-Every metric is reported overall, per MRD bin (easy / medium / hard) and reweighted to
-the annotation's reference difficulty mix (see mrd_bench.report.stratify.reweighted).
+Forget tasks (`tofu_forget_mrd_*`) and the retain task (`tofu_retain_mrd_*`) report every
+metric overall, per MRD bin and reweighted (mrd_bench.lmeval.stratified); real authors and
+world facts are not stratified. Token-level metrics (FA, Min-K%, probabilities, truth
+ratios) need per-token log-probs, which the `hf-mrd` model returns; with stock `hf` they are
+NaN, with a warning, never a silently different number.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-from mrd_bench.annotate import read_annotation
 from mrd_bench.data import load
 from mrd_bench.errors import DataError
+from mrd_bench.lmeval.stratified import (annotate_docs, auc, forget_quality_agg, reweighted_auc,  # noqa: F401
+                                         reweighted_forget_quality, reweighted_mean, spread, spread_items)
 from mrd_bench.metrics.accuracy import token_accuracy
-from mrd_bench.metrics.min_k import min_k_auc, min_k_score
-from mrd_bench.report.stratify import reweighted
+from mrd_bench.metrics.min_k import min_k_score
+from mrd_bench.metrics.model_utility import option_probability
+from mrd_bench.metrics.rouge import rougeL_recall
+from mrd_bench.metrics.truth_ratio import closer_to_one, true_better, truth_ratio
 
-BINS = ("easy", "medium", "hard")
 MIN_K = 0.4
-SHIPPED = Path(__file__).parent / "annotations"  # for the embedded model and data
+UNAVAILABLE = ("{what} need(s) per-token log-probs: NaN (unavailable) with this model type; "
+               "run through `mrd-bench eval --model hf-mrd`.")
 
 
-def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
-                data_dir: str | None = None, **_metadata) -> DatasetDict:
-    """The forget split (members) and its matching holdout split (non-members), annotated."""
-    annotation = read_annotation(difficulty or _shipped(benchmark, split))
-    if tuple(sorted(annotation["bins"])) != tuple(sorted(BINS)):
-        raise DataError(f"the tofu tasks report bins {BINS}; the annotation has {annotation['bins']}. "
-                        "Annotate with 3 bins.")
-    weights = annotation["reference_weights"]
-    forget = load(benchmark, split, data_dir=data_dir)
-    holdout = load(benchmark, split.replace("forget", "holdout"), data_dir=data_dir)
-    missing = [sid for sid in forget["sample_id"] if sid not in annotation["samples"]]
-    if missing:
-        raise DataError(f"{len(missing)} forget sample(s) have no difficulty annotation (e.g. {missing[:3]}); "
-                        f"run `mrd-bench annotate` for {benchmark}/{split}.")
-    docs = [{"question": r["question"], "answer": r["answer"], "sample_id": r["sample_id"], "member": 1,
-             "mrd_bin": annotation["samples"][r["sample_id"]]["bin"],
-             "bin_weight": weights[annotation["samples"][r["sample_id"]]["bin"]]} for r in forget]
-    docs += [{"question": r["question"], "answer": r["answer"], "sample_id": r["sample_id"], "member": 0,
-              "mrd_bin": "", "bin_weight": 0.0} for r in holdout]
+def _dataset(docs: list[dict]) -> DatasetDict:
     return DatasetDict({"test": Dataset.from_list(docs)})
 
 
-def _shipped(benchmark: str, split: str) -> Path:
-    path = SHIPPED / f"{benchmark}_{split}.json"
-    if not path.is_file():
-        raise DataError(f"no difficulty annotation is shipped for {benchmark}/{split}; pass one with "
-                        "--metadata '{\"difficulty\": \"PATH\"}' (make it with `mrd-bench score` and "
-                        "`mrd-bench annotate`).")
-    return path
+def _qa(row: dict) -> dict:
+    return {"question": row["question"], "answer": row["answer"], "sample_id": row["sample_id"]}
 
 
-def process_results(doc: dict, results: list) -> dict:
-    """Per-document values; forget accuracy and Min-K% need per-token log-probs (model hf-mrd)."""
+def _perturbed(benchmark: str, split: str, data_dir) -> Dataset:
+    """Rows with paraphrased and perturbed answers: TOFU keeps them in `<split>_perturbed`."""
+    rows = load(benchmark, split, data_dir=data_dir)
+    if "perturbed_answer" in rows.column_names:
+        return rows
+    if benchmark == "tofu" and not split.endswith("_perturbed"):
+        return load(benchmark, f"{split}_perturbed", data_dir=data_dir)
+    raise DataError(f"{benchmark}/{split} has no perturbed answers, which the truth ratio needs; "
+                    "choose a split with 'perturbed_answer' (TOFU: forgetXX, retain_perturbed).")
+
+
+# ---- documents -------------------------------------------------------------------------
+
+def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
+                data_dir: str | None = None, **_metadata) -> DatasetDict:
+    """The forget split (members, annotated) and its matching holdout split (non-members)."""
+    forget = annotate_docs([{**_qa(r), "member": 1} for r in load(benchmark, split, data_dir=data_dir)],
+                           benchmark, split, difficulty)
+    holdout = [{**_qa(r), "member": 0, "mrd": math.nan, "mrd_bin": "", "bin_weight": 0.0,
+                "annotation": forget[0]["annotation"]}
+               for r in load(benchmark, split.replace("forget", "holdout"), data_dir=data_dir)]
+    mixed = [doc for pair in zip(forget, holdout) for doc in pair]  # --limit keeps both sides
+    return _dataset(mixed + forget[len(holdout):] + holdout[len(forget):])
+
+
+def load_forget_qa(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
+                   data_dir: str | None = None, **_metadata) -> DatasetDict:
+    """The forget split, annotated (for generation)."""
+    docs = [_qa(r) for r in load(benchmark, split, data_dir=data_dir)]
+    return _dataset(annotate_docs(docs, benchmark, split, difficulty))
+
+
+def load_forget_perturbed(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
+                          data_dir: str | None = None, retain_reference: str | None = None,
+                          **_metadata) -> DatasetDict:
+    """Forget questions with choices [paraphrased answer, *perturbed answers], annotated."""
+    docs = [{**_qa(r), "choices": [r["paraphrased_answer"], *r["perturbed_answer"]],
+             "retain_reference": retain_reference or ""} for r in _perturbed(benchmark, split, data_dir)]
+    return _dataset(annotate_docs(docs, benchmark, split, difficulty))
+
+
+def load_retain(retain_split: str | None = None, benchmark: str = "tofu", difficulty: str | None = None,
+                data_dir: str | None = None, **_metadata) -> DatasetDict:
+    """Retain questions with choices [answer, paraphrased answer, *perturbed answers], annotated.
+
+    TOFU's retain metrics use `retain_perturbed` (400 questions), as open-unlearning does.
+    """
+    split = retain_split or ("retain_perturbed" if benchmark == "tofu" else "retain80")
+    docs = [{**_qa(r), "choices": [r["answer"], r["paraphrased_answer"], *r["perturbed_answer"]]}
+            for r in _perturbed(benchmark, split, data_dir)]
+    return _dataset(annotate_docs(docs, benchmark, split, difficulty))
+
+
+def _options(split: str, data_dir) -> DatasetDict:
+    docs = [{**_qa(r), "choices": [r["answer"], *r["perturbed_answer"]]}
+            for r in load("tofu", split, data_dir=data_dir)]
+    return _dataset(docs)
+
+
+def load_real_authors(data_dir: str | None = None, **_metadata) -> DatasetDict:
+    return _options("real_authors_perturbed", data_dir)
+
+
+def load_world_facts(data_dir: str | None = None, **_metadata) -> DatasetDict:
+    return _options("world_facts_perturbed", data_dir)
+
+
+# ---- per-document values -------------------------------------------------------------
+
+def _mean_logp(result) -> float:
+    """Length-normalised log-likelihood (mean log p per token), NaN without token detail."""
+    return sum(result[2]) / max(len(result[2]), 1) if len(result) >= 4 else math.nan
+
+
+def _token_level(results, what: str) -> bool:
+    if all(len(r) >= 4 for r in results):
+        return True
+    warnings.warn(UNAVAILABLE.format(what=what))
+    return False
+
+
+def process_mia(doc: dict, results: list) -> dict:
+    """Forget accuracy / UA (members) and the Min-K% score (members and holdout)."""
     result = results[0]
-    if len(result) >= 4:  # TokenLogprobs from the token-level model
+    if _token_level(results, "forget accuracy and Min-K% AUC"):
         fa, score = token_accuracy(result[3]), min_k_score(result[2], MIN_K)
     else:
-        warnings.warn("forget accuracy and Min-K% AUC need per-token log-probs: they are NaN "
-                      "(unavailable) with this model type; run through `mrd-bench eval --model hf-mrd`.")
         fa = score = math.nan
     if not doc["member"]:
-        return {key: (score, 0, "", 0.0) for key in _keys("min_k_auc")}
-    b, w = doc["mrd_bin"], doc["bin_weight"]
-    return {"fa": fa, f"fa_{b}": fa, "fa_reweighted": (fa, b, w),
-            "ua": 1 - fa, f"ua_{b}": 1 - fa, "ua_reweighted": (1 - fa, b, w),
-            "min_k_auc": (score, 1, b, w), f"min_k_auc_{b}": (score, 1, b, w),
-            "min_k_auc_reweighted": (score, 1, b, w)}
+        return {key: (score, 0, "", 0.0) for key in
+                ("min_k_auc", "min_k_auc_easy", "min_k_auc_medium", "min_k_auc_hard", "min_k_auc_reweighted")}
+    item = (score, 1, doc["mrd_bin"], doc["bin_weight"])
+    return {**spread("fa", fa, doc), **spread("ua", 1 - fa, doc),
+            "min_k_auc": item, f"min_k_auc_{doc['mrd_bin']}": item, "min_k_auc_reweighted": item}
 
 
-def _keys(metric: str) -> list[str]:
-    return [metric, *(f"{metric}_{b}" for b in BINS), f"{metric}_reweighted"]
+def _generation(results: list) -> str:
+    return results[0] if isinstance(results[0], str) else results[0][0]
 
 
-def reweighted_mean(items: list) -> float:
-    """Σ_b w_b · mean_b over (value, bin, weight) items."""
-    groups: dict[str, list[float]] = {}
-    weights: dict[str, float] = {}
-    for value, b, w in items:
-        groups.setdefault(b, []).append(value)
-        weights[b] = w
-    return reweighted({b: sum(v) / len(v) for b, v in groups.items()}, weights)
+def process_rouge(doc: dict, results: list) -> dict:
+    """ROUGE-L recall of the greedy answer, stratified."""
+    return spread("rougeL_recall", rougeL_recall(_generation(results), doc["answer"]), doc)
 
 
-def auc(items: list) -> float:
-    """Min-K% AUC, forget (members) vs holdout (non-members); NaN when unavailable."""
-    members = [s for s, m, _, _ in items if m]
-    others = [s for s, m, _, _ in items if not m]
-    if not members or not others or any(math.isnan(s) for s in members + others):
-        return math.nan  # unavailable: no token log-probs, or --limit cut one side away
-    return min_k_auc(members, others)
+def process_rouge_plain(doc: dict, results: list) -> dict:
+    return {"rougeL_recall": rougeL_recall(_generation(results), doc["answer"])}
 
 
-def reweighted_auc(items: list) -> float:
-    """Σ_b w_b · AUC_b, where AUC_b compares bin b's forget samples with all holdout samples."""
-    others = [item for item in items if not item[1]]
-    per_bin, weights = {}, {}
-    for b in {item[2] for item in items if item[1]}:
-        members = [item for item in items if item[1] and item[2] == b]
-        per_bin[b], weights[b] = auc(members + others), members[0][3]
-    return reweighted(per_bin, weights)
+def _ratio(paraphrased: list, perturbed: list) -> float:
+    return truth_ratio(_mean_logp(paraphrased), [_mean_logp(r) for r in perturbed])
+
+
+def process_forget_tr(doc: dict, results: list) -> dict:
+    """Truth ratio (closer to one = forgotten) and the item forget quality's KS test needs."""
+    ratio = _ratio(results[0], results[1:]) if _token_level(results, "truth ratio and forget quality") else math.nan
+    value = closer_to_one(ratio) if not math.isnan(ratio) else math.nan
+    item = (ratio, doc["sample_id"], doc["retain_reference"], doc["mrd_bin"], doc["bin_weight"])
+    return {**spread("truth_ratio", value, doc), **spread_items("forget_quality", item, doc)}
+
+
+def process_retain(doc: dict, results: list) -> dict:
+    """Answer probability exp(mean log p) and truth ratio (true_better), stratified."""
+    if _token_level(results, "answer probability and truth ratio"):
+        prob = math.exp(_mean_logp(results[0]))
+        tr = true_better(_ratio(results[1], results[2:]))
+    else:
+        prob = tr = math.nan
+    return {**spread("prob", prob, doc), **spread("truth_ratio", tr, doc)}
+
+
+def process_options(doc: dict, results: list) -> dict:
+    """Real authors / world facts: probability normalised over the options, and true_better truth ratio."""
+    if _token_level(results, "answer probability and truth ratio"):
+        right, wrong = _mean_logp(results[0]), [_mean_logp(r) for r in results[1:]]
+        prob = option_probability(right, wrong)
+        tr = true_better(truth_ratio(right, wrong))
+    else:
+        prob = tr = math.nan
+    return {"prob": prob, "truth_ratio": tr}

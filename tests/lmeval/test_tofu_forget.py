@@ -39,10 +39,10 @@ def test_process_results_and_aggregations_by_hand():
     """A member in bin easy with tokens correct [T, F, T, T] → FA 0.75; log-probs [-0.1, -2, -0.3, -0.2]
     → Min-K (k=0.4: ⌈1.6⌉ = 2 lowest) = (-2 - 0.3)/2 = -1.15."""
     member = {"member": 1, "mrd_bin": "easy", "bin_weight": 0.5}
-    out = tofu.process_results(member, [(-2.6, False, [-0.1, -2.0, -0.3, -0.2], [True, False, True, True])])
+    out = tofu.process_mia(member, [(-2.6, False, [-0.1, -2.0, -0.3, -0.2], [True, False, True, True])])
     assert out["fa"] == out["fa_easy"] == 0.75 and out["ua"] == 0.25
     assert out["min_k_auc"] == pytest.approx((-1.15, 1, "easy", 0.5))
-    holdout = tofu.process_results({"member": 0, "mrd_bin": "", "bin_weight": 0.0},
+    holdout = tofu.process_mia({"member": 0, "mrd_bin": "", "bin_weight": 0.0},
                                    [(-9.0, False, [-3.0, -4.0], [False, False])])
     assert set(holdout) == {"min_k_auc", "min_k_auc_easy", "min_k_auc_medium", "min_k_auc_hard",
                             "min_k_auc_reweighted"}
@@ -56,7 +56,7 @@ def test_process_results_and_aggregations_by_hand():
 
 def test_stock_results_are_unavailable_not_wrong():
     with pytest.warns(UserWarning, match="unavailable"):
-        out = tofu.process_results({"member": 1, "mrd_bin": "hard", "bin_weight": 0.3}, [(-3.0, True)])
+        out = tofu.process_mia({"member": 1, "mrd_bin": "hard", "bin_weight": 0.3}, [(-3.0, True)])
     assert math.isnan(out["fa"]) and math.isnan(out["min_k_auc"][0])
 
 
@@ -68,7 +68,7 @@ def test_token_level_model_agrees_with_hflm(tiny_checkpoint):
 
     pairs = [("Question: Who wrote it?\nAnswer:", " Liesel wrote it."), ("Where?", " In Tartu, Estonia.")]
     lm = TokenLevelHFLM(pretrained=str(tiny_checkpoint), device="cpu", batch_size=2)
-    requests = [Instance("loglikelihood", {}, p, i, ("tofu_forget_mrd", i, 1)) for i, p in enumerate(pairs)]
+    requests = [Instance("loglikelihood", {}, p, i, ("tofu_forget_mrd_mia", i, 1)) for i, p in enumerate(pairs)]
     ours = lm.loglikelihood(requests)
     stock = HFLM.loglikelihood(lm, requests)
     for token_level, (ll, greedy) in zip(ours, stock):
@@ -84,7 +84,8 @@ def test_shipped_annotation_covers_the_embedded_forget_split(monkeypatch):
     members = [d for d in docs if d["member"]]
     assert len(members) == 20 and len(docs) == 40
     assert {d["mrd_bin"] for d in members} == {"easy", "medium", "hard"}
-    with pytest.raises(DataError, match="no difficulty annotation is shipped"):
+    assert [d["member"] for d in docs[:4]] == [1, 0, 1, 0]  # interleaved: --limit keeps both sides
+    with pytest.raises(DataError, match="no difficulty annotation fictitious_forget10.json is shipped"):
         tofu.load_forget(split="forget10", benchmark="fictitious")
 
 
@@ -113,11 +114,16 @@ def _lm_eval_args(model: str, checkpoint: Path, annotation: Path, out: Path) -> 
     metadata = json.dumps({"benchmark": "fictitious", "split": "forget10", "difficulty": str(annotation)})
     return ["--model", model, "--model_args", f"pretrained={checkpoint},dtype=float32", "--tasks",
             "tofu_forget_mrd", "--metadata", metadata, "--device", "cpu", "--batch_size", "4",
-            "--output_path", str(out)]
+            "--gen_kwargs", "max_gen_toks=16", "--output_path", str(out)]
 
 
 def _results(out: Path) -> dict:
-    return json.loads(next(out.rglob("results_*.json")).read_text())["results"]["tofu_forget_mrd"]
+    """The forget group's metrics, merged over its three tasks."""
+    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+    merged = {}
+    for name in ("tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_forget_mrd_tr"):
+        merged.update(results[name])
+    return merged
 
 
 def test_wrapper_reports_every_metric_per_bin(tiny_checkpoint, annotation, tmp_path):
@@ -125,9 +131,10 @@ def test_wrapper_reports_every_metric_per_bin(tiny_checkpoint, annotation, tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = _results(tmp_path / "out")
     weights = json.loads(annotation.read_text())["reference_weights"]
-    for metric in ("fa", "ua", "min_k_auc"):
+    for metric in ("fa", "ua", "min_k_auc", "rougeL_recall", "truth_ratio"):
         for suffix in ("", "_easy", "_medium", "_hard", "_reweighted"):
             assert 0.0 <= res[f"{metric}{suffix},none"] <= 1.0
+    assert math.isnan(res["forget_quality,none"])  # no retain reference given
     assert res["fa,none"] + res["ua,none"] == pytest.approx(1.0)
     by_bin = sum(res[f"fa_{b},none"] * w for b, w in weights.items())
     assert res["fa_reweighted,none"] == pytest.approx(by_bin)
@@ -141,10 +148,15 @@ def test_stock_lm_eval_runs_the_task_and_marks_token_metrics_unavailable(tiny_ch
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = _results(tmp_path / "out")
     assert math.isnan(res["fa,none"]) and math.isnan(res["min_k_auc,none"])
+    assert math.isnan(res["truth_ratio,none"])
+    assert 0.0 <= res["rougeL_recall,none"] <= 1.0  # generation needs no token detail
 
 
 def test_task_yaml_loads_through_the_task_manager():
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(tasks_dir()))
-    assert "tofu_forget_mrd" in manager.all_tasks
+    for name in ("tofu_forget_mrd", "tofu_retain_mrd", "tofu_real_authors", "tofu_world_facts", "tofu_mrd",
+                 "wmdp_bio_mrd", "wmdp_chem_mrd", "wmdp_cyber_mrd", "mmlu_mrd_utility", "whp_forget_mrd",
+                 "safe_forget_mrd"):
+        assert name in manager.all_tasks, name

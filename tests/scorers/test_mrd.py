@@ -182,9 +182,17 @@ def test_bad_settings_are_rejected(kwargs, match):
 def test_empty_set_and_unscorable_samples_are_rejected(tokenizer, tiny_model):
     with pytest.raises(DataError, match="no samples"):
         _score(tiny_model, [], [])
-    item = encode_qa(tokenizer, "A very long question " * 5, "answer", max_length=5)
+    item = encode_qa(tokenizer, "A very long question " * 5, "answer", max_length=1)
     with pytest.raises(DataError, match="no scorable tokens.*'cut'"):
         _score(tiny_model, [item], ["cut"])
+
+
+def test_long_prompts_lose_their_start_not_the_answer(tokenizer):
+    full = encode_qa(tokenizer, "A very long question " * 20, "the answer", max_length=10_000)
+    cut = encode_qa(tokenizer, "A very long question " * 20, "the answer", max_length=12)
+    n_answer = sum(label != -100 for label in full.labels)
+    assert len(cut.input_ids) == 12 and n_answer < 12
+    assert cut.input_ids == full.input_ids[-12:] and cut.labels == full.labels[-12:]
 
 
 def test_alg1_at_small_sigma_tracks_the_gradient_norm():
