@@ -84,7 +84,7 @@ def test_shipped_annotation_covers_the_embedded_forget_split(monkeypatch):
     members = [d for d in docs if d["member"]]
     assert len(members) == 20 and len(docs) == 40
     assert {d["mrd_bin"] for d in members} == {"easy", "medium", "hard"}
-    assert [d["member"] for d in docs[:4]] == [1, 0, 1, 0]  # interleaved: --limit keeps both sides
+    assert docs["member"][:4] == [1, 0, 1, 0]  # interleaved: --limit keeps both sides
     with pytest.raises(DataError, match="no difficulty annotation fictitious_forget10.json is shipped"):
         tofu.load_forget(split="forget10", benchmark="fictitious")
 
