@@ -74,6 +74,13 @@ def _annotate(args: argparse.Namespace) -> None:
           f"tasks with --metadata '{{\"difficulty\": \"{out}\"}}'")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from mrd_bench.report.lmeval_report import build_report
+
+    out = build_report(args.output_dir, args.out, retain_reference=args.retain_reference, overwrite=args.overwrite)
+    print(f"Report: {out / 'report.md'} and {out / 'report.html'} (plots and report.json beside them)")
+
+
 def run_eval(argv: Sequence[str]) -> int:
     """lm-eval's own CLI with our task folder and the token-level model type `hf-mrd`."""
     import lm_eval.models  # noqa: F401  (the built-in models register first)
@@ -175,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("eval", help="run lm-eval (its own flags) with our tasks and the hf-mrd model type",
                    add_help=False)
+
+    p = sub.add_parser("report", help="markdown + HTML report with plots from an lm-eval output folder")
+    p.add_argument("output_dir", help="lm-eval's --output_path (run with --log_samples for the plots)")
+    p.add_argument("--out", help="report folder (default: OUTPUT_DIR/mrd_report)")
+    p.add_argument("--retain-reference", help="retain model's truth ratios, to compute forget quality "
+                   "if the run had none (samples_tofu_forget_mrd_tr_*.jsonl or a truth_ratios JSON)")
+    p.set_defaults(run=_report)
 
     p = sub.add_parser("data", help="load a benchmark split and say what it holds")
     _data_flags(p)

@@ -94,8 +94,24 @@ def _check(results: dict, token_level: bool) -> None:
 def test_wrapper_runs_every_task(tiny_checkpoint, annotations, tmp_path, data_dir_module):
     proc = mrd_bench("eval", *_args("hf-mrd", tiny_checkpoint, annotations, tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _check(_results(tmp_path / "out"), token_level=True)
+    results = _results(tmp_path / "out")
+    _check(results, token_level=True)
     assert "toxicity_alt_profanity_check" in proc.stdout  # lm-eval's table names the scorer
+
+    # the report: model utility from the nine numbers, forget quality from a retain reference
+    reference = next((tmp_path / "out").rglob("samples_tofu_forget_mrd_tr_*.jsonl"))
+    proc = mrd_bench("report", str(tmp_path / "out"), "--retain-reference", str(reference))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "mrd_report" / "report.json").read_text())
+    nine = [results[f"tofu_{part}_{task}"][f"{metric},none"] for part in ("retain_mrd", "real_authors", "world_facts")
+            for task, metric in (("prob", "prob"), ("rouge", "rougeL_recall"), ("prob", "truth_ratio"))]
+    expected = 0.0 if min(nine) == 0 else len(nine) / sum(1 / v for v in nine)
+    assert report["derived"]["model_utility"]["model_utility"] == pytest.approx(expected)
+    assert report["derived"]["forget_quality"]["overall"] == pytest.approx(1.0)  # the run is its own reference
+    for name in ("report.md", "report.html", "bins.png", "per_sample.png", "mrd_hist.png"):
+        assert (tmp_path / "out" / "mrd_report" / name).stat().st_size > 0, name
+    again = mrd_bench("report", str(tmp_path / "out"))
+    assert_one_line_error(again, "--overwrite")
 
 
 def test_stock_lm_eval_runs_every_task(tiny_checkpoint, annotations, tmp_path, data_dir_module):
