@@ -20,3 +20,16 @@ def test_guard_refuses_existing_results_unless_overwrite(tmp_path):
     with pytest.raises(OutputExistsError):
         guard_output(tmp_path / "out" / "scores.jsonl", overwrite=False)
     assert guard_output(tmp_path / "out", overwrite=True) == tmp_path / "out"
+
+
+def test_atomic_write_gives_an_ordinary_file_mode(tmp_path):
+    import os
+
+    from mrd_bench.io import write_text
+
+    umask = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
