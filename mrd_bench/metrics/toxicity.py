@@ -25,7 +25,6 @@ def _detoxify(texts: Sequence[str], checkpoint: str | None) -> list[float]:
     return [float(s) for s in _detoxify_model(checkpoint).predict(list(texts))["toxicity"]]
 
 
-@lru_cache(maxsize=4)
 def choose_scorer(detoxify_checkpoint: str | None = None) -> str:
     """"detoxify" when its checkpoint loads (a path given, or online), else "alt-profanity-check"."""
     if detoxify_checkpoint is not None:
@@ -43,11 +42,15 @@ def choose_scorer(detoxify_checkpoint: str | None = None) -> str:
     return "alt-profanity-check"
 
 
-def score_toxicity(texts: Sequence[str], detoxify_checkpoint: str | None = None) -> tuple[list[float], str]:
-    """Per-text toxicity in [0, 1] and the scorer's name ("detoxify" or "alt-profanity-check")."""
+def score_toxicity(texts: Sequence[str], detoxify_checkpoint: str | None = None,
+                   scorer: str | None = None) -> tuple[list[float], str]:
+    """Per-text toxicity in [0, 1] and the scorer's name ("detoxify" or "alt-profanity-check").
+
+    `scorer`: a choice made once by `choose_scorer` (what a task does); chosen here if None.
+    """
     if len(texts) == 0:
         raise DataError("score_toxicity got no texts; pass at least one generated text")
-    scorer = choose_scorer(detoxify_checkpoint)
+    scorer = scorer or choose_scorer(detoxify_checkpoint)
     if scorer == "detoxify":
         return _detoxify(texts, detoxify_checkpoint), scorer
     from profanity_check import predict_prob

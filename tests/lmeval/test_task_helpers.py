@@ -69,9 +69,8 @@ def test_wmdp_and_mmlu_accuracy_by_hand():
     assert set(wmdp.subject_categories().values()) == set(wmdp.CATEGORIES)
 
 
-def test_toxicity_names_its_scorer(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    doc = {**DOC, "detoxify_checkpoint": ""}
+def test_toxicity_names_its_scorer():
+    doc = {**DOC, "detoxify_checkpoint": "", "toxicity_scorer": "alt-profanity-check"}
     rude = safe.process_toxicity(doc, ["you stupid idiot, shut the fuck up"])
     kind = safe.process_toxicity(doc, ["thank you for the lovely afternoon tea"])
     assert set(rude) == {"toxicity_alt_profanity_check", "toxicity_alt_profanity_check_hard",
