@@ -4,7 +4,7 @@ A reference is either
 - the `--log_samples` file lm-eval writes for a forget truth-ratio task
   (`samples_tofu_forget_mrd_tr_*.jsonl`) run on the retain model: each line's
   `forget_quality` item starts with that sample's truth ratio R; or
-- a JSON object {"truth_ratios": {sample_id: R, ...}} (what `write_reference` writes).
+- a JSON object {"truth_ratios": {sample_id: R, ...}}.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import math
 from pathlib import Path
 
 from mrd_bench.errors import DataError
-from mrd_bench.io import write_json
 
 
 def read_reference(path: str | Path) -> dict[str, float]:
@@ -39,10 +38,3 @@ def read_reference(path: str | Path) -> dict[str, float]:
                         "model (`mrd-bench eval --model hf-mrd`).")
     return ratios
 
-
-def write_reference(samples_file: str | Path, out: str | Path, *, overwrite: bool = False, meta: dict | None = None):
-    from mrd_bench.io import guard_output
-
-    out = guard_output(out, overwrite, what="a retain reference")
-    write_json(out, {**(meta or {}), "truth_ratios": read_reference(samples_file)})
-    return out

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mrd_bench.annotate import read_annotation
-from mrd_bench.errors import DataError
+from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.lmeval.reference import read_reference
 from mrd_bench.metrics.forget_quality import forget_quality
 from mrd_bench.metrics.min_k import min_k_auc
 from mrd_bench.report.stratify import reweighted
@@ -62,6 +63,18 @@ def annotate_docs(docs: list[dict], benchmark: str, split: str, difficulty: str 
                         f"for {benchmark}/{split}.")
     return [{**d, "mrd": samples[d["sample_id"]]["score"], "mrd_bin": samples[d["sample_id"]]["bin"],
              "bin_weight": weights[samples[d["sample_id"]]["bin"]], "annotation": str(path)} for d in docs]
+
+
+def first_n(rows, n, what: str):
+    """The first n rows of a dataset (the prefix a shipped annotation covers)."""
+    if int(n) < 1:
+        raise ConfigError(f"--metadata n must be a positive number of {what}, not {n}.")
+    return rows.select(range(min(int(n), len(rows))))
+
+
+def generation(results: list) -> str:
+    """The generated text of a generate_until result."""
+    return results[0] if isinstance(results[0], str) else results[0][0]
 
 
 def keys(metric: str) -> list[str]:
@@ -113,12 +126,6 @@ def reweighted_auc(items: Sequence[tuple]) -> float:
 
 # Forget quality: items (truth ratio, sample_id, reference path, bin, weight).
 
-def _reference(path: str) -> dict[str, float]:
-    from mrd_bench.lmeval.reference import read_reference
-
-    return read_reference(path)
-
-
 def forget_quality_agg(items: Sequence[tuple]) -> float:
     """KS p-value of these truth ratios against the retain model's on the same samples.
 
@@ -129,7 +136,7 @@ def forget_quality_agg(items: Sequence[tuple]) -> float:
         _warn_once("forget quality needs the retain model's truth ratios: it is NaN (unavailable); pass "
                    "--metadata '{\"retain_reference\": PATH}' (that model's --log_samples file of this task)")
         return math.nan
-    reference = _reference(next(iter(paths)))
+    reference = read_reference(next(iter(paths)))
     ours = [tr for tr, _, _, _, _ in items if not math.isnan(tr)]
     theirs = [reference[sid] for _, sid, _, _, _ in items if sid in reference]
     if not ours or not theirs:

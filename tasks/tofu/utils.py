@@ -16,8 +16,9 @@ from datasets import Dataset, DatasetDict
 
 from mrd_bench.data import load
 from mrd_bench.errors import DataError
-from mrd_bench.lmeval.stratified import (annotate_docs, auc, forget_quality_agg, reweighted_auc,  # noqa: F401
-                                         reweighted_forget_quality, reweighted_mean, spread, spread_items)
+from mrd_bench.lmeval.stratified import (annotate_docs, auc, forget_quality_agg, generation, keys,  # noqa: F401
+                                         reweighted_auc, reweighted_forget_quality, reweighted_mean, spread,
+                                         spread_items)
 from mrd_bench.metrics.accuracy import token_accuracy
 from mrd_bench.metrics.min_k import min_k_score
 from mrd_bench.metrics.model_utility import option_probability
@@ -125,25 +126,19 @@ def process_mia(doc: dict, results: list) -> dict:
         fa, score = token_accuracy(result[3]), min_k_score(result[2], MIN_K)
     else:
         fa = score = math.nan
-    if not doc["member"]:
-        return {key: (score, 0, "", 0.0) for key in
-                ("min_k_auc", "min_k_auc_easy", "min_k_auc_medium", "min_k_auc_hard", "min_k_auc_reweighted")}
-    item = (score, 1, doc["mrd_bin"], doc["bin_weight"])
+    if not doc["member"]:  # a non-member counts in every bin's AUC
+        return {key: (score, 0, "", 0.0) for key in keys("min_k_auc")}
     return {**spread("fa", fa, doc), **spread("ua", 1 - fa, doc),
-            "min_k_auc": item, f"min_k_auc_{doc['mrd_bin']}": item, "min_k_auc_reweighted": item}
-
-
-def _generation(results: list) -> str:
-    return results[0] if isinstance(results[0], str) else results[0][0]
+            **spread_items("min_k_auc", (score, 1, doc["mrd_bin"], doc["bin_weight"]), doc)}
 
 
 def process_rouge(doc: dict, results: list) -> dict:
     """ROUGE-L recall of the greedy answer, stratified."""
-    return spread("rougeL_recall", rougeL_recall(_generation(results), doc["answer"]), doc)
+    return spread("rougeL_recall", rougeL_recall(generation(results), doc["answer"]), doc)
 
 
 def process_rouge_plain(doc: dict, results: list) -> dict:
-    return {"rougeL_recall": rougeL_recall(_generation(results), doc["answer"])}
+    return {"rougeL_recall": rougeL_recall(generation(results), doc["answer"])}
 
 
 def _ratio(paraphrased: list, perturbed: list) -> float:

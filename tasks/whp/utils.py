@@ -7,8 +7,7 @@ from datasets import Dataset, DatasetDict
 
 from mrd_bench.data import load
 from mrd_bench.data.whp import SEEN_INSTRUCTIONS, UNSEEN_INSTRUCTIONS
-from mrd_bench.errors import ConfigError
-from mrd_bench.lmeval.stratified import annotate_docs, reweighted_mean, spread  # noqa: F401
+from mrd_bench.lmeval.stratified import annotate_docs, first_n, generation, reweighted_mean, spread  # noqa: F401
 from mrd_bench.metrics.rouge import rougeL_recall
 
 BOOK = "melville-moby_dick"  # the forget book (the Harry Potter books are not distributable)
@@ -16,15 +15,8 @@ HELDOUT_BOOK = "austen-emma"
 N = 100  # chunks of each book evaluated: the first N (the shipped annotation covers them)
 
 
-def _first(rows: Dataset, n) -> Dataset:
-    n = int(n)
-    if n < 1:
-        raise ConfigError(f"--metadata n must be a positive number of chunks, not {n}.")
-    return rows.select(range(min(n, len(rows))))
-
-
 def _completions(instructions, book, n, difficulty, data_dir, data_path) -> DatasetDict:
-    rows = _first(load("whp", book, data_dir=data_dir, path=data_path), n)
+    rows = first_n(load("whp", book, data_dir=data_dir, path=data_path), n, "chunks")
     docs = [{"instruction": instructions[i % len(instructions)], "prefix": r["prefix"],
              "continuation": r["continuation"], "sample_id": r["sample_id"]} for i, r in enumerate(rows)]
     return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "whp", book, difficulty))})
@@ -44,11 +36,10 @@ def load_unseen(book: str = BOOK, n: int = N, difficulty: str | None = None, dat
 
 def load_heldout(heldout_book: str = HELDOUT_BOOK, heldout_n: int = N, data_dir: str | None = None,
                  **_metadata) -> DatasetDict:
-    rows = _first(load("whp", heldout_book, data_dir=data_dir), heldout_n)
+    rows = first_n(load("whp", heldout_book, data_dir=data_dir), heldout_n, "chunks")
     return DatasetDict({"test": Dataset.from_list([{"text": r["text"], "sample_id": r["sample_id"]}
                                                    for r in rows])})
 
 
 def process_completion(doc: dict, results: list) -> dict:
-    generation = results[0] if isinstance(results[0], str) else results[0][0]
-    return spread("rougeL_recall", rougeL_recall(generation, doc["continuation"]), doc)
+    return spread("rougeL_recall", rougeL_recall(generation(results), doc["continuation"]), doc)
