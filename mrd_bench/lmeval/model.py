@@ -15,11 +15,13 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 import lm_eval.models  # noqa: F401  (built-in models first; see the docstring)
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+
+from mrd_bench.models import IGNORE, Encoded, collate
+from mrd_bench.scorers.base import scored_logits
 
 MODEL_NAME = "hf-mrd"
 
@@ -65,27 +67,23 @@ class TokenLevelHFLM(HFLM):
 
     @torch.no_grad()
     def _token_logprobs(self, pairs) -> list[TokenLogprobs]:
+        """The continuation tokens' log p and argmax agreement; the LM head runs at those tokens only."""
         encoded = [self._encode(c, x) for c, x in pairs]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         size = self.batch_size if isinstance(self.batch_size, int) else 8
         out: list = [None] * len(encoded)
         for start in range(0, len(order), size):
             rows = order[start:start + size]
-            seqs = [(encoded[i][0] + encoded[i][1])[-(self.max_length + 1):][:-1] for i in rows]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, s in enumerate(seqs):
-                ids[r, :len(s)], mask[r, :len(s)] = torch.tensor(s), 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            logp = F.log_softmax(logits.float(), dim=-1)  # [B, T, V]
-            for r, i in enumerate(rows):
-                cont = encoded[i][1]
-                end = len(seqs[r])
-                positions = torch.arange(end - len(cont), end, device=logp.device)
-                target = torch.tensor(cont, device=logp.device)
-                token_logp = logp[r, positions].gather(-1, target[:, None]).squeeze(-1)
-                correct = logp[r, positions].argmax(-1) == target
-                out[i] = TokenLogprobs(float(token_logp.sum()), bool(correct.all()),
-                                       token_logp.tolist(), correct.tolist())
+            items = []
+            for i in rows:  # context truncated from the left, as HFLM does
+                context, continuation = encoded[i][0], encoded[i][1][-(self.max_length - 1):]
+                ids = (context + continuation)[-self.max_length:]
+                items.append(Encoded(ids, [IGNORE] * (len(ids) - len(continuation)) + continuation))
+            batch = {k: v.to(self.device) for k, v in collate(items, self.tokenizer.pad_token_id or 0).items()}
+            logits, targets = scored_logits(self.model, batch)  # [N, V], [N], row-major
+            token_logp = logits.float().log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
+            correct = logits.argmax(-1) == targets
+            counts = [len(item.input_ids) - item.labels.count(IGNORE) for item in items]
+            for i, logp, right in zip(rows, token_logp.split(counts), correct.split(counts)):
+                out[i] = TokenLogprobs(float(logp.sum()), bool(right.all()), logp.tolist(), right.tolist())
         return out

@@ -11,8 +11,8 @@ from mrd_bench.registry import Registry
 ESTIMATORS: Registry = Registry("estimator")
 
 
-def scored_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """log p(x_t | x_<t) at the scored tokens only, flattened row-major: [N].
+def scored_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits at the scored tokens only, row-major, and those tokens: ([N, V], [N]).
 
     The LM head runs only where a token is scored, not at every position: on a
     49k-word vocabulary the head is a large part of a small model's forward cost.
@@ -26,8 +26,14 @@ def scored_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> t
         hidden = model.base_model(input_ids=batch["input_ids"],
                                   attention_mask=batch["attention_mask"]).last_hidden_state
         logits = model.get_output_embeddings()(hidden[:, :-1][scored])  # [N, V]
+    return logits, labels[scored]
+
+
+def scored_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """log p(x_t | x_<t) at the scored tokens only, flattened row-major: [N]."""
+    logits, targets = scored_logits(model, batch)
     logp = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # >= float32
-    return logp.gather(-1, labels[scored][:, None]).squeeze(-1)  # [N]
+    return logp.gather(-1, targets[:, None]).squeeze(-1)  # [N]
 
 
 def row_index(batch: dict[str, torch.Tensor]) -> torch.Tensor:
