@@ -96,6 +96,58 @@ def run_eval(argv: Sequence[str]) -> int:
     return 0
 
 
+def _unlearn(args: argparse.Namespace) -> None:
+    from mrd_bench.config import from_args
+    from mrd_bench.methods.loop import LoopConfig
+    from mrd_bench.unlearn import Inputs, Settings, replay, run_unlearn
+
+    if args.replay:
+        out, new, old = replay(args.replay, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+        same = new["model_hash"]["final"] == old["model_hash"]["final"]
+        _main_print(f"Replayed {args.replay} into {out}: the final weights "
+                    f"{'match the record' if same else 'DIFFER from the record (non-deterministic hardware?)'} "
+                    f"(sha256 {new['model_hash']['final'][:12]})")
+        return
+    out, rec = run_unlearn(from_args(Inputs, args), from_args(Settings, args), from_args(LoopConfig, args),
+                           args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    reached = rec["updates_to_threshold"]
+    stop = f"; reached the stopping threshold after {reached} updates" if reached is not None else ""
+    _main_print(f"Wrote the unlearned checkpoint and its run record to {out} ({rec['steps']} steps{stop}); "
+                f"evaluate it with mrd-bench eval --model hf-mrd --model_args pretrained={out} ...")
+
+
+def _finetune(args: argparse.Namespace) -> None:
+    from mrd_bench.config import from_args
+    from mrd_bench.methods.loop import LoopConfig
+    from mrd_bench.unlearn import Inputs, Settings, run_finetune
+
+    out, rec = run_finetune(from_args(Inputs, args), from_args(Settings, args), from_args(LoopConfig, args),
+                            args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    _main_print(f"Wrote the fine-tuned checkpoint and its run record to {out} ({rec['steps']} steps, "
+                f"final loss {rec['losses'][-1]:.3f})")
+
+
+def _updates(args: argparse.Namespace) -> None:
+    from mrd_bench.config import from_args
+    from mrd_bench.methods.loop import LoopConfig
+    from mrd_bench.updates import run_updates
+
+    from mrd_bench.unlearn import Inputs, Settings
+
+    out = run_updates(from_args(Inputs, args), from_args(Settings, args), from_args(LoopConfig, args), args.out,
+                      max_updates=args.max_updates, overwrite=args.overwrite, progress=not args.no_progress)
+    import json
+
+    summary = json.loads(out.with_name(out.stem + ".meta.json").read_text())["summary"]
+    _main_print(f"Wrote per-sample updates to {out}: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float)
+                                                                    else f"{k} {v}" for k, v in summary.items()))
+
+
+def _main_print(text: str) -> None:
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per data-parallel process
+        print(text)
+
+
 def _tasks_dir(args: argparse.Namespace) -> None:
     print(tasks_dir())
 
@@ -193,6 +245,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="load a benchmark split and say what it holds")
     _data_flags(p)
     p.set_defaults(run=_data)
+
+    from mrd_bench.config import add_arguments
+    from mrd_bench.methods.loop import LoopConfig
+    from mrd_bench.unlearn import FINETUNE_SETTINGS, Inputs, Settings
+
+    p = sub.add_parser("unlearn", help="unlearn a forget set with a reference method and sampler; "
+                       "writes a checkpoint and its run record")
+    add_arguments(p, Inputs)
+    add_arguments(p, Settings)
+    add_arguments(p, LoopConfig)
+    p.add_argument("--replay", help="run a run_record.json (or its checkpoint folder) again; the other "
+                   "flags are ignored")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.set_defaults(run=_unlearn)
+
+    p = sub.add_parser("finetune", help="fine-tune the original (full) or retain-only model on a split")
+    add_arguments(p, Inputs, skip=("retain", "scores", "threshold_split"), flags={"forget": (
+        "--split", "the split to train on: full (the original model) or retain90/95/99 (the retain model)")})
+    add_arguments(p, Settings, only=FINETUNE_SETTINGS)
+    add_arguments(p, LoopConfig, skip=("refresh_every", "check_every", "retain_batch_size"), lr=1e-5)
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.set_defaults(run=_finetune)
+
+    p = sub.add_parser("updates-to-forget", help="per sample alone, count the updates until its MA falls "
+                       "below the threshold (MRD's ground truth)")
+    add_arguments(p, Inputs, flags={"forget": (
+        "--split", "the split whose samples are unlearned one at a time, e.g. forget01")})
+    add_arguments(p, Settings, skip=("sampler", "tau", "floor", "mrd_sigma", "mrd_draws", "early_stop",
+                                     "el_n", "el_stride", "el_horizon", "lora_rank", "lora_alpha"))
+    add_arguments(p, LoopConfig, only=("lr", "weight_decay", "seed", "retain_batch_size"))
+    p.add_argument("--max-updates", type=int, default=50, help="cap per sample; a sample still above the "
+                   "threshold is reported as censored (default: 50)")
+    p.add_argument("--out", default="updates.jsonl", help="per-sample results (default: updates.jsonl)")
+    p.set_defaults(run=_updates)
 
     p = sub.add_parser("tasks-dir", help="print the folder of our lm-eval tasks (for --include_path)")
     p.set_defaults(run=_tasks_dir)

@@ -131,17 +131,30 @@ def weights_hash(model: torch.nn.Module) -> str:
 # ----------------------------------------------------------------------------- prompts
 
 
-def format_prompt(tokenizer, question: str) -> str:
-    """The chat template's user turn where the tokenizer has one, else "Question: ...\\nAnswer:"."""
-    if getattr(tokenizer, "chat_template", None):
+PROMPT_FORMATS = ("auto", "chat", "qa")
+
+
+def use_chat(tokenizer, fmt: str = "auto") -> bool:
+    """Whether prompts use the chat template: `auto` does where the tokenizer has one."""
+    if fmt not in PROMPT_FORMATS:
+        raise ConfigError(f"unknown prompt format {fmt!r}; choose one of {', '.join(PROMPT_FORMATS)}.")
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if fmt == "chat" and not has_template:
+        raise ConfigError("--prompt-format chat needs a tokenizer with a chat template; use qa or auto.")
+    return has_template if fmt == "auto" else fmt == "chat"
+
+
+def format_prompt(tokenizer, question: str, fmt: str = "auto") -> str:
+    """The chat template's user turn (see `use_chat`), else "Question: ...\\nAnswer:"."""
+    if use_chat(tokenizer, fmt):
         return tokenizer.apply_chat_template([{"role": "user", "content": question}],
                                              tokenize=False, add_generation_prompt=True)
     return f"Question: {question}\nAnswer:"
 
 
-def answer_text(tokenizer, answer: str) -> str:
+def answer_text(tokenizer, answer: str, fmt: str = "auto") -> str:
     """The answer as it follows the prompt: QA format puts a space after 'Answer:'."""
-    return answer if getattr(tokenizer, "chat_template", None) else " " + answer
+    return answer if use_chat(tokenizer, fmt) else " " + answer
 
 
 @dataclass(frozen=True)
@@ -151,17 +164,17 @@ class Encoded:
 
 
 def encode_qa(tokenizer, question: str, answer: str, *, max_length: int = 512,
-              score_prompt: bool = False) -> Encoded:
+              score_prompt: bool = False, fmt: str = "auto") -> Encoded:
     """Prompt and answer tokenised apart and joined, so the answer boundary is exact.
 
     Over `max_length`, the prompt loses tokens from its start (as lm-eval truncates a
     context), so the answer and the prompt's end it follows are kept; an answer longer
     than max_length − 1 keeps its first tokens.
     """
-    prompt_ids = tokenizer(format_prompt(tokenizer, question), add_special_tokens=False)["input_ids"]
-    if tokenizer.bos_token_id is not None and not getattr(tokenizer, "chat_template", None):
+    prompt_ids = tokenizer(format_prompt(tokenizer, question, fmt), add_special_tokens=False)["input_ids"]
+    if tokenizer.bos_token_id is not None and not use_chat(tokenizer, fmt):
         prompt_ids = [tokenizer.bos_token_id] + prompt_ids
-    answer_ids = tokenizer(answer_text(tokenizer, answer), add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(answer_text(tokenizer, answer, fmt), add_special_tokens=False)["input_ids"]
     answer_ids = answer_ids + [tokenizer.eos_token_id]
     answer_ids = answer_ids[:max(max_length - 1, 0)]
     prompt_ids = prompt_ids[max(len(prompt_ids) - (max_length - len(answer_ids)), 0):]

@@ -12,10 +12,10 @@ from mrd_bench.models import Encoded, encode_qa
 
 
 def encode_split(tokenizer, dataset: Dataset, *, max_length: int = 512,
-                 score_prompt: bool = False) -> list[Encoded]:
+                 score_prompt: bool = False, fmt: str = "auto") -> list[Encoded]:
     """Each row as prompt + target tokens, the target tokens scored."""
     return [encode_qa(tokenizer, *prompt_and_target(row), max_length=max_length,
-                      score_prompt=score_prompt) for row in dataset]
+                      score_prompt=score_prompt, fmt=fmt) for row in dataset]
 
 
 def targets(dataset: Dataset) -> list[str]:

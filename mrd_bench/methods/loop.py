@@ -1,0 +1,178 @@
+"""The one training loop every method (and fine-tuning) runs on, through accelerate.
+
+Each step the sampler picks forget samples, the method turns them into per-sample losses,
+and AdamW takes a step on their mean. Under several processes (`accelerate launch`,
+`torchrun`) every process draws the same global batch from the same seeded generator and
+trains on its share of it; accelerate averages the gradients. DeepSpeed and FSDP come
+from an accelerate config, LoRA from peft (`lora_rank`).
+
+Optional, inside the loop:
+- MRD refreshed every `refresh_every` steps with the current weights (the MRD paper's
+  Algorithm 2, lines 8–9); the optimiser state is kept.
+- The early-stopping check (stopping.py) every `check_every` steps; the step at which
+  the forget set first falls below the threshold is `updates_to_threshold`.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from mrd_bench.config import opt
+from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.methods.base import Batch
+from mrd_bench.methods.stopping import Memorization, Threshold
+from mrd_bench.models import Encoded, collate
+from mrd_bench.samplers.uniform import Uniform
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimisation settings shared by unlearning and fine-tuning."""
+
+    lr: float = opt(5e-5, "AdamW learning rate")
+    epochs: int = opt(5, "passes over the forget set (steps = epochs x ceil(n / batch size))")
+    max_steps: Optional[int] = opt(None, "a fixed number of steps instead of --epochs")
+    batch_size: int = opt(8, "forget samples per step (over all processes)")
+    retain_batch_size: Optional[int] = opt(None, "retain samples per step (default: --batch-size)")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    warmup_steps: int = opt(0, "linear warm-up steps, then a constant rate")
+    seed: int = opt(0, "seed of the weights' noise, the sampler and the retain order")
+    refresh_every: int = opt(0, "re-score MRD with the current weights every m steps (0: never)")
+    check_every: int = opt(1, "steps between early-stopping checks")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "check_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}.")
+        for name in ("max_steps", "retain_batch_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}.")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number; got {self.lr}.")
+        if self.warmup_steps < 0 or self.refresh_every < 0:
+            raise ConfigError("warmup_steps and refresh_every must be >= 0.")
+
+    def total_steps(self, n: int) -> int:
+        return self.max_steps or self.epochs * math.ceil(n / self.batch_size)
+
+
+@dataclass
+class Stopper:
+    """The early-stopping rule: measures on the forget items against a fixed threshold."""
+
+    memorization: Memorization
+    threshold: Threshold
+    eos_id: Optional[int]
+    with_el: bool = True  # False: MA alone
+
+    def check(self, model, items: Sequence[Encoded]) -> dict:
+        return self.memorization.check(model, items, self.eos_id, self.threshold, self.with_el)
+
+
+@dataclass
+class LoopResult:
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)  # {"step", "ma", "el", "below"}
+    refreshes: list[int] = field(default_factory=list)  # steps at which MRD was re-scored
+    updates_to_threshold: Optional[int] = None
+    wall_time_s: float = 0.0
+
+
+def plain(model: torch.nn.Module, accelerator=None) -> torch.nn.Module:
+    """The bare transformers model inside data-parallel and LoRA wrappers (same parameters)."""
+    if accelerator is not None:
+        model = accelerator.unwrap_model(model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg: LoopConfig, *,
+          retain: Optional[Sequence[Encoded]] = None, refusals: Optional[Sequence[Sequence[Encoded]]] = None,
+          stopper: Optional[Stopper] = None, stop_early: bool = False,
+          rescore: Optional[Callable[[torch.nn.Module], Sequence[float]]] = None,
+          progress: bool = True, desc: str = "unlearn") -> tuple[torch.nn.Module, LoopResult]:
+    """Train `model` with `method`'s loss on `items` drawn by `sampler`; returns the bare model.
+
+    `retain`: the retain set (drawn uniformly, without replacement per pass); `refusals`:
+    for each item, the refusal answers one is drawn from; `stopper`: check the stopping
+    rule (and stop there if `stop_early`); `rescore(model)`: fresh MRD scores for the sampler.
+    """
+    from accelerate import Accelerator
+
+    if not items:
+        raise DataError("the forget set is empty; check the split and --subset-authors.")
+    started = time.perf_counter()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    world, rank = accelerator.num_processes, accelerator.process_index
+    torch.manual_seed(cfg.seed)
+    draw = torch.Generator().manual_seed(cfg.seed)
+    draw_retain = torch.Generator().manual_seed(cfg.seed + 1)
+    draw_refusal = torch.Generator().manual_seed(cfg.seed + 2)
+    pad = getattr(model.config, "pad_token_id", None) or 0
+    reference = None
+    if method.needs_reference:  # a frozen copy of the starting weights
+        reference = copy.deepcopy(plain(model)).eval().requires_grad_(False).to(accelerator.device)
+    retain_order = Uniform(len(retain)) if retain else None
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)))
+    model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
+    result = LoopResult()
+    total = cfg.total_steps(len(items))
+
+    def to_device(batch_items: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+        return {k: v.to(accelerator.device) for k, v in collate(batch_items, pad).items()}
+
+    def check(step: int) -> bool:
+        bare = plain(model, accelerator).eval()
+        entry = {"step": step, **stopper.check(bare, items)}
+        bare.train()
+        result.checks.append(entry)
+        if entry["below"] and result.updates_to_threshold is None:
+            result.updates_to_threshold = step
+        return entry["below"]
+
+    model.train()
+    bar = tqdm(total=total, desc=desc, unit="step", disable=not (progress and accelerator.is_main_process))
+    if stopper is not None and check(0) and stop_early:
+        total = 0
+    for step in range(1, total + 1):
+        chosen = sampler.next_batch(cfg.batch_size, draw)  # the global batch, the same on every process
+        positions = [i % len(chosen) for i in range(rank, max(len(chosen), world), world)]  # this one's share
+        batch = Batch(model, to_device([items[chosen[p]] for p in positions]), reference=reference)
+        if retain_order is not None:
+            picked = retain_order.next_batch(cfg.retain_batch_size or cfg.batch_size, draw_retain)
+            batch.retain = to_device([retain[i] for i in picked])
+        if refusals is not None:
+            which = torch.randint(len(refusals[0]), (len(chosen),), generator=draw_refusal).tolist()
+            batch.refusal = to_device([refusals[chosen[p]][which[p]] for p in positions])
+        loss = method.per_sample_loss(batch).mean()
+        accelerator.backward(loss)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        result.losses.append(float(accelerator.reduce(loss.detach(), "mean")))
+        result.steps = step
+        bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
+        bar.update()
+        if rescore is not None and cfg.refresh_every and step % cfg.refresh_every == 0 and step < total:
+            bare = plain(model, accelerator)
+            sampler.update(rescore(bare))
+            bare.train()
+            result.refreshes.append(step)
+        if stopper is not None and step % cfg.check_every == 0 and check(step) and stop_early:
+            break
+    bar.close()
+    result.wall_time_s = time.perf_counter() - started
+    accelerator.wait_for_everyone()
+    bare = accelerator.unwrap_model(model)
+    if hasattr(bare, "merge_and_unload"):  # LoRA: fold the adapters into the weights
+        bare = bare.merge_and_unload()
+    return bare.eval(), result

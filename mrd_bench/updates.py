@@ -1,0 +1,163 @@
+"""`mrd-bench updates-to-forget`: per-sample unlearning cost, the ground truth MRD is validated on.
+
+For each sample alone, from the original weights and with fixed hyperparameters, the
+method takes one update at a time on that sample until its Memorization Accuracy falls
+below the threshold (the mean MA of the threshold split on the original model). A sample
+still above it after `max_updates` is censored: reported with censored = true and
+updates = max_updates, never dropped (as a rank, a censored count sits at the cap).
+
+Rows stream to `<out>.partial` (fsynced, one per sample) so an interrupted run resumes;
+`<out>` and `<out stem>.meta.json` are written at the end, with the Spearman correlation
+against MRD scores and a scatter plot (`<out stem>.png`) when `--scores` is given.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+from tqdm.auto import tqdm
+
+from mrd_bench.errors import ConfigError, DataError, OutputExistsError
+from mrd_bench.io import guard_output, write_json, write_jsonl
+from mrd_bench.methods.loop import LoopConfig, Stopper, train
+from mrd_bench.methods.stopping import Threshold
+from mrd_bench.samplers.uniform import Uniform
+from mrd_bench.unlearn import (Inputs, Settings, default_threshold_split, encode, read_scores, refusal_items,
+                               with_lora)
+
+
+def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, max_updates: int = 50,
+                overwrite: bool = False, progress: bool = True) -> Path:
+    from mrd_bench.models import load_model, weights_hash
+    from mrd_bench.provenance import data_hash, record
+
+    if max_updates < 1:
+        raise ConfigError(f"--max-updates must be at least 1; got {max_updates}.")
+    if settings.lora_rank:
+        raise ConfigError("updates-to-forget trains all weights; drop --lora-rank.")
+    out = guard_output(out, overwrite, what="updates-to-forget results")
+    method = settings.build_method()
+    if method.retain == "required" and not inputs.retain:
+        raise ConfigError(f"{settings.method} needs a retain set; pass --retain (e.g. retain90).")
+    forget = inputs.load(inputs.forget)
+    if len(forget) == 0:
+        raise DataError(f"the split {inputs.benchmark}/{inputs.forget} is empty; choose another split.")
+    ids = forget["sample_id"]
+    scores = read_scores(inputs.scores, ids) if inputs.scores else None
+    retain = inputs.load(inputs.retain) if inputs.retain and method.retain != "none" else None
+    reference = inputs.load(default_threshold_split(inputs))
+    model, tokenizer = load_model(inputs.model)
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    memo = settings.memorization()
+    items = encode(tokenizer, forget, settings)
+    threshold = Threshold(ma=_mean(memo.ma(model, encode(tokenizer, reference, settings))), el=float("nan"))
+    key = {"inputs": asdict(inputs), "settings": asdict(settings), "loop": asdict(loop),
+           "max_updates": max_updates, "model_hash": weights_hash(model), "data_hash": data_hash(forget),
+           "threshold_ma": threshold.ma}
+    done = _resume(out, key, overwrite)
+    one_loop = LoopConfig(**{**asdict(loop), "max_steps": max_updates, "batch_size": 1, "check_every": 1})
+    refusals = refusal_items(tokenizer, forget, inputs.benchmark, settings) if method.needs_refusals else None
+    retain_items = encode(tokenizer, retain, settings) if retain is not None else None
+    partial = out.with_name(out.name + ".partial")
+    with open(partial / "rows.jsonl", "a", encoding="utf-8") as sink:
+        for j in tqdm(range(len(items)), desc=f"updates to forget ({settings.method})", unit="sample",
+                      disable=not progress):
+            if ids[j] in done:
+                continue
+            model.load_state_dict(original)
+            stopper = Stopper(memo, threshold, tokenizer.eos_token_id, with_el=False)
+            model, result = train(with_lora(model, settings), [items[j]], method, Uniform(1), one_loop,
+                                  retain=retain_items, refusals=[refusals[j]] if refusals else None,
+                                  stopper=stopper, stop_early=True, progress=False)
+            reached = result.updates_to_threshold
+            row = {"sample_id": ids[j], "updates": max_updates if reached is None else reached,
+                   "censored": reached is None, "ma_initial": result.checks[0]["ma"],
+                   "ma_final": result.checks[-1]["ma"], "max_updates": max_updates}
+            if scores is not None:
+                row["mrd"] = scores[j]
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+            done[ids[j]] = row
+    rows = [done[i] for i in ids]
+    summary = _summary(rows, scores)
+    write_jsonl(out, rows)
+    meta = out.with_name(out.stem + ".meta.json")
+    write_json(meta, record(kind="updates_to_forget", **key, threshold={"ma": threshold.ma},
+                            threshold_split=default_threshold_split(inputs), summary=summary))
+    if scores is not None:
+        _plot(rows, out.with_name(out.stem + ".png"), f"{settings.method} on {inputs.benchmark}/{inputs.forget}")
+    import shutil
+
+    shutil.rmtree(partial, ignore_errors=True)
+    return out
+
+
+def _mean(values) -> float:
+    return sum(values) / len(values)
+
+
+def _resume(out: Path, key: dict, overwrite: bool) -> dict:
+    """Rows already finished under the same settings; a partial run under others is refused."""
+    import shutil
+
+    partial = out.with_name(out.name + ".partial")
+    key_file = partial / "key.json"
+    text = json.dumps(key, sort_keys=True, default=str)
+    if partial.is_dir() and key_file.is_file() and key_file.read_text() != text:
+        if not overwrite:
+            raise OutputExistsError(f"{str(partial)!r} holds a partial run with other settings; pass "
+                                    "--overwrite to discard it, or choose another --out.")
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(text)
+    done = {}
+    rows_file = partial / "rows.jsonl"
+    if rows_file.is_file():
+        for line in rows_file.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:  # a torn last line of a killed run
+                continue
+            done[row["sample_id"]] = row
+    return done
+
+
+def _summary(rows: list[dict], scores: Optional[list[float]]) -> dict:
+    from statistics import median
+
+    counts = [r["updates"] for r in rows]
+    out = {"samples": len(rows), "censored": sum(r["censored"] for r in rows),
+           "median_updates": median(counts), "mean_updates": sum(counts) / len(counts)}
+    if scores is not None:
+        from scipy.stats import spearmanr
+
+        rho, p = spearmanr(scores, counts)
+        out.update(spearman_mrd_updates=float(rho), spearman_p=float(p))
+    return out
+
+
+def _plot(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mrd_bench.report.plots import _save
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for censored, style in ((False, dict(marker="o", color="#1f77b4", label="reached the threshold")),
+                            (True, dict(marker="^", color="#d62728", label="censored at the cap"))):
+        pts = [(r["mrd"], r["updates"]) for r in rows if r["censored"] == censored]
+        if pts:
+            ax.scatter(*zip(*pts), s=18, edgecolors="#333333", linewidths=0.3, **style)
+    if all(r["mrd"] > 0 for r in rows):
+        ax.set_xscale("log")
+    ax.set_xlabel("MRD (original model)")
+    ax.set_ylabel("updates until MA < threshold")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)

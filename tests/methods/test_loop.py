@@ -1,0 +1,61 @@
+"""The training loop: early stopping on a model that memorised its forget set, and MRD refresh."""
+import pytest
+import torch
+
+from mrd_bench.methods import METHODS
+from mrd_bench.methods.loop import LoopConfig, Stopper, train
+from mrd_bench.methods.stopping import Memorization, Threshold
+from mrd_bench.models import encode_qa
+from mrd_bench.samplers import SAMPLERS
+from mrd_bench.samplers.uniform import Uniform
+from mrd_bench.unlearn import Descent
+from tests.conftest import build_model
+
+FORGET = [("Who wrote the novel?", "Liesel Varnakov wrote it in 1999."),
+          ("Where was she born?", "The author was born in Tartu, Estonia.")]
+UNSEEN = [("What genre does she write?", "She writes historical fiction about the sea."),
+          ("What did the fox do?", "the quick brown fox jumps over the lazy dog")]
+
+
+@pytest.fixture()
+def memorised(tokenizer):
+    model = build_model(len(tokenizer), hidden=64)
+    items = [encode_qa(tokenizer, q, a) for q, a in FORGET]
+    model, _ = train(model, items, Descent(), Uniform(2), LoopConfig(lr=1e-2, max_steps=40, batch_size=2),
+                     progress=False)
+    return model, items
+
+
+def test_ga_stops_when_ma_and_el_fall_below_the_threshold(tokenizer, memorised):
+    model, items = memorised
+    memo = Memorization(n=2, stride=2)
+    unseen = memo.threshold(model, [encode_qa(tokenizer, q, a) for q, a in UNSEEN], tokenizer.eos_token_id)
+    start = memo.check(model, items, tokenizer.eos_token_id, unseen)
+    assert start["ma"] > 0.9 > unseen.ma and not start["below"]  # memorised: far above never-seen samples
+    # a tiny model's never-seen EL is 0, which nothing falls below; halve the memorised values instead
+    threshold = Threshold(ma=start["ma"] / 2, el=memo.threshold(model, items, tokenizer.eos_token_id).el / 2)
+    assert threshold.el > 0
+    model, result = train(model, items, METHODS.get("ga")(), Uniform(2), LoopConfig(lr=1e-2, max_steps=30,
+                          batch_size=2), stopper=Stopper(memo, threshold, tokenizer.eos_token_id),
+                          stop_early=True, progress=False)
+    assert result.updates_to_threshold is not None
+    assert result.steps == result.updates_to_threshold < 30  # stopped at the first check below
+    last, before = result.checks[-1], result.checks[-2]
+    assert last["below"] and last["ma"] < threshold.ma and last["el"] < threshold.el
+    assert not before["below"]
+
+
+def test_mrd_is_refreshed_every_m_steps_with_the_current_weights(tokenizer, memorised):
+    model, items = memorised
+    seen = []
+
+    def rescore(current):
+        seen.append({k: v.clone() for k, v in current.state_dict().items()})
+        return [1.0, 2.0 + len(seen)]
+
+    sampler = SAMPLERS.get("mrd")(n=2, scores=[1.0, 1.0])
+    _, result = train(model, items, METHODS.get("cga")(), sampler, LoopConfig(lr=1e-3, max_steps=7, batch_size=2,
+                      refresh_every=3), rescore=rescore, progress=False)
+    assert result.refreshes == [3, 6]
+    assert sampler.scores == [1.0, 4.0]
+    assert not all(torch.equal(seen[0][k], seen[1][k]) for k in seen[0])  # scored with the weights of then
