@@ -43,49 +43,71 @@ class Memorization:
     batch_size: int = 32
 
     @torch.no_grad()
-    def ma(self, model, items: Sequence[Encoded]) -> list[float]:
-        """MA of each item's scored tokens under teacher forcing."""
+    def predictions(self, model, items: Sequence[Encoded]) -> list[list[int]]:
+        """Each item's teacher-forced greedy next token at every scored position."""
         pad = getattr(model.config, "pad_token_id", None) or 0
         device = next(model.parameters()).device
-        out: list[float] = [0.0] * len(items)
+        out: list[list[int]] = [[] for _ in items]
         order = sorted(range(len(items)), key=lambda i: len(items[i].input_ids))
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             batch = {k: v.to(device) for k, v in collate([items[i] for i in rows], pad).items()}
-            logits, targets = scored_logits(model, batch)
-            index = row_index(batch)
-            predicted = logits.argmax(-1)
+            logits, _ = scored_logits(model, batch)
+            index, predicted = row_index(batch), logits.argmax(-1)
             for r, i in enumerate(rows):
-                here = index == r
-                out[i] = memorization_accuracy(predicted[here].tolist(), targets[here].tolist())
+                out[i] = predicted[index == r].tolist()
         return out
+
+    def ma(self, model, items: Sequence[Encoded]) -> list[float]:
+        """MA of each item's scored tokens under teacher forcing."""
+        return [memorization_accuracy(p, [t for t in e.labels[1:] if t != IGNORE])
+                for p, e in zip(self.predictions(model, items), items)]
 
     @torch.no_grad()
     def el(self, model, items: Sequence[Encoded], eos_id: Optional[int]) -> list[float]:
-        """EL_n of each item: greedy continuations from every stride-th prefix of its answer."""
+        """EL_n of each item: greedy continuations from every stride-th prefix of its answer.
+
+        Where the greedy next token is the true one, the continuation from x_<t is x_t
+        followed by the continuation from x_<t+1; so a continuation is the true tokens up to
+        the first position u >= t the model gets wrong, then a generation from x_<u. Only
+        those generations run (one per distinct u): on a memorised answer, few do.
+        """
         pad = getattr(model.config, "pad_token_id", None) or 0
         device = next(model.parameters()).device
-        jobs = []  # (item, prefix, true suffix)
-        for j, e in enumerate(items):
-            start = next(i for i, label in enumerate(e.labels) if label != IGNORE)
-            for t in range(start, len(e.input_ids) - self.n + 1, self.stride):
-                jobs.append((j, e.input_ids[:t], e.input_ids[t:][:self.horizon]))
-        jobs.sort(key=lambda job: len(job[1]))
-        continuations: dict[int, list] = {j: [] for j in range(len(items))}
-        for start in range(0, len(jobs), self.batch_size):
-            chunk = jobs[start:start + self.batch_size]
-            width = max(len(p) for _, p, _ in chunk)
-            ids = torch.tensor([[pad] * (width - len(p)) + p for _, p, _ in chunk], device=device)
-            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for _, p, _ in chunk], device=device)
+        predictions = self.predictions(model, items)
+        plan, needed = [], {}  # (item, t, first miss u, suffix length); (item, u) -> tokens to generate
+        for j, (e, pred) in enumerate(zip(items, predictions)):
+            ids = e.input_ids
+            start = len(ids) - len(pred)  # the scored tokens are the answer, at the end
+            for t in range(start, len(ids) - self.n + 1, self.stride):
+                length = len(ids[t:][:self.horizon])
+                u = t
+                while u < t + length and pred[u - start] == ids[u]:
+                    u += 1
+                plan.append((j, t, u, length))
+                if u < t + length:
+                    needed[(j, u)] = max(needed.get((j, u), 0), t + length - u)
+        generated = {}
+        jobs = sorted(needed, key=lambda job: job[1])
+        for first in range(0, len(jobs), self.batch_size):
+            chunk = jobs[first:first + self.batch_size]
+            prefixes = [items[j].input_ids[:u] for j, u in chunk]
+            width = max(len(p) for p in prefixes)
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in prefixes], device=device)
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes], device=device)
             new = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, pad_token_id=pad,
-                                 eos_token_id=eos_id, max_new_tokens=max(len(s) for _, _, s in chunk))
-            for (j, _, suffix), row in zip(chunk, new[:, width:].tolist()):
-                row = row[:len(suffix)]
-                if eos_id is not None and eos_id in row:
-                    row = row[:row.index(eos_id) + 1]
-                continuations[j].append((row, suffix))
-        return [extraction_likelihood([c for c, _ in pairs], [s for _, s in pairs], self.n)
-                if pairs else math.nan for _, pairs in sorted(continuations.items())]  # NaN: answer < n tokens
+                                 eos_token_id=eos_id, max_new_tokens=max(needed[job] for job in chunk))
+            for job, row in zip(chunk, new[:, width:].tolist()):
+                generated[job] = row
+        pairs: dict[int, list] = {j: [] for j in range(len(items))}
+        for j, t, u, length in plan:
+            ids = items[j].input_ids
+            row = (ids[t:u] + generated.get((j, u), []))[:length]
+            if eos_id is not None and eos_id in row:
+                row = row[:row.index(eos_id) + 1]
+            pairs[j].append((row, ids[t:t + length]))
+        return [extraction_likelihood([c for c, _ in p], [s for _, s in p], self.n) if p else math.nan
+                for _, p in sorted(pairs.items())]  # NaN: an answer shorter than n tokens
 
     def threshold(self, model, items: Sequence[Encoded], eos_id: Optional[int]) -> Threshold:
         return Threshold(ma=mean(self.ma(model, items)), el=mean(self.el(model, items, eos_id)))

@@ -59,3 +59,31 @@ def test_mrd_is_refreshed_every_m_steps_with_the_current_weights(tokenizer, memo
     assert result.refreshes == [3, 6]
     assert sampler.scores == [1.0, 4.0]
     assert not all(torch.equal(seen[0][k], seen[1][k]) for k in seen[0])  # scored with the weights of then
+
+
+def brute_force_el(model, items, n, stride, eos):
+    """EL_n by generating from every prefix, one at a time."""
+    from mrd_bench.metrics.memorization import extraction_likelihood
+    from mrd_bench.models import IGNORE
+
+    out = []
+    for e in items:
+        start = next(i for i, label in enumerate(e.labels) if label != IGNORE)
+        conts, sufs = [], []
+        for t in range(start, len(e.input_ids) - n + 1, stride):
+            suffix = e.input_ids[t:]
+            new = model.generate(input_ids=torch.tensor([e.input_ids[:t]]), do_sample=False, pad_token_id=0,
+                                 eos_token_id=eos, max_new_tokens=len(suffix))[0, t:].tolist()[:len(suffix)]
+            conts.append(new[:new.index(eos) + 1] if eos in new else new)
+            sufs.append(suffix)
+        out.append(extraction_likelihood(conts, sufs, n))
+    return out
+
+
+@pytest.mark.parametrize("trained", [True, False])
+def test_el_reuses_true_tokens_and_matches_generating_from_every_prefix(tokenizer, memorised, trained):
+    model, items = memorised if trained else (build_model(len(tokenizer), hidden=64), memorised[1])
+    memo = Memorization(n=2, stride=3)
+    expected = brute_force_el(model, items, 2, 3, tokenizer.eos_token_id)
+    assert memo.el(model, items, tokenizer.eos_token_id) == pytest.approx(expected)
+    assert (max(expected) > 0.5) == trained
