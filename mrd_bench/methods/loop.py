@@ -10,7 +10,8 @@ Optional, inside the loop:
 - MRD refreshed every `refresh_every` steps with the current weights (the MRD paper's
   Algorithm 2, lines 8–9); the optimiser state is kept.
 - The early-stopping check (stopping.py) every `check_every` steps; the step at which
-  the forget set first falls below the threshold is `updates_to_threshold`.
+  the forget set first falls below the threshold is `updates_to_threshold`, and checks
+  end there (with `stop_early`, so does training).
 """
 from __future__ import annotations
 
@@ -167,7 +168,8 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
             sampler.update(rescore(bare))
             bare.train()
             result.refreshes.append(step)
-        if stopper is not None and step % cfg.check_every == 0 and check(step) and stop_early:
+        if (stopper is not None and result.updates_to_threshold is None and step % cfg.check_every == 0
+                and check(step) and stop_early):
             break
     bar.close()
     result.wall_time_s = time.perf_counter() - started
