@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -28,6 +29,7 @@ import torch
 from mrd_bench.io import write_json, write_text
 from mrd_bench.methods import METHODS
 from mrd_bench.methods.loop import LoopConfig, Stopper, train
+from mrd_bench.methods.stopping import Threshold
 from mrd_bench.models import load_model, weights_hash
 from mrd_bench.provenance import data_hash, record
 from mrd_bench.train import answer_nll
@@ -81,17 +83,25 @@ def main() -> None:
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     eos = tokenizer.eos_token_id
     forget, retain = encode(tokenizer, forget_data, base), encode(tokenizer, retain_data, base)
-    threshold = memo.threshold(model, encode(tokenizer, inputs.load(args.threshold_split), base), eos)
     scores = read_scores(args.scores, forget_data["sample_id"])
-    initial = measure(model, memo, forget, retain, eos)
+    out = Path(args.out)
+    context_file = out.with_name(out.name + ".context.json")  # the threshold and the initial metrics
+    key = {"model_hash": weights_hash(model), "settings": {k: v for k, v in vars(args).items()
+                                                           if k not in ("methods", "samplers", "seeds", "out")}}
+    context = json.loads(context_file.read_text()) if context_file.is_file() else {}
+    if context.get("key") != key:
+        threshold = memo.threshold(model, encode(tokenizer, inputs.load(args.threshold_split), base), eos)
+        context = {"key": key, "threshold": asdict(threshold), "initial": measure(model, memo, forget, retain, eos)}
+        write_json(context_file, context)
+    threshold, initial = Threshold(**context["threshold"]), context["initial"]
     print(f"threshold MA {threshold.ma:.3f} EL {threshold.el:.3f}; initial {initial}")
 
-    out = Path(args.out)
     runs_file = out.with_name(out.name + ".runs.jsonl")
     runs = [json.loads(line) for line in runs_file.read_text().splitlines()] if runs_file.is_file() else []
     done = {(r["method"], r["sampler"], r["seed"]) for r in runs}
+    methods = args.methods.split(",")
     loop_base = dict(lr=args.lr, max_steps=args.steps, batch_size=args.batch_size, check_every=args.check_every)
-    for method_name in args.methods.split(","):
+    for method_name in methods:
         for sampler_name in args.samplers.split(","):
             for seed in range(args.seeds):
                 if (method_name, sampler_name, seed) in done:
@@ -111,8 +121,7 @@ def main() -> None:
                 with open(runs_file, "a") as sink:
                     sink.write(json.dumps(run) + "\n")
                 print({k: run[k] for k in ("method", "sampler", "seed", "updates_to_threshold", *METRICS)})
-    summarize(runs, initial, threshold, args, out, weights_hash(load_model(args.model)[0]),
-              data_hash(forget_data))
+    summarize(runs, initial, threshold, args, out, key["model_hash"], data_hash(forget_data))
 
 
 def summarize(runs, initial, threshold, args, out: Path, model_hash: str, forget_hash: str) -> None:
