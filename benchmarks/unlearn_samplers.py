@@ -6,8 +6,8 @@ steps while the early-stopping rule is checked (not applied) every `--check-ever
 steps. Recorded per run:
 - updates to reach the threshold: the first check at which the forget set's MA and
   EL_n are both below their means on the threshold split (None = not within the budget);
-- at the budget: forget MA, EL_n and mean answer probability, and the same MA and
-  probability on the retain split (utility).
+- at the budget: forget MA and mean answer probability, and the same on the retain
+  split (utility).
 Runs are appended to `<out>.runs.jsonl` as they finish (a re-run skips them); the
 summary (mean and 95% t-interval over seeds) goes to `<out>.json`, `<out>.md` and
 `<out>.png`.
@@ -35,11 +35,11 @@ from mrd_bench.provenance import data_hash, record
 from mrd_bench.train import answer_nll
 from mrd_bench.unlearn import Inputs, Settings, encode, read_scores
 
-METRICS = ("forget_ma", "forget_el", "forget_prob", "retain_ma", "retain_prob")
+METRICS = ("forget_ma", "forget_prob", "retain_ma", "retain_prob")
 
 
-def measure(model, memo, forget, retain, eos) -> dict:
-    return {"forget_ma": mean(memo.ma(model, forget)), "forget_el": mean(memo.el(model, forget, eos)),
+def measure(model, memo, forget, retain) -> dict:
+    return {"forget_ma": mean(memo.ma(model, forget)),
             "forget_prob": mean(math.exp(-x) for x in answer_nll(model, forget)),
             "retain_ma": mean(memo.ma(model, retain)),
             "retain_prob": mean(math.exp(-x) for x in answer_nll(model, retain))}
@@ -91,7 +91,8 @@ def main() -> None:
     context = json.loads(context_file.read_text()) if context_file.is_file() else {}
     if context.get("key") != key:
         threshold = memo.threshold(model, encode(tokenizer, inputs.load(args.threshold_split), base), eos)
-        context = {"key": key, "threshold": asdict(threshold), "initial": measure(model, memo, forget, retain, eos)}
+        context = {"key": key, "threshold": asdict(threshold), "initial": measure(model, memo, forget, retain),
+                   "initial_forget_el": mean(memo.el(model, forget, eos))}
         write_json(context_file, context)
     threshold, initial = Threshold(**context["threshold"]), context["initial"]
     print(f"threshold MA {threshold.ma:.3f} EL {threshold.el:.3f}; initial {initial}")
@@ -116,7 +117,7 @@ def main() -> None:
                 run = {"method": method_name, "sampler": sampler_name, "seed": seed,
                        "updates_to_threshold": result.updates_to_threshold, "steps": result.steps,
                        "wall_time_s": result.wall_time_s, "checks": result.checks,
-                       **measure(model, memo, forget, retain, eos)}
+                       **measure(model, memo, forget, retain)}
                 runs.append(run)
                 with open(runs_file, "a") as sink:
                     sink.write(json.dumps(run) + "\n")
@@ -144,7 +145,7 @@ def summarize(runs, initial, threshold, args, out: Path, model_hash: str, forget
     lines = [f"# Uniform vs MRD sampling: {args.benchmark}/{args.forget}, {args.seeds} seeds", "",
              f"Original: `{args.model}`; budget {args.steps} steps of {args.batch_size}, lr {args.lr:g}; "
              f"threshold (mean on {args.threshold_split}): MA {threshold.ma:.3f}, EL {threshold.el:.3f}. "
-             f"Before unlearning: forget MA {initial['forget_ma']:.3f}, EL {initial['forget_el']:.3f}, "
+             f"Before unlearning: forget MA {initial['forget_ma']:.3f}, "
              f"prob {initial['forget_prob']:.3f}; retain MA {initial['retain_ma']:.3f}, "
              f"prob {initial['retain_prob']:.3f}.", "",
              "Mean ± 95% t-interval over seeds. Updates to threshold: runs that did not reach it within the "
