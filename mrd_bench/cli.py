@@ -43,8 +43,7 @@ def _score(args: argparse.Namespace) -> None:
     meta = record(benchmark=args.benchmark, split=args.split, model=args.model, data_hash=data_hash(dataset))
     out = score_to_file(model, items, dataset["sample_id"], targets(dataset), cfg, args.out, meta=meta,
                         overwrite=args.overwrite, progress=not args.no_progress)
-    if os.environ.get("RANK", "0") == "0":  # one line, not one per data-parallel process
-        print(f"Wrote {len(dataset)} scores to {out} (bin edges in {out.with_name(out.stem + '.meta.json')})")
+    _main_print(f"Wrote {len(dataset)} scores to {out} (bin edges in {out.with_name(out.stem + '.meta.json')})")
 
 
 def _export(args: argparse.Namespace) -> None:

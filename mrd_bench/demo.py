@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Optional
 
 from mrd_bench.data import load
 from mrd_bench.io import guard_output, write_json, write_text
-from mrd_bench.models import EMBEDDED, cache_dir, load_model, weights_hash
+from mrd_bench.models import EMBEDDED, cache_dir, load_model, save_checkpoint, weights_hash
 from mrd_bench.pipeline import encode_split, targets
 from mrd_bench.provenance import data_hash, record
 from mrd_bench.report.plots import plot_mrd
@@ -99,11 +98,7 @@ def _original_model(model, tokenizer, train, ft: FinetuneConfig, key: str, progr
         model, tokenizer = load_model(str(folder))
         return model, tokenizer, True
     finetune(model, encode_split(tokenizer, train), ft, progress=progress)
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.replace(folder)
+    save_checkpoint(model, tokenizer, folder)
     return model, tokenizer, False
 
 

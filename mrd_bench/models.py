@@ -107,10 +107,23 @@ def export_model(name: str, out: str | os.PathLike, *, dtype: str = "float32",
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{str(out)!r} already holds files; pass --overwrite to replace them.")
     model, tokenizer = load_gguf(dtype) if name == EMBEDDED else load_model(name, dtype=dtype)
+    return save_checkpoint(model, tokenizer, out)
+
+
+def save_checkpoint(model, tokenizer, out: str | os.PathLike, extra: Optional[dict] = None) -> Path:
+    """A safetensors checkpoint (+ `extra` JSON files by name) into `<out>.partial`, renamed to `out`.
+
+    An interrupted save leaves no half checkpoint where a reader would look.
+    """
+    from mrd_bench.io import write_json
+
+    out = Path(out)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    for name, obj in (extra or {}).items():
+        write_json(tmp / name, obj)
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)
     return out

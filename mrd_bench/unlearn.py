@@ -10,7 +10,6 @@ bit for bit. Outputs are written to `<out>.partial` and renamed when complete.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional
@@ -19,7 +18,7 @@ import torch
 
 from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError, DataError
-from mrd_bench.io import guard_output, write_json
+from mrd_bench.io import guard_output
 from mrd_bench.methods import METHODS
 from mrd_bench.methods.loop import LoopConfig, LoopResult, Stopper, train
 from mrd_bench.methods.stopping import Memorization
@@ -209,15 +208,11 @@ def save(model, tokenizer, out: Path, record: dict) -> Path:
     """Checkpoint + run record into `<out>.partial`, then renamed to `out`."""
     from accelerate import PartialState
 
+    from mrd_bench.models import save_checkpoint
+
     state = PartialState()
     if state.is_main_process:
-        tmp = out.with_name(out.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / RECORD, record)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.replace(out)
+        save_checkpoint(model, tokenizer, out, {RECORD: record})
     state.wait_for_everyone()
     return out
 
@@ -347,10 +342,9 @@ def replay(record_path: str, out, *, overwrite: bool = False, progress: bool = T
     if run is None:
         raise DataError(f"{str(path)!r} records an unknown kind of run {kind!r}.")
     out, new = run(inputs, settings, loop, out, overwrite=overwrite, progress=progress)
-    for what in ("data_hash", ):
-        if new[what] != old[what]:
-            raise DataError(f"the data differ from the record's ({what}); the replay in {out} is not a "
-                            "reproduction. Use the same data copy.")
+    if new["data_hash"] != old["data_hash"]:
+        raise DataError(f"the data differ from the record's (data_hash); the replay in {out} is not a "
+                        "reproduction. Use the same data copy.")
     if new["model_hash"]["initial"] != old["model_hash"]["initial"]:
         raise DataError(f"the starting weights differ from the record's; the replay in {out} is not a "
                         "reproduction. Point the record's model path at the same checkpoint.")
