@@ -58,13 +58,15 @@ class Memorization:
                 out[i] = predicted[index == r].tolist()
         return out
 
-    def ma(self, model, items: Sequence[Encoded]) -> list[float]:
-        """MA of each item's scored tokens under teacher forcing."""
+    def ma(self, model, items: Sequence[Encoded], predictions: Optional[list[list[int]]] = None) -> list[float]:
+        """MA of each item's scored tokens under teacher forcing (from `predictions` if given)."""
+        predictions = predictions if predictions is not None else self.predictions(model, items)
         return [memorization_accuracy(p, [t for t in e.labels[1:] if t != IGNORE])
-                for p, e in zip(self.predictions(model, items), items)]
+                for p, e in zip(predictions, items)]
 
     @torch.no_grad()
-    def el(self, model, items: Sequence[Encoded], eos_id: Optional[int]) -> list[float]:
+    def el(self, model, items: Sequence[Encoded], eos_id: Optional[int],
+           predictions: Optional[list[list[int]]] = None) -> list[float]:
         """EL_n of each item: greedy continuations from every stride-th prefix of its answer.
 
         Where the greedy next token is the true one, the continuation from x_<t is x_t
@@ -74,7 +76,7 @@ class Memorization:
         """
         pad = getattr(model.config, "pad_token_id", None) or 0
         device = next(model.parameters()).device
-        predictions = self.predictions(model, items)
+        predictions = predictions if predictions is not None else self.predictions(model, items)
         plan, needed = [], {}  # (item, t, first miss u, suffix length); (item, u) -> tokens to generate
         for j, (e, pred) in enumerate(zip(items, predictions)):
             ids = e.input_ids
@@ -110,7 +112,9 @@ class Memorization:
                 for _, p in sorted(pairs.items())]  # NaN: an answer shorter than n tokens
 
     def threshold(self, model, items: Sequence[Encoded], eos_id: Optional[int]) -> Threshold:
-        return Threshold(ma=mean(self.ma(model, items)), el=mean(self.el(model, items, eos_id)))
+        predictions = self.predictions(model, items)
+        return Threshold(ma=mean(self.ma(model, items, predictions)),
+                         el=mean(self.el(model, items, eos_id, predictions)))
 
     def check(self, model, items: Sequence[Encoded], eos_id: Optional[int], threshold: Threshold,
               with_el: bool = True) -> dict:
@@ -118,8 +122,9 @@ class Memorization:
 
         `with_el=False` checks MA alone (the per-sample updates-to-forget count).
         """
-        ma = mean(self.ma(model, items))
+        predictions = self.predictions(model, items)
+        ma = mean(self.ma(model, items, predictions))
         if not with_el:
             return {"ma": ma, "el": None, "below": ma < threshold.ma}
-        el = mean(self.el(model, items, eos_id)) if ma < threshold.ma else None
+        el = mean(self.el(model, items, eos_id, predictions)) if ma < threshold.ma else None
         return {"ma": ma, "el": el, "below": el is not None and el < threshold.el}
