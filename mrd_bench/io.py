@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -44,3 +45,49 @@ def guard_output(path: str | os.PathLike, overwrite: bool, *, what: str = "resul
         raise OutputExistsError(f"{str(path)!r} already holds {what}; pass --overwrite to replace "
                                 "them, or choose another output path.")
     return path
+
+
+# ----------------------------------------------------------------------------- resumable runs
+# A long run streams finished rows to `<out>.partial/rank-<r>.jsonl` beside `key.json`, the
+# key of its inputs and settings; a run started again under the same key skips those rows.
+
+
+def open_partial(partial: Path, key: str, overwrite: bool, **info) -> None:
+    """Resume the partial run in `partial` if its key is `key`; start one otherwise.
+
+    A partial run under another key is refused unless `overwrite` (which also discards
+    one under the same key). `info` is written beside the key, for people reading it.
+    """
+    marker = partial / "key.json"
+    if marker.is_file():
+        if json.loads(marker.read_text())["key"] == key and not overwrite:
+            return  # resume
+        if not overwrite:
+            raise OutputExistsError(f"{str(partial)!r} holds a partial run with other settings, data or "
+                                    "weights; pass --overwrite to discard it, or choose another --out.")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    write_json(marker, {"key": key, **info})
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a last line that a killed run left half-written, so appends start on a new line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def read_partial_rows(partial: Path) -> dict[str, dict]:
+    """Every complete row in the rank files, by sample_id; a torn last line from a crash is ignored."""
+    rows: dict[str, dict] = {}
+    for path in sorted(partial.glob("rank-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[row["sample_id"]] = row
+    return rows

@@ -6,24 +6,28 @@ below the threshold (the mean MA of the threshold split on the original model). 
 still above it after `max_updates` is censored: reported with censored = true and
 updates = max_updates, never dropped (as a rank, a censored count sits at the cap).
 
-Rows stream to `<out>.partial` (fsynced, one per sample) so an interrupted run resumes;
+Rows stream to `<out>.partial/` (fsynced, one per sample; io.open_partial, as `score`
+does) so an interrupted run resumes;
 `<out>` and `<out stem>.meta.json` are written at the end, with the Spearman correlation
 against MRD scores and a scatter plot (`<out stem>.png`) when `--scores` is given.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 from tqdm.auto import tqdm
 
-from mrd_bench.errors import ConfigError, DataError, OutputExistsError
-from mrd_bench.io import guard_output, write_json, write_jsonl
+from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.io import (drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json,
+                          write_jsonl)
 from mrd_bench.methods.loop import LoopConfig, Stopper, train
-from mrd_bench.methods.stopping import Threshold
+from mrd_bench.methods.stopping import Threshold, mean
 from mrd_bench.samplers.uniform import Uniform
 from mrd_bench.unlearn import (Inputs, Settings, default_threshold_split, encode, read_scores, refusal_items,
                                with_lora)
@@ -53,16 +57,20 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     memo = settings.memorization()
     items = encode(tokenizer, forget, settings)
-    threshold = Threshold(ma=_mean(memo.ma(model, encode(tokenizer, reference, settings))), el=float("nan"))
+    threshold = Threshold(ma=mean(memo.ma(model, encode(tokenizer, reference, settings))), el=float("nan"))
     key = {"inputs": asdict(inputs), "settings": asdict(settings), "loop": asdict(loop),
            "max_updates": max_updates, "model_hash": weights_hash(model), "data_hash": data_hash(forget),
            "threshold_ma": threshold.ma}
-    done = _resume(out, key, overwrite)
+    partial = out.with_name(out.name + ".partial")
+    resume_key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    open_partial(partial, resume_key, overwrite, settings=key)
+    sink_path = partial / "rank-0.jsonl"
+    drop_torn_tail(sink_path)
+    done = read_partial_rows(partial)
     one_loop = LoopConfig(**{**asdict(loop), "max_steps": max_updates, "batch_size": 1, "check_every": 1})
     refusals = refusal_items(tokenizer, forget, inputs.benchmark, settings) if method.needs_refusals else None
     retain_items = encode(tokenizer, retain, settings) if retain is not None else None
-    partial = out.with_name(out.name + ".partial")
-    with open(partial / "rows.jsonl", "a", encoding="utf-8") as sink:
+    with open(sink_path, "a", encoding="utf-8") as sink:
         for j in tqdm(range(len(items)), desc=f"updates to forget ({settings.method})", unit="sample",
                       disable=not progress):
             if ids[j] in done:
@@ -86,44 +94,12 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
     summary = _summary(rows, scores)
     write_jsonl(out, rows)
     meta = out.with_name(out.stem + ".meta.json")
-    write_json(meta, record(kind="updates_to_forget", **key, threshold={"ma": threshold.ma},
+    write_json(meta, record(kind="updates_to_forget", **key, resume_key=resume_key, threshold={"ma": threshold.ma},
                             threshold_split=default_threshold_split(inputs), summary=summary))
     if scores is not None:
         _plot(rows, out.with_name(out.stem + ".png"), f"{settings.method} on {inputs.benchmark}/{inputs.forget}")
-    import shutil
-
     shutil.rmtree(partial, ignore_errors=True)
     return out
-
-
-def _mean(values) -> float:
-    return sum(values) / len(values)
-
-
-def _resume(out: Path, key: dict, overwrite: bool) -> dict:
-    """Rows already finished under the same settings; a partial run under others is refused."""
-    import shutil
-
-    partial = out.with_name(out.name + ".partial")
-    key_file = partial / "key.json"
-    text = json.dumps(key, sort_keys=True, default=str)
-    if partial.is_dir() and key_file.is_file() and key_file.read_text() != text:
-        if not overwrite:
-            raise OutputExistsError(f"{str(partial)!r} holds a partial run with other settings; pass "
-                                    "--overwrite to discard it, or choose another --out.")
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(text)
-    done = {}
-    rows_file = partial / "rows.jsonl"
-    if rows_file.is_file():
-        for line in rows_file.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:  # a torn last line of a killed run
-                continue
-            done[row["sample_id"]] = row
-    return done
 
 
 def _summary(rows: list[dict], scores: Optional[list[float]]) -> dict:

@@ -18,8 +18,7 @@ from typing import Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from mrd_bench.errors import OutputExistsError
-from mrd_bench.io import guard_output, write_json
+from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows
 from mrd_bench.models import Encoded, weights_hash
 from mrd_bench.pipeline import write_scores
 from mrd_bench.scorers.runner import (ScoreConfig, _ready, bin_rows, cache_key, check_items, noisy_warning,
@@ -45,15 +44,15 @@ def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: 
     key = cache_key(model_hash, items, ids, cfg)
     partial = out.with_name(out.name + ".partial")
     if state.is_main_process:
-        _open_partial(partial, key, cfg, overwrite)
+        open_partial(partial, key, overwrite, score_config=cfg.describe())
     state.wait_for_everyone()
-    done = _read_rows(partial)
+    done = read_partial_rows(partial)
     chunks = plan_chunks(items, cfg)
     todo = [c for n, c in enumerate(chunks) if n % state.num_processes == state.process_index
             and not all(ids[i] in done for rows in c for i in rows)]
     estimator = cfg.build()
     sink_path = partial / f"rank-{state.process_index}.jsonl"
-    _drop_torn_tail(sink_path)
+    drop_torn_tail(sink_path)
     with tqdm(total=len(todo) * cfg.k, desc=f"MRD ({cfg.estimator})", unit="draw",
               disable=not (progress and state.is_main_process)) as bar, \
             open(sink_path, "a", encoding="utf-8") as sink:
@@ -75,44 +74,8 @@ def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: 
     return out
 
 
-def _open_partial(partial: Path, key: str, cfg: ScoreConfig, overwrite: bool) -> None:
-    marker = partial / "key.json"
-    if marker.is_file():
-        if json.loads(marker.read_text())["key"] == key and not overwrite:
-            return  # resume
-        if not overwrite:
-            raise OutputExistsError(f"{str(partial)!r} holds a partial run with other settings, data or "
-                                    "weights; pass --overwrite to discard it, or choose another --out.")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    write_json(marker, {"key": key, "score_config": cfg.describe()})
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line that a killed run left half-written, so appends start on a new line."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-
-
-def _read_rows(partial: Path) -> dict[str, dict]:
-    """Every complete row in the rank files; a torn last line from a crash is ignored."""
-    rows: dict[str, dict] = {}
-    for path in sorted(partial.glob("rank-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").split("\n"):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[row["sample_id"]] = row
-    return rows
-
-
 def _finish(partial: Path, out: Path, ids: Sequence[str], cfg: ScoreConfig, meta: dict) -> None:
-    done = _read_rows(partial)
+    done = read_partial_rows(partial)
     rows = [done[sid] for sid in ids]
     edges = bin_rows(rows, cfg.bins)
     warning = noisy_warning(rows)

@@ -109,3 +109,18 @@ def test_demo_on_the_embedded_model(tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["model"] == "smollm2-135m-instruct" and run["timings"]["total_s"] > 0
     assert (out / "mrd.png").stat().st_size > 10_000
+
+
+def one_and_two_processes(args: list[str], out_one: Path, out_two: Path, port: int, env: dict | None = None):
+    """`python -m mrd_bench.cli ARGS --out OUT` in one process and under torchrun with 2 (gloo),
+    each process with one thread; both must succeed. Returns the two finished runs."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    cli = ["-m", "mrd_bench.cli", *args]
+    one = subprocess.run([sys.executable, *cli, "--out", str(out_one)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                          str(port), *cli, "--out", str(out_two)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert two.returncode == 0, two.stderr
+    return one, two

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.e2e.test_cli import assert_one_line_error, mrd_bench
+from tests.e2e.test_cli import assert_one_line_error, mrd_bench, one_and_two_processes
 
 FICT = ["--benchmark", "fictitious", "--forget", "forget20", "--no-progress"]
 
@@ -160,14 +157,11 @@ def test_updates_to_forget_counts_censors_and_resumes(tiny_checkpoint, tmp_path)
     assert meta["summary"]["samples"] == 20 and "spearman_mrd_updates" in meta["summary"]
     assert out.with_name("updates.png").stat().st_size > 0
     # a killed run resumes: a partial folder with one finished row (marked) under the same key
-    key = {k: meta[k] for k in ("inputs", "settings", "loop", "max_updates", "model_hash", "data_hash",
-                                "threshold_ma")}
-    key["inputs"]["forget"] = key["inputs"]["forget"]
     resumed = tmp_path / "resumed.jsonl"
     partial = tmp_path / "resumed.jsonl.partial"
     partial.mkdir()
-    (partial / "key.json").write_text(json.dumps(key, sort_keys=True))
-    (partial / "rows.jsonl").write_text(json.dumps({**rows[0], "updates": 99}) + "\n" + '{"torn')
+    (partial / "key.json").write_text(json.dumps({"key": meta["resume_key"]}))
+    (partial / "rank-0.jsonl").write_text(json.dumps({**rows[0], "updates": 99}) + "\n" + '{"torn')
     proc = mrd_bench(*args[:-3], "--out", str(resumed), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     again = [json.loads(line) for line in resumed.read_text().splitlines()]
@@ -177,16 +171,9 @@ def test_updates_to_forget_counts_censors_and_resumes(tiny_checkpoint, tmp_path)
 
 def test_two_processes_train_like_one(tiny_checkpoint, tmp_path):
     """torchrun with 2 CPU processes: each takes half of every batch; accelerate averages the gradients."""
-    args = ["-m", "mrd_bench.cli", "unlearn", "--model", str(tiny_checkpoint), *FICT, "--method", "graddiff",
-            "--retain", "retain80", "--max-steps", "3", "--batch-size", "2", "--lr", "1e-3"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                          "--master-port", "29519", *args, "--out", str(tmp_path / "two")],
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert two.returncode == 0, two.stderr
+    args = ["unlearn", "--model", str(tiny_checkpoint), *FICT, "--method", "graddiff", "--retain", "retain80",
+            "--max-steps", "3", "--batch-size", "2", "--lr", "1e-3"]
+    _, two = one_and_two_processes(args, tmp_path / "one", tmp_path / "two", 29519)
     assert two.stdout.count("Wrote the unlearned checkpoint") == 1
     assert record(tmp_path / "two")["processes"] == 2
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")

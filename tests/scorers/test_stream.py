@@ -1,8 +1,5 @@
 """Streaming to a file: resume after an interruption, key checks, data-parallel equality."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -10,6 +7,7 @@ from mrd_bench.errors import OutputExistsError
 from mrd_bench.models import encode_qa
 from mrd_bench.scorers.runner import ScoreConfig
 from mrd_bench.scorers.stream import Interrupted, score_to_file
+from tests.e2e.test_cli import one_and_two_processes
 
 QA = [(f"Question number {i}?", "Answer " + "word " * (i % 5 + 1)) for i in range(10)]
 
@@ -77,17 +75,10 @@ def test_finished_scores_are_not_overwritten(tokenizer, tiny_model, tmp_path):
 
 def test_two_processes_give_the_same_scores_as_one(tiny_checkpoint, tmp_path):
     """torchrun with 2 CPU processes (gloo) against one process, each with one thread."""
-    args = ["-m", "mrd_bench.cli", "score", "--model", str(tiny_checkpoint), "--benchmark", "fictitious",
-            "--split", "forget20", "--k", "2", "--sigma", "1e-2", "--batch-size", "4", "--chunk-batches", "1",
-            "--no-progress"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MRD_BENCH_DATA_DIR": ""}
-    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one.jsonl")], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                          "--master-port", "29517", *args, "--out", str(tmp_path / "two.jsonl")],
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert two.returncode == 0, two.stderr
+    args = ["score", "--model", str(tiny_checkpoint), "--benchmark", "fictitious", "--split", "forget20",
+            "--k", "2", "--sigma", "1e-2", "--batch-size", "4", "--chunk-batches", "1", "--no-progress"]
+    _, two = one_and_two_processes(args, tmp_path / "one.jsonl", tmp_path / "two.jsonl", 29517,
+                                   env={"MRD_BENCH_DATA_DIR": ""})
     assert two.stdout.count("Wrote 20 scores") == 1
     meta = json.loads((tmp_path / "two.meta.json").read_text())
     assert meta["processes"] == 2
