@@ -4,11 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import resources
-from pathlib import Path
 from typing import Optional, Sequence
 
 from mrd_bench.errors import MrdBenchError
+from mrd_bench.lmeval.paths import tasks_dir
 from mrd_bench.models import EMBEDDED
 
 
@@ -81,15 +80,30 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def run_eval(argv: Sequence[str]) -> int:
-    """lm-eval's own CLI with our task folder and the token-level model type `hf-mrd`."""
+    """lm-eval's own CLI with our task folder and the token-level model type `hf-mrd`.
+
+    Two defaults where lm-eval's own would mislead: a batch size of 16 (32 on a GPU; lm-eval's
+    default is 1) unless --batch_size is given, and a note when TOFU tasks run without
+    --apply_chat_template (their raw-question prompt is meant for the chat template)."""
     import lm_eval.models  # noqa: F401  (the built-in models register first)
     from lm_eval.__main__ import cli_evaluate
 
     import mrd_bench.lmeval.model  # noqa: F401  (registers hf-mrd)
 
     argv = list(argv[1:] if argv[:1] == ["run"] else argv)
-    if "--include_path" not in argv:
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    if "--include_path" not in given:
         argv += ["--include_path", str(tasks_dir())]
+    if "--batch_size" not in given and not {"-h", "--help"} & given:
+        import torch
+
+        argv += ["--batch_size", "32" if torch.cuda.is_available() else "16"]
+    tasks = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--tasks"), "")
+    if "tofu" in tasks and "--apply_chat_template" not in given and '"qa"' not in " ".join(argv):
+        print("mrd-bench: note: the TOFU tasks' prompt is the raw question, meant for the chat template; pass "
+              "--apply_chat_template (as `mrd-bench finetune` trains a chat model), or "
+              "--metadata '{\"prompt_format\": \"qa\"}' for a \"Question: ...\\nAnswer:\" prompt.",
+              file=sys.stderr)
     sys.argv = ["lm_eval", "run", *argv]
     cli_evaluate()
     return 0
@@ -149,18 +163,6 @@ def _main_print(text: str) -> None:
 
 def _tasks_dir(args: argparse.Namespace) -> None:
     print(tasks_dir())
-
-
-def tasks_dir() -> Path:
-    """Our lm-eval task folders (pass to lm_eval --include_path).
-
-    A wheel carries them as the package `mrd_bench.tasks`; a source checkout (and an
-    editable install of it) keeps them in `tasks/` beside the package.
-    """
-    checkout = Path(__file__).resolve().parent.parent / "tasks"
-    if checkout.is_dir():
-        return checkout
-    return Path(str(resources.files("mrd_bench.tasks")))
 
 
 def _limited(dataset, args: argparse.Namespace):

@@ -8,23 +8,31 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BINS = ("easy", "medium", "hard")
-# aggregation kind -> (overall/per-bin aggregation, reweighted aggregation)
-AGGREGATIONS = {"mean": ("mean", "!function utils.reweighted_mean"),
-                "auc": ("!function utils.auc", "!function utils.reweighted_auc"),
-                "fq": ("!function utils.forget_quality_agg", "!function utils.reweighted_forget_quality")}
+# aggregation kind -> (overall, per-bin prefix, reweighted); the functions are in
+# mrd_bench/lmeval/aggregations.py, which every task's utils.py re-exports.
+AGGREGATIONS = {"mean": ("mean", "mean", "mean_reweighted"),
+                "member_mean": ("!function utils.member_mean", "mean", "mean_reweighted"),
+                "auc": ("!function utils.auc", "auc", "auc_reweighted"),
+                "fq": ("!function utils.fq", "fq", "fq_reweighted")}
 
 
 def metrics(*specs: tuple[str, str, bool, bool]) -> str:
-    """specs: (name, aggregation kind, higher_is_better, stratified)."""
+    """specs: (name, aggregation kind, higher_is_better, stratified). A task with a stratified
+    metric also reports n_easy, n_medium and n_hard (documents per bin)."""
     lines = ["metric_list:"]
     for name, kind, higher, stratified in specs:
-        plain, rew = AGGREGATIONS[kind]
+        plain, per_bin, rew = AGGREGATIONS.get(kind, (kind, None, None))  # or an aggregation itself
         names = [(name, plain)]
         if stratified:
-            names += [(f"{name}_{b}", plain) for b in BINS] + [(f"{name}_reweighted", rew)]
+            names += [(f"{name}_{b}", f"!function utils.{per_bin}_{b}") for b in BINS]
+            names += [(f"{name}_reweighted", f"!function utils.{rew}")]
         for metric, agg in names:
             lines += [f"  - metric: {metric}", f"    aggregation: {agg}",
                       f"    higher_is_better: {str(higher).lower()}"]
+    if any(stratified for *_, stratified in specs):
+        for b in BINS:
+            lines += [f"  - metric: n_{b}", f"    aggregation: !function utils.count_{b}",
+                      "    higher_is_better: null"]
     return "\n".join(lines) + "\n"
 
 
@@ -44,6 +52,9 @@ def group(folder: str, name: str, comment: str, tasks: list[str], version: str =
     (HERE / folder / f"{name}.yaml").write_text(text)
 
 
+PROMPT_NOTE = ("The prompt is the raw question (TOFU's convention; with\n--apply_chat_template "
+               "it is the user turn, as `mrd-bench finetune` trains), or\n\"Question: ...\\nAnswer:\" with "
+               "--metadata '{\"prompt_format\": \"qa\"}'.")
 TOFU_QA = 'include: _tofu_template_yaml\n'
 TOFU_GEN = """include: _tofu_template_yaml
 output_type: generate_until
@@ -62,14 +73,17 @@ doc_to_target: 0
 def tofu() -> None:
     split_note = ("Choose the forget split with --metadata '{\"split\": \"forget05\"}' (default forget10) "
                   "and the\ndifficulty annotation with --metadata '{\"difficulty\": \"PATH\"}' (a file, or a "
-                  "folder of\n<benchmark>_<split>.json files).")
+                  "folder of\n<benchmark>_<split>.json files). " + PROMPT_NOTE)
     task("tofu", "tofu_forget_mrd_mia",
-         "Forget accuracy FA (teacher-forced next-token accuracy over answer tokens), UA = 1 - FA, and\n"
-         "Min-K% Prob membership AUC: forget split (members) vs its holdout split. AUC > 0.5 means the\n"
-         "forget answers still look like training data; 0.5 = indistinguishable from never-seen.\n" + split_note,
+         "Forget accuracy FA (teacher-forced next-token accuracy over answer tokens), UA = 1 - FA, answer\n"
+         "probability exp(mean log p) (open-unlearning's forget_Q_A_Prob), and Min-K% Prob membership\n"
+         "AUC: forget split (members) vs its holdout split. AUC > 0.5 means the forget answers still\n"
+         "look like training data; 0.5 = indistinguishable from never-seen. Members and non-members\n"
+         "alternate, so --limit N keeps N/2 of each.\n" + split_note,
          TOFU_QA + "custom_dataset: !function utils.load_forget\noutput_type: loglikelihood\n"
                    "process_results: !function utils.process_mia\n",
-         [("fa", "mean", False, True), ("ua", "mean", True, True), ("min_k_auc", "auc", False, True)])
+         [("fa", "member_mean", False, True), ("ua", "member_mean", True, True),
+          ("prob", "member_mean", False, True), ("min_k_auc", "auc", False, True)])
     task("tofu", "tofu_forget_mrd_rouge",
          "ROUGE-L recall of the greedy answer (up to 200 new tokens) against the forget answer.\n" + split_note,
          TOFU_GEN + "custom_dataset: !function utils.load_forget_qa\nprocess_results: !function utils.process_rouge\n",
@@ -86,7 +100,7 @@ def tofu() -> None:
           ["tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_forget_mrd_tr"])
     retain_note = ("Retain questions (TOFU retain_perturbed, 400), stratified by --metadata "
                    "'{\"difficulty\": \"PATH\"}' (a folder\nholding tofu_retain_perturbed.json, "
-                   "or that file).")
+                   "or that file). " + PROMPT_NOTE)
     task("tofu", "tofu_retain_mrd_prob",
          "Answer probability exp(mean log p) and truth ratio max(0, 1 - R) on the retain set.\n" + retain_note,
          TOFU_MC + "custom_dataset: !function utils.load_retain\nprocess_results: !function utils.process_retain\n",
@@ -140,7 +154,7 @@ def wmdp() -> None:
          MC.replace('doc_to_text: "', 'doc_to_text: "The following are multiple choice questions (with answers) '
                     'about {{subject.replace(\'_\', \' \')}}.\\n\\n')
          + "custom_dataset: !function utils.load_mmlu\nprocess_results: !function utils.process_mmlu\n",
-         [("acc", "mean", True, False)] + [(f"acc_{c}", "mean", True, False)
+         [("acc", "mean", True, False)] + [(f"acc_{c}", f"!function utils.category_{c}", True, False)
                                           for c in ("stem", "humanities", "social_sciences", "other")])
 
 

@@ -25,3 +25,16 @@ def test_wheel_carries_tasks_and_embedded_data(tmp_path):
     assert "mrd_bench/data/fictitious_authors.jsonl" in names
     modules = {p.relative_to(src).as_posix() for p in (src / "mrd_bench").rglob("*.py")}
     assert modules <= names, modules - names  # every subpackage is listed in pyproject.toml
+    wheel = zipfile.ZipFile(next((tmp_path / "dist").glob("mrd_bench-*.whl")))
+    entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "[lm_eval.models]\nhf-mrd = mrd_bench.lmeval.model:TokenLevelHFLM" in entry_points
+
+
+def test_hf_mrd_is_declared_as_an_lm_eval_model_plugin():
+    """lm-eval's plugin group `lm_eval.models`: the installed package declares hf-mrd there."""
+    from importlib.metadata import entry_points
+
+    from mrd_bench.lmeval.model import MODEL_NAME, TokenLevelHFLM
+
+    [declared] = [ep for ep in entry_points(group="lm_eval.models") if ep.name == MODEL_NAME]
+    assert declared.load() is TokenLevelHFLM

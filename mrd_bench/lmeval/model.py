@@ -37,7 +37,7 @@ class TokenLogprobs(NamedTuple):
 
 @lru_cache(maxsize=1)
 def our_task_names() -> frozenset[str]:
-    from mrd_bench.cli import tasks_dir
+    from mrd_bench.lmeval.paths import tasks_dir
 
     names = set()
     for path in tasks_dir().rglob("*.yaml"):
@@ -56,22 +56,34 @@ class TokenLevelHFLM(HFLM):
         if others:
             for i, res in zip(others, super().loglikelihood([requests[i] for i in others], disable_tqdm)):
                 results[i] = res
-        for i, res in zip(ours, self._token_logprobs([requests[i].args for i in ours])):
+        for i, res in zip(ours, self._token_logprobs([requests[i].args for i in ours], disable_tqdm)):
             results[i] = res
         return results
 
     def _encode(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Context and continuation tokenised apart, so the scored tokens are exactly the target's.
+
+        lm-eval's `_encode_pair` moves the context's trailing whitespace into the continuation;
+        under a chat template that is the generation prompt's newline, which would then be scored
+        as an (always right, log p ≈ 0) answer token. `mrd-bench score` and `finetune` tokenise
+        prompt and answer apart too (mrd_bench.models.encode_qa).
+        """
+        answer = self.tok_encode(continuation, add_special_tokens=False)
         if context == "":  # as HFLM does: condition on the prefix token
-            return [self.prefix_token_id], self.tok_encode(continuation, add_special_tokens=False)
-        return self._encode_pair(context, continuation)
+            return [self.prefix_token_id], answer
+        return self.tok_encode(context), answer
 
     @torch.no_grad()
-    def _token_logprobs(self, pairs) -> list[TokenLogprobs]:
+    def _token_logprobs(self, pairs, disable_tqdm: bool = False) -> list[TokenLogprobs]:
         """The continuation tokens' log p and argmax agreement; the LM head runs at those tokens only."""
+        from tqdm.auto import tqdm
+
         encoded = [self._encode(c, x) for c, x in pairs]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         size = self.batch_size if isinstance(self.batch_size, int) else 8
         out: list = [None] * len(encoded)
+        bar = tqdm(total=len(order), desc="hf-mrd token log-probs", unit="seq",
+                   disable=disable_tqdm or self.rank != 0)
         for start in range(0, len(order), size):
             rows = order[start:start + size]
             items = []
@@ -86,4 +98,6 @@ class TokenLevelHFLM(HFLM):
             counts = [len(item.input_ids) - item.labels.count(IGNORE) for item in items]
             for i, logp, right in zip(rows, token_logp.split(counts), correct.split(counts)):
                 out[i] = TokenLogprobs(float(logp.sum()), bool(right.all()), logp.tolist(), right.tolist())
+            bar.update(len(rows))
+        bar.close()
         return out

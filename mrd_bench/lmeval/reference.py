@@ -3,7 +3,8 @@
 A reference is either
 - the `--log_samples` file lm-eval writes for a forget truth-ratio task
   (`samples_tofu_forget_mrd_tr_*.jsonl`) run on the retain model: each line's
-  `forget_quality` item starts with that sample's truth ratio R; or
+  `forget_quality` item holds that sample's truth ratio R (`{"value": R, ...}`; files
+  from before 0.2 hold a list that starts with R); or
 - a JSON object {"truth_ratios": {sample_id: R, ...}}.
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ def read_reference(path: str | Path) -> dict[str, float]:
             ratios = {}
             for line in filter(None, text.split("\n")):
                 row = json.loads(line)
-                ratios[row["doc"]["sample_id"]] = row["forget_quality"][0]
+                item = row["forget_quality"]
+                ratios[row["doc"]["sample_id"]] = item["value"] if isinstance(item, dict) else item[0]
     except (ValueError, KeyError, TypeError, IndexError) as err:
         raise DataError(f"{str(path)!r} is not a retain reference ({type(err).__name__}: {err}); pass a "
                         "samples_*_tr_*.jsonl from lm-eval --log_samples or {\"truth_ratios\": {...}} JSON.") from err

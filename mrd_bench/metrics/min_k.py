@@ -1,7 +1,8 @@
 """Min-K% Prob membership inference (Shi et al., 2024, "Detecting Pretraining Data from
 Large Language Models").
 
-A text's score is the mean log p of its ⌈k·n⌉ least likely tokens: text seen in training
+A text's score is the mean log p of its max(1, ⌊k·n⌋) least likely tokens (the paper's
+code and open-unlearning's `min_k` both take int(k·n)): text seen in training
 has fewer surprising tokens, so it scores higher. The AUC compares forget samples
 (members) with never-seen holdout samples (non-members):
 AUC = P(score(member) > score(non-member)), ties counted half.
@@ -20,13 +21,13 @@ from mrd_bench.errors import DataError
 
 
 def min_k_score(logprobs: Sequence[float], k: float = 0.4) -> float:
-    """Mean of the ⌈k·n⌉ lowest token log-probs (at least one token). `logprobs`: [n]."""
+    """Mean of the max(1, ⌊k·n⌋) lowest token log-probs. `logprobs`: [n]."""
     if not 0.0 < k <= 1.0:
         raise DataError(f"Min-K% fraction k={k} is outside (0, 1]; pass e.g. 0.2 for 20%")
     if len(logprobs) == 0:
         raise DataError("min_k_score got no token log-probs; pass a text with at least one scored token")
-    # round first: 0.07 * 100 is 7.000000000000001 in floats, and ceil would make it 8
-    count = max(1, math.ceil(round(k * len(logprobs), 9)))
+    # round first: 0.29 * 100 is 28.999999999999996 in floats, and floor would make it 28
+    count = max(1, math.floor(round(k * len(logprobs), 9)))
     lowest = sorted(logprobs)[:count]
     return sum(lowest) / len(lowest)
 

@@ -5,7 +5,9 @@ It also computes what lm-eval's group aggregation (always a mean) cannot:
 - model utility, the harmonic mean of the nine TOFU retain / real authors / world facts
   numbers (when those tasks ran);
 - forget quality from the `tofu_forget_mrd_tr` samples and a retain reference, when the
-  run had none (`--retain-reference`).
+  run had none (`--retain-reference`);
+- bootstrap 95% intervals per bin (lm-eval gives a stderr for the overall means only);
+- why each NaN is NaN.
 Every string from the files is escaped before it reaches HTML.
 """
 from __future__ import annotations
@@ -14,17 +16,26 @@ import html
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from mrd_bench.errors import DataError
 from mrd_bench.io import guard_output, write_json, write_text
 from mrd_bench.provenance import record
 
-SUFFIXES = ("easy", "medium", "hard", "reweighted")
+BINS = ("easy", "medium", "hard")
+SUFFIXES = (*BINS, "reweighted")
 COLUMNS = ("overall", *SUFFIXES)
 UTILITY_PARTS = {"retain": ("tofu_retain_mrd_prob", "tofu_retain_mrd_rouge"),
                  "real_authors": ("tofu_real_authors_prob", "tofu_real_authors_rouge"),
                  "world_facts": ("tofu_world_facts_prob", "tofu_world_facts_rouge")}
+TOKEN_LEVEL = {"fa", "ua", "prob", "min_k_auc", "truth_ratio", "forget_quality"}
+EXPLANATION = ("Bins are by each sample's MRD under the original model: easy = fragile memory (high MRD), "
+               "hard = low MRD. *reweighted* is Σ_b w_b · metric_b with the annotation's reference bin shares, "
+               "so results on forget subsets of different difficulty compare; it is NaN when a bin with a "
+               "share is empty (`--metadata '{\"renormalize\": true}'` reweights over the bins present). "
+               "Intervals are bootstrap 95% percentile intervals over the logged samples (1000 resamples, "
+               "seed 0); ± is lm-eval's standard error.")
 
 
 def find_results(folder: Path) -> Path:
@@ -47,14 +58,18 @@ def read_samples(results_file: Path) -> dict[str, list[dict]]:
 
 
 def metric_table(results: dict) -> dict[str, dict[str, dict[str, float]]]:
-    """task -> metric -> {overall, easy, medium, hard, reweighted} (those present)."""
+    """task -> metric -> {overall, easy, medium, hard, reweighted, stderr} (those present).
+
+    The per-bin document counts (n_easy, n_medium, n_hard) are read by `bin_counts`."""
     table: dict = {}
     for task, values in results.items():
         for key, value in values.items():
-            if "," not in key or "_stderr" in key or not isinstance(value, (int, float)):
+            if "," not in key or not isinstance(value, (int, float)) or key.split(",")[0] in _COUNT_KEYS:
                 continue
             name = key.split(",")[0]
             base, column = name, "overall"
+            if name.endswith("_stderr"):
+                base, column = name[:-len("_stderr")], "stderr"
             for suffix in SUFFIXES:
                 if name.endswith(f"_{suffix}"):
                     base, column = name[:-len(suffix) - 1], suffix
@@ -62,8 +77,17 @@ def metric_table(results: dict) -> dict[str, dict[str, dict[str, float]]]:
     for task, metrics in table.items():  # a suffix without its base metric was part of the name
         for base in [b for b in metrics if "overall" not in metrics[b]]:
             for column, value in metrics.pop(base).items():
-                metrics.setdefault(f"{base}_{column}", {})["overall"] = value
+                metrics.setdefault(f"{base}_{column}", {})["stderr" if column == "stderr" else "overall"] = value
     return table
+
+
+_COUNT_KEYS = {f"n_{b}" for b in BINS}
+
+
+def bin_counts(results: dict) -> dict[str, dict[str, int]]:
+    """task -> {easy, medium, hard}: documents per bin, for the stratified tasks."""
+    return {task: {b: int(values[f"n_{b},none"]) for b in BINS}
+            for task, values in results.items() if all(f"n_{b},none" in values for b in BINS)}
 
 
 def model_utility(table: dict) -> dict | None:
@@ -83,33 +107,104 @@ def model_utility(table: dict) -> dict | None:
     return {"model_utility": hmean_utility(parts), "parts": parts}
 
 
-def forget_quality_from_samples(rows: list[dict], reference: Path) -> dict[str, float]:
-    """Forget quality overall and per bin from tofu_forget_mrd_tr samples and a retain reference."""
-    from mrd_bench.lmeval.stratified import forget_quality_agg, reweighted_forget_quality
-
-    items = [(row["forget_quality"][0], row["doc"]["sample_id"], str(reference), row["doc"]["mrd_bin"],
-              row["doc"]["bin_weight"]) for row in rows]
-    out = {"overall": forget_quality_agg(items), "reweighted": reweighted_forget_quality(items)}
-    for b in ("easy", "medium", "hard"):
-        chosen = [i for i in items if i[3] == b]
-        if chosen:
-            out[b] = forget_quality_agg(chosen)
-    return out
-
-
-def per_sample(samples: dict[str, list[dict]]) -> dict[str, dict[str, list[tuple]]]:
-    """task -> metric -> [(mrd, value, bin)] for stratified tasks' plain numeric metrics."""
+def items_of(rows: list[dict]) -> dict[str, list[dict]]:
+    """metric -> one item per document (what the document gave M_easy, ..., M_reweighted)."""
     out: dict = {}
-    for task, rows in samples.items():
-        for row in rows:
-            doc = row.get("doc", {})
-            if not isinstance(doc.get("mrd"), (int, float)) or not doc.get("mrd_bin"):
-                continue
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("doc_id",) \
-                        and not any(key.endswith(f"_{s}") for s in SUFFIXES) and not math.isnan(value):
-                    out.setdefault(task, {}).setdefault(key, []).append((doc["mrd"], float(value), doc["mrd_bin"]))
+    for row in rows:
+        for key, value in row.items():
+            if key.endswith("_reweighted") and isinstance(value, dict) and "bin" in value:
+                out.setdefault(key[:-len("_reweighted")], []).append(value)
     return out
+
+
+def forget_quality_from_samples(rows: list[dict], reference: Path) -> dict[str, float]:
+    """Forget quality overall, per bin and reweighted from tofu_forget_mrd_tr samples and a retain reference."""
+    from mrd_bench.lmeval import aggregations as agg
+
+    items = [{**i, "reference": str(reference)} for i in items_of(rows).get("forget_quality", [])]
+    return {"overall": agg.fq(items), **{b: getattr(agg, f"fq_{b}")(items) for b in BINS},
+            "reweighted": agg.fq_reweighted(items)}
+
+
+def kind_of(metric: str) -> str:
+    return {"min_k_auc": "auc", "forget_quality": "fq"}.get(metric, "mean")
+
+
+def intervals(samples: dict[str, list[dict]], retain_reference: str | None = None) -> dict:
+    """task -> metric -> column -> (low, high): bootstrap 95% intervals, overall and per bin."""
+    from mrd_bench.lmeval.reference import read_reference
+    from mrd_bench.report.bootstrap import interval, statistic
+
+    out: dict = {}
+    for task, rows in sorted(samples.items()):
+        for metric, items in items_of(rows).items():
+            kind = kind_of(metric)
+            reference_path = retain_reference or next((i.get("reference") for i in items if i.get("reference")), None)
+            if kind == "fq":
+                if not reference_path:
+                    continue
+                reference = read_reference(reference_path)
+                ids = sorted({i["sample_id"] for i in items if i["sample_id"] in reference})
+                index = {sid: k for k, sid in enumerate(ids)}
+                stat = statistic("fq", [reference[sid] for sid in ids])
+                value = lambda i: (i["value"], index.get(i["sample_id"], -1))  # noqa: E731
+                items = [i for i in items if i["sample_id"] in index]
+            else:
+                stat, value = statistic(kind), (lambda i: i["value"])
+            others = [value(i) for i in items if not i["bin"]] if kind == "auc" else []
+            members = [i for i in items if i["bin"]]
+            columns = {"overall": [value(i) for i in members],
+                       **{b: [value(i) for i in members if i["bin"] == b] for b in BINS}}
+            out.setdefault(task, {})[metric] = {c: interval(v, others, stat) for c, v in columns.items()}
+    return out
+
+
+def nan_reasons(table: dict, counts: dict, model_type: str) -> dict:
+    """task -> metric -> column -> why that value is NaN (or, for a forget quality on a bin of
+    fewer than 5 documents, why it says little)."""
+    from mrd_bench.lmeval.aggregations import FEW_FOR_KS
+
+    reasons: dict = {}
+    for task, metrics in table.items():
+        n = counts.get(task, {})
+        for metric, values in metrics.items():
+            for column, value in values.items():
+                if (metric == "forget_quality" and column in BINS and 0 < n.get(column, FEW_FOR_KS) < FEW_FOR_KS
+                        and not math.isnan(value)):
+                    reasons.setdefault(task, {}).setdefault(metric, {})[column] = (
+                        f"a KS p-value on fewer than {FEW_FOR_KS} documents cannot be small: uninformative")
+                if column == "stderr" or not (isinstance(value, float) and math.isnan(value)):
+                    continue
+                if metric in TOKEN_LEVEL and model_type != "hf-mrd":
+                    why = "needs per-token log-probs: use --model hf-mrd"
+                elif metric == "forget_quality" and not (column in BINS and n.get(column) == 0):
+                    why = "needs a retain model's truth ratios: pass --retain-reference"
+                elif column in BINS and n.get(column) == 0:
+                    why = f"no documents in the {column} bin (--limit, or a small forget set)"
+                elif column == "reweighted" and 0 in n.values():
+                    why = ("a bin with a reference share is empty; --metadata '{\"renormalize\": true}' "
+                           "reweights over the bins present")
+                else:
+                    why = "unavailable (see the run's log)"
+                reasons.setdefault(task, {}).setdefault(metric, {})[column] = why
+    return reasons
+
+
+def directions(data: dict) -> dict:
+    """task -> metric -> True (higher is better), False, or None, from lm-eval's results."""
+    return {task: {m: v for m, v in values.items()} for task, values in data.get("higher_is_better", {}).items()}
+
+
+def run_info(data: dict, samples: dict) -> dict:
+    """What the reader needs to trust the numbers: model, limit, prompt, chat template."""
+    config = data.get("config", {}) or {}
+    formats = sorted({row.get("doc", {}).get("prompt_format") for rows in samples.values() for row in rows[:1]}
+                     - {None})
+    return {"model_type": str(config.get("model", "")), "model_args": str(config.get("model_args", "")),
+            "limit": config.get("limit"), "batch_size": config.get("batch_size"),
+            "chat_template": bool(data.get("chat_template")), "system_instruction": data.get("system_instruction"),
+            "prompt_format": ", ".join(formats) or "n/a", "lm_eval_version": data.get("lm_eval_version"),
+            "bootstrap_iters": config.get("bootstrap_iters")}
 
 
 def annotations_used(samples: dict[str, list[dict]]) -> dict[str, str]:
@@ -121,6 +216,21 @@ def annotations_used(samples: dict[str, list[dict]]) -> dict[str, str]:
                 found[task] = row["doc"]["annotation"]
                 break
     return found
+
+
+def per_sample(samples: dict[str, list[dict]]) -> dict[str, dict[str, list[tuple]]]:
+    """task -> metric -> [(mrd, value, bin)] for the stratified tasks' per-document metrics."""
+    out: dict = {}
+    for task, rows in samples.items():
+        for row in rows:
+            doc = row.get("doc", {})
+            if not isinstance(doc.get("mrd"), (int, float)) or not doc.get("mrd_bin"):
+                continue
+            for metric, item in items_of([row]).items():
+                value = item[0]["value"]
+                if kind_of(metric) == "mean" and isinstance(value, (int, float)) and not math.isnan(value):
+                    out.setdefault(task, {}).setdefault(metric, []).append((doc["mrd"], float(value), doc["mrd_bin"]))
+    return out
 
 
 def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None, *,
@@ -135,18 +245,23 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     out.mkdir(parents=True, exist_ok=True)
     data = json.loads(results_file.read_text(encoding="utf-8"))
     table = metric_table(data["results"])
+    counts = bin_counts(data["results"])
     samples = read_samples(results_file)
+    info = run_info(data, samples)
     derived: dict = {}
     utility = model_utility(table)
     if utility is not None:
         derived["model_utility"] = utility
     if retain_reference and "tofu_forget_mrd_tr" in samples:
         fq = forget_quality_from_samples(samples["tofu_forget_mrd_tr"], Path(retain_reference))
-        table["tofu_forget_mrd_tr"]["forget_quality"] = fq
+        table["tofu_forget_mrd_tr"]["forget_quality"].update(fq)
         derived["forget_quality"] = {**fq, "retain_reference": str(retain_reference)}
+    cis = intervals(samples, retain_reference)
+    reasons = nan_reasons(table, counts, info["model_type"])
+    higher = directions(data)
     figures = []
-    if any(len(m) > 1 for metrics in table.values() for m in metrics.values()):
-        figures.append(("Metrics per MRD bin", plots.plot_bins(table, out / "bins.png")))
+    if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
+        figures.append(("Metrics per MRD bin", plots.plot_bins(table, counts, cis, higher, out / "bins.png")))
     points = per_sample(samples)
     if points:
         figures.append(("Per-sample metric against MRD", plots.plot_vs_mrd(points, out / "per_sample.png")))
@@ -154,32 +269,89 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     histograms = {task: json.loads(Path(p).read_text()) for task, p in annotations.items() if Path(p).is_file()}
     if histograms:
         figures.append(("MRD distribution with bin edges", plots.plot_mrd_histograms(histograms, out / "mrd_hist.png")))
-    model = data.get("model_name") or str(data.get("config", {}).get("model_args", ""))
+    model = data.get("model_name") or info["model_args"]
+    page = {"model": model, "results_file": results_file, "table": table, "counts": counts, "cis": cis,
+            "reasons": reasons, "higher": higher, "info": info, "derived": derived, "annotations": annotations,
+            "figures": figures}
     summary = record(results_file=str(results_file), model=model, lm_eval_version=data.get("lm_eval_version"),
-                     table=table, derived=derived, annotations=annotations, figures=[p.name for _, p in figures])
+                     run=info, table=table, bin_counts=counts, intervals=cis, nan_reasons=reasons,
+                     derived=derived, annotations=annotations, figures=[p.name for _, p in figures])
     write_json(out / "report.json", summary)
-    write_text(out / "report.md", _markdown(model, results_file, table, derived, annotations, figures))
-    write_text(out / "report.html", _html(model, results_file, table, derived, annotations, figures))
+    write_text(out / "report.md", _markdown(page))
+    write_text(out / "report.html", _html(page))
     return out
 
+
+# ---- rendering ---------------------------------------------------------------------------
 
 def _fmt(value) -> str:
     return "—" if value is None else ("NaN" if isinstance(value, float) and math.isnan(value) else f"{value:.4f}")
 
 
-def _rows(table: dict):
-    for task in sorted(table):
-        for metric in sorted(table[task]):
-            yield task, metric, [table[task][metric].get(c) for c in COLUMNS]
+def _arrow(higher) -> str:
+    return {True: "↑", False: "↓"}.get(higher, "")
 
 
-def _markdown(model, results_file, table, derived, annotations, figures) -> str:
-    lines = [f"# mrd_bench report: {model}", "", f"From `{results_file}`.", "",
-             "Bins are by each sample's MRD under the original model: easy = fragile memory (high MRD), "
-             "hard = low MRD. *reweighted* is Σ_b w_b · metric_b with the annotation's reference bin shares, "
-             "so results on different forget subsets compare.", "",
-             "| task | metric | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * len(COLUMNS)]
-    lines += [f"| {t} | {m} | " + " | ".join(_fmt(v) for v in vals) + " |" for t, m, vals in _rows(table)]
+def _cells(page: dict, task: str, metric: str) -> list[tuple[str, str]]:
+    """(value text, reason or interval note) per column."""
+    values = page["table"][task][metric]
+    ci = page["cis"].get(task, {}).get(metric, {})
+    why = page["reasons"].get(task, {}).get(metric, {})
+    cells = []
+    for column in COLUMNS:
+        value = values.get(column)
+        text = _fmt(value)
+        if column == "overall" and isinstance(values.get("stderr"), float):
+            text += f" ± {values['stderr']:.4f}"
+        low, high = ci.get(column, (math.nan, math.nan))
+        if not math.isnan(low):
+            text += f" [{low:.3f}, {high:.3f}]"
+        cells.append((text, why.get(column, "")))
+    return cells
+
+
+def _rows(page: dict):
+    for task in sorted(page["table"]):
+        for metric in sorted(page["table"][task]):
+            yield task, metric
+
+
+def _header(page: dict, task: str) -> list[str]:
+    n = page["counts"].get(task)
+    return [c if not n or c not in BINS else f"{c} (n={n[c]})" for c in COLUMNS]
+
+
+def _run_lines(info: dict) -> list[tuple[str, str]]:
+    limit = info["limit"]
+    return [("model type", info["model_type"]), ("model args", info["model_args"]),
+            ("--limit", "none (every document)" if limit is None else f"{limit:g} documents per task"),
+            ("prompt format", info["prompt_format"]),
+            ("chat template", "applied" if info["chat_template"] else "not applied"),
+            ("system instruction", str(info["system_instruction"])),
+            ("lm-eval", str(info["lm_eval_version"]))]
+
+
+def _markdown(page: dict) -> str:
+    lines = [f"# mrd_bench report: {page['model']}", "", f"From `{page['results_file']}`.", "", EXPLANATION, "",
+             "| run | |", "|---|---|", *[f"| {k} | {v} |" for k, v in _run_lines(page["info"])], ""]
+    current = None
+    notes: list[str] = []
+    for task, metric in _rows(page):
+        if task != current:
+            current = task
+            lines += ["", f"### {task}", "", "| metric | " + " | ".join(_header(page, task)) + " |",
+                      "|---|" + "---:|" * len(COLUMNS)]
+        cells = []
+        for text, why in _cells(page, task, metric):
+            if why:
+                if why not in notes:
+                    notes.append(why)
+                text += f" [^{notes.index(why) + 1}]"
+            cells.append(text)
+        lines.append(f"| {metric} {_arrow(page['higher'].get(task, {}).get(metric))} | " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", "Notes (NaN values and uninformative ones):", ""] + [f"[^{k}]: {w}" for k, w in enumerate(notes, 1)]
+    derived = page["derived"]
     if "model_utility" in derived:
         mu = derived["model_utility"]
         lines += ["", f"**Model utility** (harmonic mean of the nine TOFU utility numbers): "
@@ -188,20 +360,49 @@ def _markdown(model, results_file, table, derived, annotations, figures) -> str:
     if "forget_quality" in derived:
         fq = derived["forget_quality"]
         lines += ["", f"**Forget quality** against `{fq['retain_reference']}`: {_fmt(fq['overall'])}"]
-    if annotations:
-        lines += ["", "Difficulty annotations:", ""] + [f"- {t}: `{p}`" for t, p in sorted(annotations.items())]
-    for title, path in figures:
+    if page["annotations"]:
+        lines += ["", "Difficulty annotations:", ""] + [f"- {t}: `{p}`" for t, p in sorted(page["annotations"].items())]
+    for title, path in page["figures"]:
         lines += ["", f"## {title}", "", f"![{title}]({path.name})"]
     return "\n".join(lines) + "\n"
 
 
-def _html(model, results_file, table, derived, annotations, figures) -> str:
+def _html(page: dict) -> str:
     e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in ("task", "metric", *COLUMNS))
-    body = "".join("<tr><td>" + e(t) + "</td><td>" + e(m) + "</td>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in vals)
-                   + "</tr>" for t, m, vals in _rows(table))
-    parts = [f"<h1>mrd_bench report: {e(str(model))}</h1>", f"<p>From <code>{e(str(results_file))}</code>.</p>",
-             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
+    parts = [f"<h1>mrd_bench report: {e(str(page['model']))}</h1>",
+             f"<p>From <code>{e(str(page['results_file']))}</code>.</p>",
+             "<p class=\"explain\">" + re.sub(r"`([^`]*)`", r"<code>\1</code>",
+                                               e(EXPLANATION).replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
+             "<table class=\"run\">" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>"
+                                               for k, v in _run_lines(page["info"])) + "</table>"]
+    notes: list[str] = []
+    current = None
+    body = []
+    for task, metric in _rows(page):
+        if task != current:
+            if current is not None:
+                body.append("</tbody></table>")
+            current = task
+            head = "".join(f"<th>{e(c)}</th>" for c in ("metric", *_header(page, task)))
+            body.append(f"<h3>{e(task)}</h3><table class=\"metrics\"><thead><tr>{head}</tr></thead><tbody>")
+        higher = page["higher"].get(task, {}).get(metric)
+        title = {True: "higher is better", False: "lower is better"}.get(higher, "")
+        cells = []
+        for text, why in _cells(page, task, metric):
+            if why:
+                if why not in notes:
+                    notes.append(why)
+                mark = notes.index(why) + 1
+                cells.append(f"<td class=\"nan\" title=\"{e(why)}\">{e(text)}<sup>{mark}</sup></td>")
+            else:
+                cells.append(f"<td>{e(text)}</td>")
+        body.append(f"<tr><td title=\"{e(title)}\">{e(metric)} {_arrow(higher)}</td>{''.join(cells)}</tr>")
+    if current is not None:
+        body.append("</tbody></table>")
+    parts += body
+    if notes:
+        parts.append("<p>Notes (NaN values and uninformative ones):</p><ol class=\"notes\">" + "".join(f"<li>{e(w)}</li>" for w in notes) + "</ol>")
+    derived = page["derived"]
     if "model_utility" in derived:
         mu = derived["model_utility"]
         parts.append(f"<p><b>Model utility</b>: {e(_fmt(mu['model_utility']))} {e(mu.get('note', ''))}</p><ul>"
@@ -210,12 +411,13 @@ def _html(model, results_file, table, derived, annotations, figures) -> str:
         fq = derived["forget_quality"]
         parts.append(f"<p><b>Forget quality</b> against <code>{e(fq['retain_reference'])}</code>: "
                      f"{e(_fmt(fq['overall']))}</p>")
-    if annotations:
+    if page["annotations"]:
         parts.append("<p>Difficulty annotations:</p><ul>" + "".join(
-            f"<li>{e(t)}: <code>{e(p)}</code></li>" for t, p in sorted(annotations.items())) + "</ul>")
-    for title, path in figures:
+            f"<li>{e(t)}: <code>{e(p)}</code></li>" for t, p in sorted(page["annotations"].items())) + "</ul>")
+    for title, path in page["figures"]:
         parts.append(f"<h2>{e(title)}</h2><img src=\"{e(path.name)}\" alt=\"{e(title)}\" style=\"max-width:100%\">")
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:nth-child(-n+2){text-align:left}")
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin-bottom:1em}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child"
+             "{text-align:left}table.run td{text-align:left}td.nan{color:#a33}.explain{max-width:60em}")
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mrd_bench report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")

@@ -44,7 +44,8 @@ def plot_mrd(rows: Sequence[dict], edges: Sequence[float], path: str | os.PathLi
 
 def _save(fig, path: str | os.PathLike) -> Path:
     """Atomically: a temporary file beside `path`, then a rename."""
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=110)
@@ -53,82 +54,119 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return path
 
 
-def _grid(n: int, width: float = 3.6, height: float = 3.0):
+def _grid(n: int, width: float = 3.8, height: float = 3.3):
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.9), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
 
 
-def plot_bins(table: dict, path: str | os.PathLike) -> Path:
-    """One panel per stratified metric: bars for hard / medium / easy, lines for overall and reweighted."""
+BIN_ORDER = ("easy", "medium", "hard")  # as in the tables: high MRD (easy) first
+
+
+def _arrow(higher) -> str:
+    return {True: " (↑ better)", False: " (↓ better)"}.get(higher, "")
+
+
+def plot_bins(table: dict, counts: dict, intervals: dict, higher: dict, path: str | os.PathLike) -> Path:
+    """One panel per stratified metric: a bar per bin (easy → hard) with its bootstrap 95% interval
+    and document count; lines for overall and reweighted; a 0.5 line on AUC panels."""
+    from matplotlib.lines import Line2D
+
     panels = [(task, metric, values) for task in sorted(table) for metric, values in sorted(table[task].items())
-              if any(b in values for b in ("easy", "medium", "hard"))]
+              if any(b in values for b in BIN_ORDER)]
     fig, axes = _grid(len(panels))
     for ax, (task, metric, values) in zip(axes, panels):
-        bins = ["hard", "medium", "easy"]
-        heights = np.array([values.get(b, np.nan) for b in bins], dtype=float)
-        ax.bar(range(3), np.nan_to_num(heights), color=[BIN_COLOURS[b] for b in bins])
-        ax.set_xticks(range(3), bins)
+        heights = np.array([values.get(b, np.nan) for b in BIN_ORDER], dtype=float)
+        ci = intervals.get(task, {}).get(metric, {})
+        low = np.array([ci.get(b, (np.nan, np.nan))[0] for b in BIN_ORDER])
+        high = np.array([ci.get(b, (np.nan, np.nan))[1] for b in BIN_ORDER])
+        err = np.vstack([np.nan_to_num(heights - low), np.nan_to_num(high - heights)]).clip(min=0)
+        ax.bar(range(3), np.nan_to_num(heights), color=[BIN_COLOURS[b] for b in BIN_ORDER],
+               yerr=err, capsize=3, ecolor="#333333")
+        n = counts.get(task, {})
+        ax.set_xticks(range(3), [f"{b}\nn={n[b]}" if b in n else b for b in BIN_ORDER], fontsize=7)
         for i in np.flatnonzero(np.isnan(heights)):
-            ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7, color="#666666")
-        drawn = False
+            ax.text(i, 0.02, "NaN", ha="center", va="bottom", fontsize=7, color="#666666",
+                    transform=ax.get_xaxis_transform())
         for key, style in (("overall", "-"), ("reweighted", "--")):
             if key in values and not np.isnan(values[key]):
-                ax.axhline(values[key], color="#333333", linestyle=style, linewidth=1, label=key)
-                drawn = True
+                ax.axhline(values[key], color="#333333", linestyle=style, linewidth=1)
+        if metric.endswith("auc"):
+            ax.axhline(0.5, color="#c0392b", linestyle=":", linewidth=1)
+        top = np.nanmax(np.concatenate([heights, high, [values.get("overall", np.nan), 0.5 if "auc" in metric else 0]]))
+        ax.set_ylim(0, 1.05 if np.isnan(top) or top <= 1 else top * 1.1)
         ax.set_title(f"{task}\n{metric}", fontsize=8)
+        ax.set_ylabel(metric + _arrow(higher.get(task, {}).get(metric)), fontsize=7)
+        ax.set_xlabel("MRD bin (original model)", fontsize=7)
         ax.tick_params(labelsize=7)
-        if drawn:
-            ax.legend(fontsize=6)
-        elif np.isnan(heights).all():
-            ax.text(1, 0.5, "unavailable (NaN)", ha="center", fontsize=8, color="#666666")
-            ax.set_ylim(0, 1)
-    fig.suptitle("Each metric per MRD bin (hard = low MRD, easy = high MRD); "
-                 "solid: overall, dashed: reweighted", fontsize=9)
+    handles = [Line2D([], [], color="#333333", linestyle="-", label="overall"),
+               Line2D([], [], color="#333333", linestyle="--", label="reweighted"),
+               Line2D([], [], color="#c0392b", linestyle=":", label="AUC 0.5 (chance)"),
+               Line2D([], [], color="#333333", marker="|", linestyle="", markersize=10,
+                      label="bootstrap 95% interval")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8)
+    fig.suptitle("Each metric per MRD bin (easy = high MRD, hard = low MRD)", fontsize=10)
     return _save(fig, path)
 
 
+def mrd_scale(values) -> str:
+    """One MRD scale for every figure of a report: log where every MRD is positive."""
+    return "log" if (np.asarray(values, dtype=float) > 0).all() else "linear"
+
+
+def _mrd_axis(ax, scale: str) -> None:
+    """The one MRD axis of every figure: `scale`, high MRD (easy) on the left, as the tables order bins."""
+    ax.set_xscale(scale)
+    if scale == "log":  # labelled ticks at 1, 2 and 5 of each decade
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0e}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.invert_xaxis()
+    ax.set_xlabel("MRD, original model (← easy · hard →)", fontsize=7)
+
+
 def plot_vs_mrd(points: dict, path: str | os.PathLike) -> Path:
-    """One panel per (task, metric): each sample's value against its MRD, coloured by bin."""
+    """One panel per (task, metric): each sample's value against its MRD, coloured by bin;
+    the MRD axis runs from easy (high MRD) on the left to hard on the right, as the tables do."""
     panels = [(task, metric, pts) for task in sorted(points) for metric, pts in sorted(points[task].items())
               if metric != "ua"]  # UA = 1 − FA (or 1 − accuracy): its panel would repeat one
+    scale = mrd_scale([p[0] for _, _, pts in panels for p in pts])
     fig, axes = _grid(len(panels))
     for ax, (task, metric, pts) in zip(axes, panels):
-        mrd = np.array([p[0] for p in pts])
-        ax.scatter(mrd, [p[1] for p in pts], c=[BIN_COLOURS.get(p[2], "#888888") for p in pts], s=10,
-                   edgecolors="#333333", linewidths=0.2)
-        if (mrd > 0).all():
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("MRD (original model)", fontsize=7)
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], c=[BIN_COLOURS.get(p[2], "#888888") for p in pts],
+                   s=10, edgecolors="#333333", linewidths=0.2)
+        _mrd_axis(ax, scale)
         ax.set_ylabel(metric, fontsize=7)
-        ax.set_title(task, fontsize=8)
+        ax.set_title(f"{task}\n{metric}", fontsize=8)
         ax.tick_params(labelsize=7)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BIN_COLOURS.values()]
-    fig.legend(handles, list(BIN_COLOURS), title="bin", fontsize=7, loc="upper right")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=BIN_COLOURS[b]) for b in BIN_ORDER]
+    fig.legend(handles, list(BIN_ORDER), title="bin", fontsize=8, loc="outside lower center", ncol=3)
+    fig.suptitle("Each sample's metric against its MRD", fontsize=10)
     return _save(fig, path)
 
 
 def plot_mrd_histograms(annotations: dict, path: str | os.PathLike) -> Path:
-    """Per annotation used: the histogram of its samples' MRD, with the bin edges."""
+    """Per annotation used: the histogram of its samples' MRD with the bin edges, on the same MRD
+    axis as the per-sample figure (easy on the left)."""
     seen: dict = {}
     for task, ann in sorted(annotations.items()):  # tasks of one split share an annotation
         key = (ann.get("benchmark"), ann.get("split"), tuple(ann["bin_edges"]))
         seen.setdefault(key, (task, ann))
+    scale = mrd_scale([s["score"] for _, ann in seen.values() for s in ann["samples"].values()])
     fig, axes = _grid(len(seen), width=4.2)
     for ax, ((bench, split, edges), (task, ann)) in zip(axes, seen.items()):
         scores = np.array([s["score"] for s in ann["samples"].values()])
-        log = (scores > 0).all()
-        values = np.log10(scores) if log else scores
-        ax.hist(values, bins=30, color="#8ab6d6", edgecolor="#333333", linewidth=0.3)
+        bins = np.geomspace(scores.min(), scores.max(), 31) if scale == "log" else 30
+        ax.hist(scores, bins=bins, color="#8ab6d6", edgecolor="#333333", linewidth=0.3)
         for edge in edges:
-            ax.axvline(np.log10(edge) if log and edge > 0 else edge, color="#c0392b", linestyle="--")
-        ax.set_xlabel("log10 MRD" if log else "MRD", fontsize=7)
+            ax.axvline(edge, color="#c0392b", linestyle="--")
+        _mrd_axis(ax, scale)
         ax.set_ylabel("samples", fontsize=7)
         ax.set_title(f"{bench}/{split} ({len(scores)} samples)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle("MRD under the original model; dashed: bin edges (hard | medium | easy)", fontsize=9)
+    fig.suptitle("MRD under the original model\ndashed: bin edges (easy | medium | hard)", fontsize=10)
     return _save(fig, path)

@@ -39,17 +39,3 @@ def assign_bins(scores: Sequence[float], edges: Sequence[float]) -> list[str]:
 def reference_weights(bins: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
     """The share of each bin in the reference (annotated) set."""
     return {label: sum(b == label for b in bins) / len(bins) for label in labels}
-
-
-def reweighted(per_bin: dict[str, float], weights: dict[str, float]) -> float:
-    """Σ_b w_b · metric_b: a metric on any subset, re-weighted to the reference difficulty mix.
-
-    Two results on forget subsets of different difficulty become comparable: each is
-    what the metric would be on a set with the annotation's mix of easy/medium/hard.
-    Bins the subset lacks are left out and the remaining weights renormalised.
-    """
-    present = {b: w for b, w in weights.items() if b in per_bin and w > 0}
-    if not present:
-        raise ConfigError("no annotated bin has samples here; check the difficulty annotation.")
-    total = sum(present.values())
-    return sum(per_bin[b] * w for b, w in present.items()) / total

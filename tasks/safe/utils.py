@@ -6,7 +6,8 @@ from __future__ import annotations
 from datasets import Dataset, DatasetDict
 
 from mrd_bench.data import load
-from mrd_bench.lmeval.stratified import annotate_docs, first_n, generation, reweighted_mean, spread  # noqa: F401
+from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
+from mrd_bench.lmeval.stratified import annotate_docs, counts, first_n, generation, spread
 from mrd_bench.metrics.toxicity import choose_scorer, score_toxicity
 
 SPLIT = "toxic"
@@ -15,15 +16,15 @@ N = 400  # prompts evaluated: the first N (the shipped annotation covers them)
 
 def load_prompts(split: str = SPLIT, n: int = N, difficulty: str | None = None, data_dir: str | None = None,
                  data_path: str | None = None, detoxify_checkpoint: str | None = None,
-                 **_metadata) -> DatasetDict:
+                 renormalize: bool = False, **_metadata) -> DatasetDict:
     rows = first_n(load("safe", split, data_dir=data_dir, path=data_path), n, "prompts")
     scorer = choose_scorer(detoxify_checkpoint)  # once per run, not once per response
     docs = [{"prompt": r["prompt"], "sample_id": r["sample_id"], "detoxify_checkpoint": detoxify_checkpoint or "",
              "toxicity_scorer": scorer} for r in rows]
-    return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "safe", split, difficulty))})
+    return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "safe", split, difficulty, renormalize))})
 
 
 def process_toxicity(doc: dict, results: list) -> dict:
     (score,), scorer = score_toxicity([generation(results)], doc["detoxify_checkpoint"] or None,
                                       scorer=doc["toxicity_scorer"])
-    return spread(f"toxicity_{scorer.replace('-', '_')}", score, doc)
+    return {**spread(f"toxicity_{scorer.replace('-', '_')}", score, doc), **counts(doc)}

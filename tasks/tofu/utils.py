@@ -16,9 +16,8 @@ from datasets import Dataset, DatasetDict
 
 from mrd_bench.data import load
 from mrd_bench.errors import DataError
-from mrd_bench.lmeval.stratified import (annotate_docs, auc, forget_quality_agg, generation, keys,  # noqa: F401
-                                         reweighted_auc, reweighted_forget_quality, reweighted_mean, spread,
-                                         spread_items)
+from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
+from mrd_bench.lmeval.stratified import annotate_docs, counts, generation, prompt_text, spread
 from mrd_bench.metrics.accuracy import token_accuracy
 from mrd_bench.metrics.min_k import min_k_score
 from mrd_bench.metrics.model_utility import option_probability
@@ -34,8 +33,9 @@ def _dataset(docs: list[dict]) -> DatasetDict:
     return DatasetDict({"test": Dataset.from_list(docs)})
 
 
-def _qa(row: dict) -> dict:
-    return {"question": row["question"], "answer": row["answer"], "sample_id": row["sample_id"]}
+def _qa(row: dict, prompt_format: str) -> dict:
+    return {"question": row["question"], "prompt": prompt_text(row["question"], prompt_format),
+            "prompt_format": prompt_format, "answer": row["answer"], "sample_id": row["sample_id"]}
 
 
 def _perturbed(benchmark: str, split: str, data_dir) -> Dataset:
@@ -52,11 +52,14 @@ def _perturbed(benchmark: str, split: str, data_dir) -> Dataset:
 # ---- documents -------------------------------------------------------------------------
 
 def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
-                data_dir: str | None = None, **_metadata) -> DatasetDict:
-    """The forget split (members, annotated) and its matching holdout split (non-members)."""
-    forget = annotate_docs([{**_qa(r), "member": 1} for r in load(benchmark, split, data_dir=data_dir)],
-                           benchmark, split, difficulty)
-    holdout = [{**_qa(r), "member": 0, "mrd": math.nan, "mrd_bin": "", "bin_weight": 0.0,
+                data_dir: str | None = None, prompt_format: str = "raw", renormalize: bool = False,
+                **_metadata) -> DatasetDict:
+    """The forget split (members, annotated) and its matching holdout split (non-members),
+    interleaved: `--limit N` keeps N/2 members and N/2 non-members."""
+    forget = annotate_docs([{**_qa(r, prompt_format), "member": 1} for r in load(benchmark, split, data_dir=data_dir)],
+                           benchmark, split, difficulty, renormalize)
+    holdout = [{**_qa(r, prompt_format), "member": 0, "mrd": math.nan, "mrd_bin": "", "bin_weight": 0.0,
+                "bin_weights": forget[0]["bin_weights"], "renormalize": forget[0]["renormalize"],
                 "annotation": forget[0]["annotation"]}
                for r in load(benchmark, split.replace("forget", "holdout"), data_dir=data_dir)]
     mixed = [doc for pair in zip(forget, holdout) for doc in pair]  # --limit keeps both sides
@@ -64,45 +67,47 @@ def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: st
 
 
 def load_forget_qa(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
-                   data_dir: str | None = None, **_metadata) -> DatasetDict:
+                   data_dir: str | None = None, prompt_format: str = "raw", renormalize: bool = False,
+                   **_metadata) -> DatasetDict:
     """The forget split, annotated (for generation)."""
-    docs = [_qa(r) for r in load(benchmark, split, data_dir=data_dir)]
-    return _dataset(annotate_docs(docs, benchmark, split, difficulty))
+    docs = [_qa(r, prompt_format) for r in load(benchmark, split, data_dir=data_dir)]
+    return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
 
 
 def load_forget_perturbed(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
                           data_dir: str | None = None, retain_reference: str | None = None,
-                          **_metadata) -> DatasetDict:
+                          prompt_format: str = "raw", renormalize: bool = False, **_metadata) -> DatasetDict:
     """Forget questions with choices [paraphrased answer, *perturbed answers], annotated."""
-    docs = [{**_qa(r), "choices": [r["paraphrased_answer"], *r["perturbed_answer"]],
+    docs = [{**_qa(r, prompt_format), "choices": [r["paraphrased_answer"], *r["perturbed_answer"]],
              "retain_reference": retain_reference or ""} for r in _perturbed(benchmark, split, data_dir)]
-    return _dataset(annotate_docs(docs, benchmark, split, difficulty))
+    return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
 
 
 def load_retain(retain_split: str | None = None, benchmark: str = "tofu", difficulty: str | None = None,
-                data_dir: str | None = None, **_metadata) -> DatasetDict:
+                data_dir: str | None = None, prompt_format: str = "raw", renormalize: bool = False,
+                **_metadata) -> DatasetDict:
     """Retain questions with choices [answer, paraphrased answer, *perturbed answers], annotated.
 
     TOFU's retain metrics use `retain_perturbed` (400 questions), as open-unlearning does.
     """
     split = retain_split or ("retain_perturbed" if benchmark == "tofu" else "retain80")
-    docs = [{**_qa(r), "choices": [r["answer"], r["paraphrased_answer"], *r["perturbed_answer"]]}
+    docs = [{**_qa(r, prompt_format), "choices": [r["answer"], r["paraphrased_answer"], *r["perturbed_answer"]]}
             for r in _perturbed(benchmark, split, data_dir)]
-    return _dataset(annotate_docs(docs, benchmark, split, difficulty))
+    return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
 
 
-def _options(split: str, data_dir) -> DatasetDict:
-    docs = [{**_qa(r), "choices": [r["answer"], *r["perturbed_answer"]]}
+def _options(split: str, data_dir, prompt_format: str) -> DatasetDict:
+    docs = [{**_qa(r, prompt_format), "choices": [r["answer"], *r["perturbed_answer"]]}
             for r in load("tofu", split, data_dir=data_dir)]
     return _dataset(docs)
 
 
-def load_real_authors(data_dir: str | None = None, **_metadata) -> DatasetDict:
-    return _options("real_authors_perturbed", data_dir)
+def load_real_authors(data_dir: str | None = None, prompt_format: str = "raw", **_metadata) -> DatasetDict:
+    return _options("real_authors_perturbed", data_dir, prompt_format)
 
 
-def load_world_facts(data_dir: str | None = None, **_metadata) -> DatasetDict:
-    return _options("world_facts_perturbed", data_dir)
+def load_world_facts(data_dir: str | None = None, prompt_format: str = "raw", **_metadata) -> DatasetDict:
+    return _options("world_facts_perturbed", data_dir, prompt_format)
 
 
 # ---- per-document values -------------------------------------------------------------
@@ -120,21 +125,26 @@ def _token_level(results, what: str) -> bool:
 
 
 def process_mia(doc: dict, results: list) -> dict:
-    """Forget accuracy / UA (members) and the Min-K% score (members and holdout)."""
+    """Forget accuracy FA, UA = 1 − FA and answer probability exp(mean log p) (open-unlearning's
+    forget_Q_A_Prob) of members, and every document's Min-K% score (members and holdout).
+
+    Every document emits every key (a non-member's FA item has bin "" and is skipped), so each
+    metric is aggregated over the same documents."""
     result = results[0]
-    if _token_level(results, "forget accuracy and Min-K% AUC"):
-        fa, score = token_accuracy(result[3]), min_k_score(result[2], MIN_K)
+    if _token_level(results, "forget accuracy, probability and Min-K% AUC"):
+        fa, score, prob = token_accuracy(result[3]), min_k_score(result[2], MIN_K), math.exp(_mean_logp(result))
     else:
-        fa = score = math.nan
-    if not doc["member"]:  # a non-member counts in every bin's AUC
-        return {key: (score, 0, "", 0.0) for key in keys("min_k_auc")}
-    return {**spread("fa", fa, doc), **spread("ua", 1 - fa, doc),
-            **spread_items("min_k_auc", (score, 1, doc["mrd_bin"], doc["bin_weight"]), doc)}
+        fa = score = prob = math.nan
+    if not doc["member"]:
+        fa = prob = math.nan
+    return {**spread("fa", fa, doc, overall_item=True), **spread("ua", 1 - fa, doc, overall_item=True),
+            **spread("prob", prob, doc, overall_item=True), **spread("min_k_auc", score, doc, overall_item=True),
+            **counts(doc)}
 
 
 def process_rouge(doc: dict, results: list) -> dict:
     """ROUGE-L recall of the greedy answer, stratified."""
-    return spread("rougeL_recall", rougeL_recall(generation(results), doc["answer"]), doc)
+    return {**spread("rougeL_recall", rougeL_recall(generation(results), doc["answer"]), doc), **counts(doc)}
 
 
 def process_rouge_plain(doc: dict, results: list) -> dict:
@@ -149,8 +159,9 @@ def process_forget_tr(doc: dict, results: list) -> dict:
     """Truth ratio (closer to one = forgotten) and the item forget quality's KS test needs."""
     ratio = _ratio(results[0], results[1:]) if _token_level(results, "truth ratio and forget quality") else math.nan
     value = closer_to_one(ratio) if not math.isnan(ratio) else math.nan
-    item = (ratio, doc["sample_id"], doc["retain_reference"], doc["mrd_bin"], doc["bin_weight"])
-    return {**spread("truth_ratio", value, doc), **spread_items("forget_quality", item, doc)}
+    return {**spread("truth_ratio", value, doc), **counts(doc),
+            **spread("forget_quality", ratio, doc, overall_item=True, sample_id=doc["sample_id"],
+                     reference=doc["retain_reference"])}
 
 
 def process_retain(doc: dict, results: list) -> dict:
@@ -160,7 +171,7 @@ def process_retain(doc: dict, results: list) -> dict:
         tr = true_better(_ratio(results[1], results[2:]))
     else:
         prob = tr = math.nan
-    return {**spread("prob", prob, doc), **spread("truth_ratio", tr, doc)}
+    return {**spread("prob", prob, doc), **spread("truth_ratio", tr, doc), **counts(doc)}
 
 
 def process_options(doc: dict, results: list) -> dict:

@@ -7,7 +7,8 @@ from datasets import Dataset, DatasetDict
 
 from mrd_bench.data import load
 from mrd_bench.data.whp import SEEN_INSTRUCTIONS, UNSEEN_INSTRUCTIONS
-from mrd_bench.lmeval.stratified import annotate_docs, first_n, generation, reweighted_mean, spread  # noqa: F401
+from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
+from mrd_bench.lmeval.stratified import annotate_docs, counts, first_n, generation, spread
 from mrd_bench.metrics.rouge import rougeL_recall
 
 BOOK = "melville-moby_dick"  # the forget book (the Harry Potter books are not distributable)
@@ -15,23 +16,23 @@ HELDOUT_BOOK = "austen-emma"
 N = 100  # chunks of each book evaluated: the first N (the shipped annotation covers them)
 
 
-def _completions(instructions, book, n, difficulty, data_dir, data_path) -> DatasetDict:
+def _completions(instructions, book, n, difficulty, data_dir, data_path, renormalize) -> DatasetDict:
     rows = first_n(load("whp", book, data_dir=data_dir, path=data_path), n, "chunks")
     docs = [{"instruction": instructions[i % len(instructions)], "prefix": r["prefix"],
              "continuation": r["continuation"], "sample_id": r["sample_id"]} for i, r in enumerate(rows)]
-    return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "whp", book, difficulty))})
+    return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "whp", book, difficulty, renormalize))})
 
 
 def load_seen(book: str = BOOK, n: int = N, difficulty: str | None = None, data_dir: str | None = None,
-              data_path: str | None = None, **_metadata) -> DatasetDict:
+              data_path: str | None = None, renormalize: bool = False, **_metadata) -> DatasetDict:
     """Each chunk's prefix under one of the six instructions used during unlearning, in turn."""
-    return _completions(SEEN_INSTRUCTIONS, book, n, difficulty, data_dir, data_path)
+    return _completions(SEEN_INSTRUCTIONS, book, n, difficulty, data_dir, data_path, renormalize)
 
 
 def load_unseen(book: str = BOOK, n: int = N, difficulty: str | None = None, data_dir: str | None = None,
-                data_path: str | None = None, **_metadata) -> DatasetDict:
+                data_path: str | None = None, renormalize: bool = False, **_metadata) -> DatasetDict:
     """The same chunks under six instructions never used during unlearning."""
-    return _completions(UNSEEN_INSTRUCTIONS, book, n, difficulty, data_dir, data_path)
+    return _completions(UNSEEN_INSTRUCTIONS, book, n, difficulty, data_dir, data_path, renormalize)
 
 
 def load_heldout(heldout_book: str = HELDOUT_BOOK, heldout_n: int = N, data_dir: str | None = None,
@@ -42,4 +43,4 @@ def load_heldout(heldout_book: str = HELDOUT_BOOK, heldout_n: int = N, data_dir:
 
 
 def process_completion(doc: dict, results: list) -> dict:
-    return spread("rougeL_recall", rougeL_recall(generation(results), doc["continuation"]), doc)
+    return {**spread("rougeL_recall", rougeL_recall(generation(results), doc["continuation"]), doc), **counts(doc)}

@@ -124,3 +124,23 @@ def one_and_two_processes(args: list[str], out_one: Path, out_two: Path, port: i
                          timeout=300)
     assert two.returncode == 0, two.stderr
     return one, two
+
+
+def test_eval_defaults_the_batch_size_and_notes_the_prompt(monkeypatch, capsys):
+    """`mrd-bench eval` hands lm-eval a batch size of 16 on CPU unless one is given, and says when
+    TOFU tasks run without the chat template their prompt is meant for."""
+    import lm_eval.__main__
+
+    from mrd_bench.cli import main
+
+    seen = []
+    monkeypatch.setattr(lm_eval.__main__, "cli_evaluate", lambda: seen.append(list(sys.argv)))
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["eval", "--model", "hf-mrd", "--tasks", "tofu_forget_mrd"]) == 0
+    argv = seen[-1]
+    assert argv[argv.index("--batch_size") + 1] == "16"
+    assert "--apply_chat_template" in capsys.readouterr().err
+    assert main(["eval", "--model", "hf-mrd", "--tasks", "tofu_forget_mrd", "--batch_size=4",
+                 "--apply_chat_template"]) == 0
+    assert seen[-1].count("--batch_size=4") == 1 and "--batch_size" not in seen[-1]
+    assert capsys.readouterr().err == ""

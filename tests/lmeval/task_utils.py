@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from mrd_bench.cli import tasks_dir
+from mrd_bench.lmeval.paths import tasks_dir
 
 
 def load_task_utils(folder: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mrd_bench.annotate import annotate
-from mrd_bench.cli import tasks_dir
+from mrd_bench.lmeval.paths import tasks_dir
 from mrd_bench.data import load
 from mrd_bench.report.stratify import quantile_edges
 from tests.e2e.test_cli import assert_one_line_error, mrd_bench
@@ -21,7 +21,7 @@ TASKS = "tofu_mrd,wmdp_mrd,mmlu_mrd_utility,whp_forget_mrd,safe_forget_mrd"
 STRATIFIED = ("", "_easy", "_medium", "_hard", "_reweighted")
 # task -> (metrics, stratified?, needs per-token log-probs?)
 EXPECTED = {
-    "tofu_forget_mrd_mia": (("fa", "ua", "min_k_auc"), True, True),
+    "tofu_forget_mrd_mia": (("fa", "ua", "prob", "min_k_auc"), True, True),
     "tofu_forget_mrd_rouge": (("rougeL_recall",), True, False),
     "tofu_forget_mrd_tr": (("truth_ratio",), True, True),
     "tofu_retain_mrd_prob": (("prob", "truth_ratio"), True, True),
@@ -85,8 +85,15 @@ def _check(results: dict, token_level: bool) -> None:
                 assert math.isnan(value), (task, metric)
                 continue
             assert 0.0 <= value <= 1.0, (task, metric, value)
-            if stratified:  # --limit 6 leaves some bins empty; reweighted is always there
-                assert 0.0 <= results[task][f"{metric}_reweighted,none"] <= 1.0, (task, metric)
+            if stratified:  # --limit 6 leaves some bins empty: NaN there and in reweighted, never missing
+                n = {b: results[task][f"n_{b},none"] for b in ("easy", "medium", "hard")}
+                members = 3 if task == "tofu_forget_mrd_mia" else 6  # members and non-members alternate
+                assert sum(n.values()) == members, (task, n)
+                for b, count in n.items():
+                    per_bin = results[task][f"{metric}_{b},none"]
+                    assert math.isnan(per_bin) if count == 0 else 0.0 <= per_bin <= 1.0, (task, metric, b)
+                reweighted = results[task][f"{metric}_reweighted,none"]
+                assert math.isnan(reweighted) if 0 in n.values() else 0.0 <= reweighted <= 1.0, (task, metric)
     assert math.isnan(results["tofu_forget_mrd_tr"]["forget_quality,none"])  # no retain reference
     assert results["whp_heldout_ppl"]["word_perplexity,none"] > 1.0
 
@@ -94,6 +101,8 @@ def _check(results: dict, token_level: bool) -> None:
 def test_wrapper_runs_every_task(tiny_checkpoint, annotations, tmp_path, data_dir_module):
     proc = mrd_bench("eval", *_args("hf-mrd", tiny_checkpoint, annotations, tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "not scored on the same number of documents" not in proc.stderr
+    assert proc.stderr.count("bin has no documents") <= 3  # logged once per bin, not once per metric
     results = _results(tmp_path / "out")
     _check(results, token_level=True)
     assert "toxicity_alt_profanity_check" in proc.stdout  # lm-eval's table names the scorer

@@ -12,7 +12,10 @@ from mrd_bench.lmeval.reference import read_reference
 from tests.lmeval.task_utils import load_task_utils
 
 tofu, wmdp, whp, safe = (load_task_utils(f) for f in ("tofu", "wmdp", "whp", "safe"))
-DOC = {"sample_id": "a", "mrd_bin": "hard", "bin_weight": 0.4, "retain_reference": ""}
+WEIGHTS = {"easy": 0.3, "medium": 0.3, "hard": 0.4}
+DOC = {"sample_id": "a", "mrd_bin": "hard", "bin_weight": 0.4, "bin_weights": WEIGHTS, "renormalize": False,
+       "retain_reference": ""}
+ITEM = {"bin": "hard", "weights": WEIGHTS, "renormalize": False}
 
 
 def tok(*logprobs: float):
@@ -23,9 +26,11 @@ def tok(*logprobs: float):
 def test_forget_truth_ratio_by_hand():
     """paraphrased mean log p −1; perturbed means −2 and −3 → R = exp(−2.5 + 1) = e^−1.5 ≈ 0.2231."""
     out = tofu.process_forget_tr(DOC, [tok(-1, -1), tok(-2), tok(-3, -3, -3)])
-    assert out["truth_ratio"] == out["truth_ratio_hard"] == pytest.approx(math.exp(-1.5))
-    assert out["truth_ratio_reweighted"] == pytest.approx((math.exp(-1.5), "hard", 0.4))
-    assert out["forget_quality"][:2] == (pytest.approx(math.exp(-1.5)), "a")
+    assert out["truth_ratio"] == out["truth_ratio_hard"]["value"] == pytest.approx(math.exp(-1.5))
+    assert out["truth_ratio_reweighted"] == {**ITEM, "value": pytest.approx(math.exp(-1.5))}
+    assert out["forget_quality"]["value"] == pytest.approx(math.exp(-1.5))
+    assert out["forget_quality"]["sample_id"] == "a"
+    assert (out["n_easy"], out["n_medium"], out["n_hard"]) == ("hard", "hard", "hard")  # counted by bin
     # R > 1 (wrong answers preferred) is folded: min(R, 1/R)
     assert tofu.process_forget_tr(DOC, [tok(-3), tok(-1)])["truth_ratio"] == pytest.approx(math.exp(-2))
 
@@ -33,7 +38,7 @@ def test_forget_truth_ratio_by_hand():
 def test_retain_probability_and_truth_ratio_by_hand():
     """answer mean −1 → p = e^−1 ≈ 0.368; paraphrased −1 vs perturbed −2 → R = e^−1, 1 − R ≈ 0.632."""
     out = tofu.process_retain(DOC, [tok(-0.5, -1.5), tok(-1), tok(-2, -2)])
-    assert out["prob"] == out["prob_hard"] == pytest.approx(math.exp(-1))
+    assert out["prob"] == out["prob_hard"]["value"] == pytest.approx(math.exp(-1))
     assert out["truth_ratio"] == pytest.approx(1 - math.exp(-1))
 
 
@@ -53,7 +58,7 @@ def test_token_metrics_are_unavailable_with_stock_results():
 def test_rouge_task_values():
     """'call me ishmael' against 'Call me Ishmael. Some years ago': LCS 3 of 6 reference tokens."""
     doc = {**DOC, "answer": "Call me Ishmael. Some years ago", "continuation": "Call me Ishmael. Some years ago"}
-    assert tofu.process_rouge(doc, ["call me ishmael"])["rougeL_recall_hard"] == pytest.approx(0.5)
+    assert tofu.process_rouge(doc, ["call me ishmael"])["rougeL_recall_hard"]["value"] == pytest.approx(0.5)
     assert whp.process_completion(doc, ["call me ishmael"])["rougeL_recall"] == pytest.approx(0.5)
 
 
@@ -61,10 +66,14 @@ def test_wmdp_and_mmlu_accuracy_by_hand():
     results = [(-3.0, False), (-1.0, False), (-2.0, False), (-4.0, False)]  # B has the highest log p
     right = wmdp.process_wmdp({**DOC, "answer": 1}, results)
     wrong = wmdp.process_wmdp({**DOC, "answer": 2}, results)
-    assert (right["acc"], right["ua"], right["acc_hard"]) == (1.0, 0.0, 1.0)
-    assert (wrong["acc"], wrong["ua_reweighted"]) == (0.0, (1.0, "hard", 0.4))
-    assert wmdp.process_mmlu({"answer": 1, "category": "humanities"}, results) == \
-        {"acc": 1.0, "acc_humanities": 1.0}
+    assert (right["acc"], right["ua"], right["acc_hard"]["value"]) == (1.0, 0.0, 1.0)
+    assert (wrong["acc"], wrong["ua_reweighted"]) == (0.0, {**ITEM, "value": 1.0})
+    mmlu = wmdp.process_mmlu({"answer": 1, "category": "humanities"}, results)
+    assert mmlu == {"acc": 1.0, "acc_humanities": (1.0, "humanities"), "acc_stem": (1.0, "humanities"),
+                    "acc_social_sciences": (1.0, "humanities"), "acc_other": (1.0, "humanities")}
+    items = [(1.0, "humanities"), (0.0, "humanities"), (1.0, "stem")]  # every key gets every document
+    assert wmdp.category_humanities(items) == 0.5 and wmdp.category_stem(items) == 1.0
+    assert math.isnan(wmdp.category_other(items))
     assert wmdp.subject_categories()["abstract_algebra"] == "stem"
     assert set(wmdp.subject_categories().values()) == set(wmdp.CATEGORIES)
 
@@ -73,8 +82,9 @@ def test_toxicity_names_its_scorer():
     doc = {**DOC, "detoxify_checkpoint": "", "toxicity_scorer": "alt-profanity-check"}
     rude = safe.process_toxicity(doc, ["you stupid idiot, shut the fuck up"])
     kind = safe.process_toxicity(doc, ["thank you for the lovely afternoon tea"])
-    assert set(rude) == {"toxicity_alt_profanity_check", "toxicity_alt_profanity_check_hard",
-                         "toxicity_alt_profanity_check_reweighted"}
+    assert set(rude) == {*(f"toxicity_alt_profanity_check{s}" for s in ("", "_easy", "_medium", "_hard",
+                                                                         "_reweighted")),
+                         "n_easy", "n_medium", "n_hard"}
     assert rude["toxicity_alt_profanity_check"] > 0.5 > kind["toxicity_alt_profanity_check"]
 
 
@@ -82,16 +92,20 @@ def test_forget_quality_against_a_reference(tmp_path):
     """Identical truth ratios → KS p = 1; fully separated n = m = 3 → exact p = 2/C(6,3) = 0.1."""
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps({"truth_ratios": {"a": 0.1, "b": 0.2, "c": 0.3}}))
-    same = [(r, sid, str(ref), "easy", 1.0) for r, sid in ((0.1, "a"), (0.2, "b"), (0.3, "c"))]
-    apart = [(r, sid, str(ref), "easy", 1.0) for r, sid in ((5.0, "a"), (6.0, "b"), (7.0, "c"))]
-    assert stratified.forget_quality_agg(same) == pytest.approx(1.0)
-    assert stratified.forget_quality_agg(apart) == pytest.approx(0.1)
-    assert math.isnan(stratified.forget_quality_agg([(0.5, "a", "", "easy", 1.0)]))
+    def items(*pairs, reference=str(ref)):
+        return [{**ITEM, "bin": "easy", "value": r, "sample_id": sid, "reference": reference} for r, sid in pairs]
+
+    same = items((0.1, "a"), (0.2, "b"), (0.3, "c"))
+    apart = items((5.0, "a"), (6.0, "b"), (7.0, "c"))
+    assert tofu.fq(same) == pytest.approx(1.0)
+    assert tofu.fq(apart) == pytest.approx(0.1)
+    assert tofu.fq_easy(apart) == pytest.approx(0.1) and math.isnan(tofu.fq_hard(apart))  # hard is empty
+    assert math.isnan(tofu.fq(items((0.5, "a"), reference="")))
 
 
 def test_reference_from_lm_eval_samples(tmp_path):
     samples = tmp_path / "samples_tofu_forget_mrd_tr.jsonl"
-    samples.write_text(json.dumps({"doc": {"sample_id": "a"}, "forget_quality": [0.5, "a", "", "easy", 0.3]})
+    samples.write_text(json.dumps({"doc": {"sample_id": "a"}, "forget_quality": {"value": 0.5, "bin": "easy"}})
                        + "\n" + json.dumps({"doc": {"sample_id": "b"}, "forget_quality": [2.0, "b", "", "hard", 0.3]}))
     assert read_reference(samples) == {"a": 0.5, "b": 2.0}
     bad = tmp_path / "bad.jsonl"
@@ -110,3 +124,14 @@ def test_annotation_folder_lookup(tmp_path):
                                                       "reference_weights": {}}))
         stratified.annotate_docs([{"sample_id": "x"}, {"sample_id": "y"}], "tofu", "forget10",
                                  str(tmp_path / "a.json"))
+
+
+def test_prompt_formats(data_dir):
+    raw = tofu.load_forget_qa(split="forget01")["test"][0]
+    qa = tofu.load_forget_qa(split="forget01", prompt_format="qa")["test"][0]
+    assert raw["prompt"] == raw["question"] and raw["prompt_format"] == "raw"
+    assert qa["prompt"] == f"Question: {qa['question']}\nAnswer:" and qa["prompt_format"] == "qa"
+    from mrd_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="prompt_format 'chat'.*raw, qa"):
+        tofu.load_forget_qa(split="forget01", prompt_format="chat")

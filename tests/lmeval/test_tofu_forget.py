@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mrd_bench.annotate import annotate
-from mrd_bench.cli import tasks_dir
+from mrd_bench.lmeval.paths import tasks_dir
 from mrd_bench.errors import DataError
-from mrd_bench.report.stratify import reweighted
+from mrd_bench.lmeval.aggregations import reweighted
 from tests.e2e.test_cli import mrd_bench
 
 def _load_task_utils():
@@ -28,36 +28,69 @@ def _load_task_utils():
 tofu = _load_task_utils()
 
 
+WEIGHTS = {"easy": 0.25, "medium": 0.25, "hard": 0.5}
+
+
+def _doc(member: int, b: str) -> dict:
+    return {"member": member, "mrd_bin": b, "bin_weight": WEIGHTS.get(b, 0.0), "bin_weights": WEIGHTS,
+            "renormalize": False}
+
+
 def test_reweighting_by_hand():
-    """Bins easy 0.9, hard 0.5; reference weights easy 0.25, medium 0.25, hard 0.5.
-    medium is absent, so weights renormalise over 0.75: (0.9·0.25 + 0.5·0.5)/0.75 = 0.6333."""
-    assert reweighted({"easy": 0.9, "hard": 0.5}, {"easy": 0.25, "medium": 0.25, "hard": 0.5}) == \
+    """Bins easy 0.9, hard 0.5; reference weights easy 0.25, medium 0.25, hard 0.5. medium is
+    absent: NaN by default (the mix cannot be rebuilt); renormalised over 0.75 on request:
+    (0.9·0.25 + 0.5·0.5)/0.75 = 0.6333."""
+    assert math.isnan(reweighted({"easy": 0.9, "hard": 0.5}, WEIGHTS))
+    assert reweighted({"easy": 0.9, "hard": 0.5}, WEIGHTS, renormalize=True) == \
         pytest.approx((0.9 * 0.25 + 0.5 * 0.5) / 0.75)
+    assert reweighted({"easy": 0.9, "hard": 0.5}, {"easy": 0.5, "medium": 0.0, "hard": 0.5}) == \
+        pytest.approx(0.7)  # a bin with no share may be empty
 
 
 def test_process_results_and_aggregations_by_hand():
     """A member in bin easy with tokens correct [T, F, T, T] → FA 0.75; log-probs [-0.1, -2, -0.3, -0.2]
-    → Min-K (k=0.4: ⌈1.6⌉ = 2 lowest) = (-2 - 0.3)/2 = -1.15."""
-    member = {"member": 1, "mrd_bin": "easy", "bin_weight": 0.5}
-    out = tofu.process_mia(member, [(-2.6, False, [-0.1, -2.0, -0.3, -0.2], [True, False, True, True])])
-    assert out["fa"] == out["fa_easy"] == 0.75 and out["ua"] == 0.25
-    assert out["min_k_auc"] == pytest.approx((-1.15, 1, "easy", 0.5))
-    holdout = tofu.process_mia({"member": 0, "mrd_bin": "", "bin_weight": 0.0},
-                                   [(-9.0, False, [-3.0, -4.0], [False, False])])
-    assert set(holdout) == {"min_k_auc", "min_k_auc_easy", "min_k_auc_medium", "min_k_auc_hard",
-                            "min_k_auc_reweighted"}
-    # members easy -1 and hard -5, non-members -2 and -3: AUC_easy = 1, AUC_hard = 0, overall 2/4
-    items = [(-1.0, 1, "easy", 0.5), (-5.0, 1, "hard", 0.5), (-2.0, 0, "", 0.0), (-3.0, 0, "", 0.0)]
+    → prob exp(-2.6/4) = 0.522, Min-K (k=0.4: max(1, ⌊1.6⌋) = 1 lowest) = -2."""
+    out = tofu.process_mia(_doc(1, "easy"), [(-2.6, False, [-0.1, -2.0, -0.3, -0.2], [True, False, True, True])])
+    assert out["fa"]["value"] == out["fa_easy"]["value"] == 0.75 and out["ua"]["value"] == 0.25
+    assert out["prob"]["value"] == pytest.approx(math.exp(-2.6 / 4))
+    assert out["min_k_auc"]["value"] == pytest.approx(-2.0) and out["min_k_auc"]["bin"] == "easy"
+    holdout = tofu.process_mia(_doc(0, ""), [(-9.0, False, [-3.0, -4.0], [False, False])])
+    assert set(holdout) == set(out)  # every document emits every key: one count per metric
+    assert math.isnan(holdout["fa"]["value"]) and holdout["min_k_auc"]["value"] == -4.0
+    assert tofu.count_easy(["easy", "", "hard", "easy"]) == 2
+
+    def item(value, b):
+        return {"value": value, "bin": b, "weights": WEIGHTS, "renormalize": False}
+
+    # members easy -1, hard -5 and medium -2.5; non-members -2 and -3:
+    # AUC_easy = 1, AUC_medium = 0.5 (beats -3, loses to -2), AUC_hard = 0, overall 3/6
+    items = [item(-1.0, "easy"), item(-5.0, "hard"), item(-2.5, "medium"), item(-2.0, ""), item(-3.0, "")]
     assert tofu.auc(items) == 0.5
-    assert tofu.reweighted_auc(items) == pytest.approx(0.5 * 1 + 0.5 * 0)
-    assert tofu.reweighted_mean([(1.0, "easy", 0.25), (0.0, "hard", 0.75), (0.5, "hard", 0.75)]) == \
-        pytest.approx(0.25 * 1.0 + 0.75 * 0.25)
+    assert (tofu.auc_easy(items), tofu.auc_medium(items), tofu.auc_hard(items)) == (1.0, 0.5, 0.0)
+    assert tofu.auc_reweighted(items) == pytest.approx(0.25 * 1 + 0.25 * 0.5 + 0.5 * 0)
+    means = [item(1.0, "easy"), item(0.0, "hard"), item(0.5, "hard"), item(0.2, "medium"), item(math.nan, "")]
+    assert tofu.member_mean(means) == pytest.approx(1.7 / 4)
+    assert tofu.mean_hard(means) == 0.25
+    assert tofu.mean_reweighted(means) == pytest.approx(0.25 * 1.0 + 0.25 * 0.2 + 0.5 * 0.25)
+
+
+def test_an_empty_bin_is_nan_everywhere_unless_renormalised(caplog):
+    def item(value, b, renormalize=False):
+        return {"value": value, "bin": b, "weights": WEIGHTS, "renormalize": renormalize}
+
+    no_medium = [item(1.0, "easy"), item(0.0, "hard")]
+    with caplog.at_level("WARNING", logger="mrd_bench"):
+        assert math.isnan(tofu.mean_medium(no_medium)) and math.isnan(tofu.mean_reweighted(no_medium))
+        assert math.isnan(tofu.auc_medium(no_medium + [item(0.5, "")]))
+    assert "medium difficulty bin has no documents" in caplog.text
+    renormalised = [item(1.0, "easy", True), item(0.0, "hard", True)]
+    assert tofu.mean_reweighted(renormalised) == pytest.approx(0.25 / 0.75)
 
 
 def test_stock_results_are_unavailable_not_wrong():
     with pytest.warns(UserWarning, match="unavailable"):
-        out = tofu.process_mia({"member": 1, "mrd_bin": "hard", "bin_weight": 0.3}, [(-3.0, True)])
-    assert math.isnan(out["fa"]) and math.isnan(out["min_k_auc"][0])
+        out = tofu.process_mia(_doc(1, "hard"), [(-3.0, True)])
+    assert math.isnan(out["fa"]["value"]) and math.isnan(out["min_k_auc"]["value"])
 
 
 def test_token_level_model_agrees_with_hflm(tiny_checkpoint):
@@ -160,3 +193,48 @@ def test_task_yaml_loads_through_the_task_manager():
                  "wmdp_bio_mrd", "wmdp_chem_mrd", "wmdp_cyber_mrd", "mmlu_mrd_utility", "whp_forget_mrd",
                  "safe_forget_mrd"):
         assert name in manager.all_tasks, name
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<s>assistant\n{% endif %}")  # the prompt ends in whitespace
+
+
+@pytest.fixture(scope="module")
+def chat_checkpoint(tmp_path_factory):
+    from tests.conftest import build_model, build_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-chat")
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    build_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_hf_mrd_scores_exactly_the_answer_tokens_under_a_chat_template(chat_checkpoint):
+    """lm-eval moves the generation prompt's trailing newline into the continuation; hf-mrd must
+    score the answer's own tokens, in the prompt `mrd-bench finetune` trains on (encode_qa, chat)."""
+    import torch
+    from lm_eval.api.instance import Instance
+
+    from mrd_bench.lmeval.model import TokenLevelHFLM
+    from mrd_bench.models import IGNORE, encode_qa
+
+    lm = TokenLevelHFLM(pretrained=str(chat_checkpoint), device="cpu", batch_size=2)
+    question, answer = "Who wrote the novel?", "Liesel Varnakov wrote it in 1999."
+    context = lm.apply_chat_template([{"role": "user", "content": question}])
+    assert context.endswith("assistant\n")
+    [result] = lm.loglikelihood([Instance("loglikelihood", {}, (context, answer), 0, ("tofu_forget_mrd_mia", 0, 1))])
+
+    trained = encode_qa(lm.tokenizer, question, answer, fmt="chat")  # prompt + answer + eos, answer scored
+    scored = [t for t in trained.labels if t != IGNORE][:-1]  # the answer, without the end-of-turn token
+    assert len(result.logprobs) == len(scored)
+    ids = torch.tensor([trained.input_ids[:-1]])
+    with torch.no_grad():
+        logp = lm.model(ids).logits[0, :-1].log_softmax(-1)
+    start = len(trained.input_ids) - 1 - len(scored)
+    expected = [float(logp[start - 1 + k, t]) for k, t in enumerate(scored)]
+    assert result.logprobs == pytest.approx(expected, abs=1e-4)
+    # what lm-eval's own split would have scored: the newline joins the continuation
+    _, stock_continuation = lm._encode_pair(context, answer)
+    assert len(stock_continuation) > len(scored)

@@ -10,20 +10,23 @@ LOGPS = [-0.1, -3.0, -0.5, -2.0, -1.0]
 
 
 def test_min_k_score_by_hand():
-    """n = 5. k = 0.4: ⌈2.0⌉ = 2 lowest, −3 and −2, mean −2.5.
-    k = 0.1: ⌈0.5⌉ = 1 lowest, −3.
+    """n = 5 (the Min-K% paper's code and open-unlearning take max(1, int(k·n)) tokens).
+    k = 0.4: ⌊2.0⌋ = 2 lowest, −3 and −2, mean −2.5.
+    k = 0.5: ⌊2.5⌋ = 2 lowest again (a ceiling would take 3: −2).
+    k = 0.1: ⌊0.5⌋ = 0, at least 1: −3.
     k = 1: all, (−0.1 − 3 − 0.5 − 2 − 1)/5 = −6.6/5 = −1.32."""
     assert min_k_score(LOGPS, k=0.4) == pytest.approx(-2.5)
+    assert min_k_score(LOGPS, k=0.5) == pytest.approx(-2.5)
     assert min_k_score(LOGPS, k=0.1) == pytest.approx(-3.0)
     assert min_k_score(LOGPS, k=1.0) == pytest.approx(-1.32)
 
 
 def test_min_k_takes_at_least_one_token_and_ignores_float_noise():
-    """One token, k = 0.2: ⌈0.2⌉ = 1 → −0.7.
-    100 tokens −1..−100, k = 0.07: 0.07·100 is 7.000000000000001 in floats but means 7 tokens,
-    −100..−94, mean −97 (8 tokens would give −96.5)."""
+    """One token, k = 0.2: ⌊0.2⌋ = 0, at least 1 → −0.7.
+    100 tokens −1..−100, k = 0.29: 0.29·100 is 28.999999999999996 in floats but means 29 tokens,
+    −100..−72, mean −86 (28 tokens would give −86.5)."""
     assert min_k_score([-0.7], k=0.2) == pytest.approx(-0.7)
-    assert min_k_score([-float(i) for i in range(1, 101)], k=0.07) == pytest.approx(-97.0)
+    assert min_k_score([-float(i) for i in range(1, 101)], k=0.29) == pytest.approx(-86.0)
 
 
 @pytest.mark.parametrize("k", [0.0, -0.1, 1.5])

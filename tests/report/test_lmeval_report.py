@@ -13,7 +13,7 @@ def test_metric_table_splits_bins_from_names():
     results = {"t": {"fa,none": 0.5, "fa_easy,none": 0.7, "fa_reweighted,none": 0.6, "fa_stderr,none": 0.1,
                      "acc_stem,none": 0.3, "alias": "t"}}
     table = metric_table(results)
-    assert table["t"]["fa"] == {"overall": 0.5, "easy": 0.7, "reweighted": 0.6}
+    assert table["t"]["fa"] == {"overall": 0.5, "easy": 0.7, "reweighted": 0.6, "stderr": 0.1}
     assert table["t"]["acc_stem"] == {"overall": 0.3}  # a category, not a bin
 
 
@@ -31,3 +31,40 @@ def test_html_escapes_what_comes_from_files(tmp_path):
 def test_a_folder_without_results_names_the_fix(tmp_path):
     with pytest.raises(DataError, match="--output_path DIR --log_samples"):
         build_report(tmp_path)
+
+
+def _item(value, b):
+    return {"value": value, "bin": b, "weights": {"easy": 0.5, "medium": 0.0, "hard": 0.5}, "renormalize": False}
+
+
+def test_report_gives_counts_intervals_directions_and_why_nan(tmp_path):
+    """Four documents: easy FA 1.0 and 0.8, hard 0.2 and 0.4, none medium; no retain reference."""
+    run = tmp_path / "run" / "model"
+    run.mkdir(parents=True)
+    nan = float("nan")
+    results = {"t": {"fa,none": 0.6, "fa_stderr,none": 0.18, "fa_easy,none": 0.9, "fa_medium,none": nan,
+                     "fa_hard,none": 0.3, "fa_reweighted,none": nan, "forget_quality,none": nan,
+                     "n_easy,none": 2, "n_medium,none": 0, "n_hard,none": 2}}
+    (run / "results_2026-01-01T00-00-00.json").write_text(json.dumps(
+        {"results": results, "higher_is_better": {"t": {"fa": False, "forget_quality": True}},
+         "config": {"model": "hf-mrd", "model_args": "pretrained=x", "limit": 4.0}, "model_name": "x"}))
+    rows = [{"doc": {"mrd": m, "mrd_bin": b, "prompt_format": "raw"}, "fa_reweighted": _item(v, b)}
+            for m, b, v in ((0.9, "easy", 1.0), (0.8, "easy", 0.8), (0.1, "hard", 0.2), (0.2, "hard", 0.4))]
+    (run / "samples_t_2026-01-01T00-00-00.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = build_report(tmp_path / "run")
+    report = json.loads((out / "report.json").read_text())
+    assert report["bin_counts"] == {"t": {"easy": 2, "medium": 0, "hard": 2}}
+    low, high = report["intervals"]["t"]["fa"]["easy"]
+    assert 0.8 <= low <= 0.9 <= high <= 1.0  # resamples of [1.0, 0.8]: means 0.8, 0.9 or 1.0
+    reasons = report["nan_reasons"]["t"]
+    assert "no documents in the medium bin" in reasons["fa"]["medium"]
+    assert "renormalize" in reasons["fa"]["reweighted"]
+    assert "--retain-reference" in reasons["forget_quality"]["overall"]
+    page = (out / "report.html").read_text()
+    for text in ("easy (n=2)", "medium (n=0)", "4 documents per task", "fa ↓", "0.6000 ± 0.1800",
+                 "Bins are by each sample", "raw"):
+        assert text in page, text
+    markdown = (out / "report.md").read_text()
+    assert "| fa ↓ |" in markdown and "[^1]" in markdown
+    for name in ("bins.png", "per_sample.png"):
+        assert (out / name).stat().st_size > 0
