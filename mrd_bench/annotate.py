@@ -34,7 +34,8 @@ def annotate(scores_path: str | Path, sample_ids: list[str], out: str | Path, *,
     bins = assign_bins([scores[sid] for sid in sample_ids], edges)
     labels = bin_labels(len(edges) + 1)
     write_json(out, record(scores=scores_path.name, scores_cache_key=meta.get("cache_key"),
-                           model_hash=meta.get("model_hash"),
+                           model_hash=meta.get("model_hash"), data_hash=meta.get("data_hash"),
+                           score_config=meta.get("score_config"),
                            **(source or {}), bin_edges=edges, bins=labels,
                            reference_weights=reference_weights(bins, labels),
                            samples={sid: {"score": scores[sid], "bin": b} for sid, b in zip(sample_ids, bins)}))

@@ -135,3 +135,11 @@ def test_prompt_formats(data_dir):
 
     with pytest.raises(ConfigError, match="prompt_format 'chat'.*raw, qa"):
         tofu.load_forget_qa(split="forget01", prompt_format="chat")
+
+
+@pytest.mark.parametrize("split", ["bio", "chem"])
+def test_shipped_wmdp_annotations_cover_their_split(split, data_dir):
+    """Without --metadata difficulty, every WMDP question is joined to the shipped annotation."""
+    docs = getattr(wmdp, f"load_{split}")()["test"]
+    assert {d["mrd_bin"] for d in docs} == {"easy", "medium", "hard"}
+    assert all(d["mrd"] > 0 for d in docs)
