@@ -9,6 +9,7 @@ names it, never a silent skip.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from mrd_bench.errors import DataError
@@ -21,15 +22,11 @@ def annotate(scores_path: str | Path, sample_ids: list[str], out: str | Path, *,
              source: dict | None = None) -> Path:
     scores_path = Path(scores_path)
     out = guard_output(out, overwrite, what="an annotation")
-    meta_path = scores_path.with_name(scores_path.stem + ".meta.json")
-    if not scores_path.is_file() or not meta_path.is_file():
-        raise DataError(f"{str(scores_path)!r} (with its .meta.json) is missing; run `mrd-bench score` first.")
-    scores = {r["sample_id"]: r["score"] for r in map(json.loads, scores_path.read_text().splitlines())}
+    scores, meta = read_scores_file(scores_path)
     missing = [sid for sid in sample_ids if sid not in scores]
     if missing:
         raise DataError(f"{len(missing)}/{len(sample_ids)} samples of the split have no MRD score "
                         f"(e.g. {missing[:3]}); score this split with `mrd-bench score` first.")
-    meta = json.loads(meta_path.read_text())
     edges = meta["bin_edges"]
     bins = assign_bins([scores[sid] for sid in sample_ids], edges)
     labels = bin_labels(len(edges) + 1)
@@ -42,9 +39,73 @@ def annotate(scores_path: str | Path, sample_ids: list[str], out: str | Path, *,
     return out
 
 
+def _finite_score(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def read_scores_file(path: str | Path, *, need_meta: bool = True) -> tuple[dict[str, float], dict]:
+    """sample_id -> MRD from a `mrd-bench score` file, and its .meta.json (bin edges, provenance).
+
+    Every line must be a JSON object with a sample_id and a finite, non-negative score; the
+    meta file must hold ascending numeric bin_edges. Each problem names its line and the fix."""
+    path = Path(path)
+    meta_path = path.with_name(path.stem + ".meta.json")
+    if not path.is_file():
+        raise DataError(f"scores file {str(path)!r} does not exist; run `mrd-bench score` first.")
+    scores: dict[str, float] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_constant=lambda c: float(c))
+        except json.JSONDecodeError:
+            raise DataError(f"{str(path)}:{number} is not JSON (a truncated or foreign file?); re-run "
+                            "`mrd-bench score`.") from None
+        if not isinstance(row, dict) or not isinstance(row.get("sample_id"), str):
+            raise DataError(f"{str(path)}:{number} has no sample_id; give a scores.jsonl from `mrd-bench score`.")
+        if not _finite_score(row.get("score")):
+            raise DataError(f"{str(path)}:{number} has score {row.get('score')!r}; an MRD score must be a finite "
+                            "number >= 0. Re-score that sample with `mrd-bench score`.")
+        scores[row["sample_id"]] = float(row["score"])
+    if not scores:
+        raise DataError(f"scores file {str(path)!r} is empty; run `mrd-bench score` first.")
+    if not need_meta:
+        return scores, {}
+    if not meta_path.is_file():
+        raise DataError(f"{str(meta_path)!r} (the bin edges of {path.name}) is missing; keep it beside the "
+                        "scores, or re-run `mrd-bench score`.")
+    try:
+        meta = json.loads(meta_path.read_text())
+        edges = meta["bin_edges"]
+        ok = isinstance(edges, list) and all(_finite_score(e) or isinstance(e, (int, float)) and math.isfinite(e)
+                                             for e in edges) and edges == sorted(edges)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise DataError(f"{str(meta_path)!r} has no valid bin_edges (a JSON list of ascending numbers); "
+                        "re-run `mrd-bench score`.")
+    return scores, meta
+
+
 def read_annotation(path: str | Path) -> dict:
+    """A difficulty annotation, checked: bins, reference weights, and a finite score and a known
+    bin for every sample."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"difficulty annotation {str(path)!r} does not exist; make one with "
                         "`mrd-bench annotate`.")
-    return json.loads(path.read_text())
+    fix = "make it again with `mrd-bench annotate`."
+    try:
+        annotation = json.loads(path.read_text(), parse_constant=lambda c: float(c))
+        bins, weights, samples = annotation["bins"], annotation["reference_weights"], annotation["samples"]
+        bad = next((sid for sid, s in samples.items() if not _finite_score(s["score"]) or s["bin"] not in bins), None)
+        ok = isinstance(weights, dict) and set(weights) == set(bins) and bool(samples)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise DataError(f"difficulty annotation {str(path)!r} is corrupt or incomplete "
+                        f"({type(err).__name__}: {str(err)[:80]}); {fix}") from None
+    if not ok:
+        raise DataError(f"difficulty annotation {str(path)!r} lacks reference weights for its bins or samples; {fix}")
+    if bad is not None:
+        raise DataError(f"difficulty annotation {str(path)!r}: sample {bad} has no finite score or a bin outside "
+                        f"{bins}; {fix}")
+    return annotation

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -23,7 +24,6 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from mrd_bench.data import load
     from mrd_bench.io import guard_output
     from mrd_bench.models import load_model
     from mrd_bench.pipeline import encode_split, targets
@@ -31,12 +31,18 @@ def _score(args: argparse.Namespace) -> None:
     from mrd_bench.scorers.runner import ScoreConfig
     from mrd_bench.scorers.stream import score_to_file
 
+    from mrd_bench.models import torch_dtype
+
     guard_output(args.out, args.overwrite, what="scores")
+    torch_dtype(args.dtype)
     cfg = ScoreConfig(estimator=args.estimator, sigma=args.sigma, draws=args.k, seed=args.seed,
                       eps=args.eps, batch_size=args.batch_size, chunk_batches=args.chunk_batches,
                       score_prompt=args.score_prompt, baselines=not args.no_baselines, bins=args.bins)
     cfg.build()  # validates σ before any loading
-    dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
+    dataset = _limited(_load(args), args)
+    if len(dataset) < args.bins:
+        raise MrdBenchError(f"--bins {args.bins} needs at least {args.bins} samples; {args.benchmark}/{args.split} "
+                            f"has {len(dataset)} here. Use fewer bins.")
     model, tokenizer = load_model(args.model, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     items = encode_split(tokenizer, dataset, max_length=args.max_length, score_prompt=args.score_prompt)
     meta = record(benchmark=args.benchmark, split=args.split, model=args.model, data_hash=data_hash(dataset))
@@ -57,15 +63,15 @@ def _data(args: argparse.Namespace) -> None:
     from mrd_bench.data import load
 
     dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
-    print(f"{args.benchmark}/{args.split}: {len(dataset)} rows; fields {dataset.column_names}; "
-          f"first sample_id {dataset[0]['sample_id']}")
+    repeats = sum("~" in sid for sid in dataset["sample_id"])
+    print(f"{args.benchmark}/{args.split}: {len(dataset)} rows{f' ({repeats} repeated)' if repeats else ''}; "
+          f"fields {dataset.column_names}; first sample_id {dataset[0]['sample_id']}")
 
 
 def _annotate(args: argparse.Namespace) -> None:
     from mrd_bench.annotate import annotate
-    from mrd_bench.data import load
 
-    dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
+    dataset = _limited(_load(args), args)
     out = annotate(args.scores, dataset["sample_id"], args.out, overwrite=args.overwrite,
                    source={"benchmark": args.benchmark, "split": args.split})
     print(f"Wrote the difficulty annotation of {args.benchmark}/{args.split} to {out}; pass it to the "
@@ -92,6 +98,7 @@ def run_eval(argv: Sequence[str]) -> int:
 
     argv = list(argv[1:] if argv[:1] == ["run"] else argv)
     given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    _check_eval_args(argv)
     if "--include_path" not in given:
         argv += ["--include_path", str(tasks_dir())]
     if "--batch_size" not in given and not {"-h", "--help"} & given:
@@ -107,6 +114,54 @@ def run_eval(argv: Sequence[str]) -> int:
     sys.argv = ["lm_eval", "run", *argv]
     cli_evaluate()
     return 0
+
+
+def _flag_values(argv: Sequence[str], flag: str) -> Optional[list[str]]:
+    """The values of an lm-eval flag (`--flag a b`, `--flag=a`), or None where it is absent."""
+    for i, arg in enumerate(argv):
+        if arg == flag:
+            values = []
+            for value in argv[i + 1:]:
+                if value.startswith("--"):
+                    break
+                values.append(value)
+            return values
+        if arg.startswith(flag + "="):
+            return [arg[len(flag) + 1:]]
+    return None
+
+
+def _check_eval_args(argv: Sequence[str]) -> None:
+    """What lm-eval would answer with a traceback, or only after loading the model, as one line first:
+    --metadata that is not a JSON object, a misspelt mrd_bench task, a local model path that is missing."""
+    import difflib
+    import json
+
+    from mrd_bench.errors import ConfigError
+    from mrd_bench.lmeval.paths import our_task_names
+    from mrd_bench.models import check_model_path
+
+    metadata = _flag_values(argv, "--metadata")
+    if metadata:
+        text = " ".join(metadata)
+        try:
+            parsed = json.loads(text)
+        except ValueError as err:
+            raise ConfigError(f"--metadata is not JSON ({err}): {text!r}; give an object, e.g. "
+                              "'{\"split\": \"forget01\"}' (single quotes around it in the shell).") from None
+        if not isinstance(parsed, dict):
+            raise ConfigError(f"--metadata must be a JSON object of settings, not {type(parsed).__name__} {text!r}.")
+    ours = our_task_names()
+    for name in (n for value in (_flag_values(argv, "--tasks") or []) for n in value.split(",") if n):
+        close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
+        if name not in ours and close:
+            raise ConfigError(f"unknown task {name!r}; did you mean {close[0]!r}? (mrd_bench's tasks are listed "
+                              "in tasks/README.md)")
+    for value in _flag_values(argv, "--model_args") or []:
+        for pair in value.replace(" ", ",").split(","):
+            key, _, path = pair.partition("=")
+            if key.strip() == "pretrained" and path:
+                check_model_path(path.strip())
 
 
 def _unlearn(args: argparse.Namespace) -> None:
@@ -156,6 +211,27 @@ def _updates(args: argparse.Namespace) -> None:
                                                                     else f"{k} {v}" for k, v in summary.items()))
 
 
+def _quiet_libraries() -> None:
+    """--no-progress hides the libraries' bars too (transformers' weight loading and saving,
+    datasets' maps, the hub's downloads), not only ours."""
+    import datasets
+    import huggingface_hub.utils
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
+
+
+def _output_of(args: argparse.Namespace) -> Optional[str]:
+    """What a command writes (locked while it runs): --out, or the report's default folder."""
+    if args.command == "report":
+        return args.out or os.path.join(args.output_dir, "mrd_report")
+    if args.command == "unlearn" and args.replay:
+        return args.out
+    return getattr(args, "out", None)
+
+
 def _main_print(text: str) -> None:
     if os.environ.get("RANK", "0") == "0":  # one line, not one per data-parallel process
         print(text)
@@ -163,6 +239,14 @@ def _main_print(text: str) -> None:
 
 def _tasks_dir(args: argparse.Namespace) -> None:
     print(tasks_dir())
+
+
+def _load(args: argparse.Namespace):
+    """The split a scoring command reads: a repeated row is an error unless --dedupe drops it."""
+    from mrd_bench.data import load
+
+    return load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path,
+                duplicates="drop" if args.dedupe else "error")
 
 
 def _limited(dataset, args: argparse.Namespace):
@@ -181,10 +265,21 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    "then the hub)")
     p.add_argument("--data-path", help="your own text/JSONL file (whp: a book; safe: prompt/response)")
     p.add_argument("--limit", type=int, help="only the first N rows of the split")
+    p.add_argument("--dedupe", action="store_true", help="drop repeated rows (the same identifying fields), "
+                   "keeping the first; without it a repeat is an error, as it would be scored twice")
+
+
+def _one_line_error(parser: argparse.ArgumentParser):
+    """argparse's error, as the one line every other mrd-bench error is (no usage block)."""
+    def error(message: str):
+        parser.exit(2, f"mrd-bench: error: {message} (see `{parser.prog} --help`)\n")
+
+    return error
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrd-bench", description=__doc__)
+    parser.error = _one_line_error(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="fine-tune the embedded model, score MRD, write a report")
@@ -285,19 +380,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_tasks_dir)
 
     for name, p in sub.choices.items():
+        p.error = _one_line_error(p)
         if name not in ("data", "tasks-dir", "eval"):
             p.add_argument("--overwrite", action="store_true", help="replace existing results")
             p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
 
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _join_negative_numbers(argv: list[str]) -> list[str]:
+    """`--sigma -1e-4` as `--sigma=-1e-4`: argparse takes a negative number in scientific notation
+    for a flag, answers "expected one argument", and the real reason (σ must be positive) is lost."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and NEGATIVE_NUMBER.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["eval"]:
+        argv = _join_negative_numbers(argv)
     args = None if argv[:1] == ["eval"] else build_parser().parse_args(argv)
     try:
         if args is None:  # every flag after `eval` is lm-eval's
             return run_eval(argv[1:])
-        args.run(args)
+        from mrd_bench.io import output_lock
+
+        if getattr(args, "no_progress", False):
+            _quiet_libraries()
+        target = _output_of(args)
+        if target is None:
+            args.run(args)
+        else:
+            with output_lock(target):
+                args.run(args)
     except MrdBenchError as err:
         print(f"mrd-bench: error: {err}", file=sys.stderr)
         return 2

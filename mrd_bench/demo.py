@@ -16,6 +16,8 @@ from statistics import mean
 from typing import Optional
 
 from mrd_bench.data import load
+from mrd_bench.data.source import BENCHMARKS, check_split
+from mrd_bench.errors import ConfigError
 from mrd_bench.io import guard_output, write_json, write_text
 from mrd_bench.models import EMBEDDED, cache_dir, load_model, save_checkpoint, weights_hash
 from mrd_bench.pipeline import encode_split, targets
@@ -40,12 +42,18 @@ class DemoConfig:
     seed: int = 0
     overwrite: bool = False
 
+    def __post_init__(self) -> None:
+        if self.train_samples is not None and self.train_samples < 1:
+            raise ConfigError(f"--train-samples must be at least 1; got {self.train_samples}.")
+        for name in ("forget_split", "holdout_split"):
+            check_split(BENCHMARKS.get("fictitious"), getattr(self, name))
+
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
-    out = guard_output(cfg.out, cfg.overwrite, what="demo results")
     scoring = ScoreConfig(estimator="definition", sigma=cfg.sigma, draws=cfg.draws, seed=cfg.seed)
     scoring.build()  # validates before any work
     ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed)
+    out = guard_output(cfg.out, cfg.overwrite, what="demo results", folder=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     train = load("fictitious", "full")

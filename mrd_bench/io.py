@@ -5,10 +5,11 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
-from mrd_bench.errors import OutputExistsError
+from mrd_bench.errors import ConfigError, OutputExistsError
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -37,9 +38,38 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
     return write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
 
 
-def guard_output(path: str | os.PathLike, overwrite: bool, *, what: str = "results") -> Path:
-    """Refuse an output file, or a folder with files in it, unless `overwrite`."""
-    path = Path(path)
+def check_output_path(path: str | os.PathLike, *, folder: bool = False, flag: str = "--out") -> Path:
+    """Refuse, before any work, an output path that cannot be written: a folder where a file is
+    meant (or the reverse), a path under a regular file, or a location without write permission."""
+    path = Path(path).expanduser()
+    if str(path) in ("", "."):
+        raise ConfigError(f"{flag} needs a path; got {str(path)!r}.")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} is a folder; give a file path inside it, e.g. "
+                          f"{str(path / 'scores.jsonl')!r}.")
+    if folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} is a file; give a folder path for the checkpoint.")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} lies under {str(parent)!r}, which is a file, not a folder; "
+                          "choose another path.")
+    writable = path if path.is_dir() else parent
+    try:  # a real probe: permissions, read-only file systems, and root all answer truthfully
+        with tempfile.TemporaryFile(dir=writable):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{flag} {str(path)!r} cannot be written: {str(writable)!r} refuses new files "
+                          f"({err.strerror}); choose a folder you can write to.") from None
+    return path
+
+
+def guard_output(path: str | os.PathLike, overwrite: bool, *, what: str = "results",
+                 folder: bool = False) -> Path:
+    """Refuse an output file, or a folder with files in it, unless `overwrite`; and an output
+    path that cannot be written (check_output_path)."""
+    path = check_output_path(path, folder=folder)
     occupied = path.is_file() or (path.is_dir() and any(path.iterdir()))
     if occupied and not overwrite:
         raise OutputExistsError(f"{str(path)!r} already holds {what}; pass --overwrite to replace "
@@ -91,3 +121,48 @@ def read_partial_rows(partial: Path) -> dict[str, dict]:
                 continue
             rows[row["sample_id"]] = row
     return rows
+
+
+# ----------------------------------------------------------------------------- one writer per output
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """Where the lock of an output lives: the cache folder, keyed by the output's absolute path
+    (nothing is written beside the user's files, and an output folder that does not exist yet
+    can be locked too)."""
+    import hashlib
+
+    from mrd_bench.models import cache_dir
+
+    target = str(Path(path).expanduser().resolve())
+    return cache_dir() / "locks" / (hashlib.sha256(target.encode()).hexdigest()[:24] + ".lock")
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on an output for the whole command: a second run into the same
+    output stops at once with an error naming the first one's PID. The lock (flock) dies with
+    its process, so a killed run never leaves a stale one. Under torchrun only rank 0 locks."""
+    import fcntl
+
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").split("\n")[0].strip() or "unknown"
+        os.close(fd)
+        raise OutputExistsError(f"{str(path)!r} is being written by another mrd-bench run (PID {holder}); "
+                                "wait for it to finish, or choose another output path.") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n{Path(path).expanduser().resolve()}\n".encode())
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

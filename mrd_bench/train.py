@@ -30,8 +30,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch_size must be >= 1; got {self.epochs}, {self.batch_size}.")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive; got {self.lr}.")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be a positive number; got {self.lr}.")
 
     def to_dict(self) -> dict:
         return asdict(self)

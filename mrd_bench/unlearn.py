@@ -10,6 +10,7 @@ bit for bit. Outputs are written to `<out>.partial` and renamed when complete.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional
@@ -18,11 +19,10 @@ import torch
 
 from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError, DataError
-from mrd_bench.io import guard_output
 from mrd_bench.methods import METHODS
-from mrd_bench.methods.loop import LoopConfig, LoopResult, Stopper, train
+from mrd_bench.methods.loop import LoopConfig, LoopResult, Resume, Stopper, train
 from mrd_bench.methods.stopping import Memorization
-from mrd_bench.models import EMBEDDED, Encoded, PROMPT_FORMATS, encode_qa, weights_hash
+from mrd_bench.models import EMBEDDED, Encoded, PROMPT_FORMATS, checkpoint_target, encode_qa, weights_hash
 from mrd_bench.samplers import SAMPLERS
 
 RECORD = "run_record.json"
@@ -57,6 +57,7 @@ class Inputs:
                                 "score`) for the mrd and curriculum samplers; without it they are scored first")
     threshold_split: Optional[str] = opt(None, "early stopping: the split whose mean MA/EL on the initial "
                                          "model is the threshold (default: TOFU's holdout of the same size)")
+    dedupe: bool = opt(False, "drop repeated rows of a split, keeping the first (without it a repeat is an error)")
 
     def __post_init__(self) -> None:
         if self.subset_authors is not None:
@@ -70,10 +71,11 @@ class Inputs:
         """A split, restricted to the author subset where it is part of TOFU's `full`."""
         from mrd_bench.data import load
 
-        data = load(self.benchmark, split, data_dir=self.data_dir, path=self.data_path)
+        data = load(self.benchmark, split, data_dir=self.data_dir, path=self.data_path,
+                    duplicates="drop" if self.dedupe else "error")
         if self.subset_authors is None or not split.startswith(("full", "forget", "retain9")):
             return data
-        full = load(self.benchmark, "full", data_dir=self.data_dir)
+        full = load(self.benchmark, "full", data_dir=self.data_dir, duplicates="drop" if self.dedupe else "error")
         keep = set(full["sample_id"][-self.subset_authors * TOFU_AUTHOR_SIZE:])
         return data.filter(lambda row: row["sample_id"] in keep)
 
@@ -113,6 +115,12 @@ class Settings:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}.")
         if self.lora_rank < 0:
             raise ConfigError(f"lora_rank must be >= 0; got {self.lora_rank}.")
+        if not 0 <= self.floor <= 1:
+            raise ConfigError(f"--floor (the mrd sampler's uniform floor ε) must lie in [0, 1]; got {self.floor}.")
+        if not math.isfinite(self.tau):
+            raise ConfigError(f"--tau must be a finite number (1: p ∝ MRD, -1: p ∝ 1/MRD); got {self.tau}.")
+        if not (self.mrd_sigma > 0 and math.isfinite(self.mrd_sigma)):
+            raise ConfigError(f"--mrd-sigma must be a positive number; got {self.mrd_sigma}.")
         self.build_method()  # the method's own checks (e.g. NPO's β)
 
     @property
@@ -161,17 +169,9 @@ def default_threshold_split(inputs: Inputs) -> str:
 
 def read_scores(path: str, ids) -> list[float]:
     """MRD scores aligned to `ids`, from a scores.jsonl."""
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"MRD scores {path!r} do not exist; run `mrd-bench score` on the original model first.")
-    by_id = {}
-    for n, line in enumerate(file.read_text().splitlines(), 1):
-        try:
-            row = json.loads(line)
-            by_id[row["sample_id"]] = float(row["score"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise DataError(f"{path}:{n} is not a score row ({err}); give a scores.jsonl from "
-                            "`mrd-bench score`.") from None
+    from mrd_bench.annotate import read_scores_file
+
+    by_id, _ = read_scores_file(path, need_meta=False)
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise DataError(f"{len(missing)} forget samples have no score in {path} (e.g. {missing[0]}); "
@@ -192,6 +192,7 @@ def mrd_scorer(items, ids, settings: Settings, seed: int, progress: bool):
         rows, _ = score_items(model, items, ids, ["" for _ in ids], cfg, progress=progress)
         return [r["score"] for r in rows]
 
+    rescore.calls = calls  # the loop saves and restores the count (each call's seed depends on it)
     return rescore
 
 
@@ -204,8 +205,31 @@ def with_lora(model, settings: Settings):
                                             target_modules="all-linear", task_type="CAUSAL_LM"))
 
 
-def save(model, tokenizer, out: Path, record: dict) -> Path:
-    """Checkpoint + run record into `<out>.partial`, then renamed to `out`."""
+def open_resume(out: Path, kind: str, inputs: Inputs, settings: dict, loop: LoopConfig, hashes: dict,
+                overwrite: bool) -> Resume:
+    """`<out>.partial`, opened under the key of everything that decides the weights (not how often
+    they are saved): a killed run started again with the same command resumes from its state."""
+    import hashlib
+
+    from accelerate import PartialState
+
+    from mrd_bench.io import open_partial
+
+    what = {"kind": kind, "inputs": asdict(inputs), "settings": settings,
+            "loop": {k: v for k, v in asdict(loop).items() if k != "save_every"}, **hashes}
+    key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+    folder = out.with_name(out.name + ".partial")
+    state = PartialState(cpu=not torch.cuda.is_available())  # the first use: cpu=True joins a gloo group
+    if state.is_main_process:
+        open_partial(folder, key, overwrite, run=what)
+    state.wait_for_everyone()
+    return Resume(folder, loop.save_every)
+
+
+def save(model, tokenizer, out: Path, record: dict, resume: Optional[Resume] = None) -> Path:
+    """Checkpoint + run record (models.save_checkpoint), then the resume state is dropped."""
+    import shutil
+
     from accelerate import PartialState
 
     from mrd_bench.models import save_checkpoint
@@ -213,6 +237,8 @@ def save(model, tokenizer, out: Path, record: dict) -> Path:
     state = PartialState()
     if state.is_main_process:
         save_checkpoint(model, tokenizer, out, {RECORD: record})
+        if resume is not None:
+            shutil.rmtree(resume.folder, ignore_errors=True)
     state.wait_for_everyone()
     return out
 
@@ -237,7 +263,7 @@ def run_unlearn(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ov
     from mrd_bench.models import load_model
     from mrd_bench.provenance import data_hash
 
-    out = guard_output(out, overwrite, what="a checkpoint")
+    out = checkpoint_target(out, overwrite)
     method = settings.build_method()
     if method.retain == "none" and inputs.retain:
         raise ConfigError(f"{settings.method} uses no retain set; drop --retain, or use graddiff or npo.")
@@ -274,8 +300,9 @@ def run_unlearn(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ov
         threshold = memo.threshold(model, encode(tokenizer, reference, settings), tokenizer.eos_token_id)
         stopper = Stopper(memo, threshold, tokenizer.eos_token_id)
     model = with_lora(model, settings)
+    resume = open_resume(out, "unlearn", inputs, asdict(settings), loop, hashes, overwrite)
     model, result = train(
-        model, items, method, settings.build_sampler(len(items), scores), loop,
+        model, items, method, settings.build_sampler(len(items), scores), loop, resume=resume,
         retain=encode(tokenizer, retain, settings) if retain is not None else None,
         refusals=refusal_items(tokenizer, forget, inputs.benchmark, settings) if method.needs_refusals else None,
         stopper=stopper, stop_early=settings.early_stop, rescore=rescore if loop.refresh_every else None,
@@ -284,7 +311,7 @@ def run_unlearn(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ov
     rec = _record("unlearn", inputs, asdict(settings), loop, result, hashes,
                   threshold=asdict(stopper.threshold) if stopper else None,
                   sampler_scores=scores, scores_source=inputs.scores or ("scored" if scores else None))
-    return save(model, tokenizer, out, rec), rec
+    return save(model, tokenizer, out, rec, resume), rec
 
 
 def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, overwrite: bool = False,
@@ -294,19 +321,20 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
     from mrd_bench.provenance import data_hash
     from mrd_bench.samplers.uniform import Uniform
 
-    out = guard_output(out, overwrite, what="a checkpoint")
+    out = checkpoint_target(out, overwrite)
     data = inputs.load(inputs.forget)
     if len(data) == 0:
         raise DataError(f"the training split {inputs.benchmark}/{inputs.forget} is empty; choose another split.")
     model, tokenizer = load_model(inputs.model)
     hashes = {"data_hash": {"train": data_hash(data)}, "model_hash": {"initial": weights_hash(model)}}
     items = encode(tokenizer, data, settings)
-    model, result = train(with_lora(model, settings), items, Descent(), Uniform(len(items)), loop,
+    used = {k: v for k, v in asdict(settings).items() if k in FINETUNE_SETTINGS}
+    resume = open_resume(out, "finetune", inputs, used, loop, hashes, overwrite)
+    model, result = train(with_lora(model, settings), items, Descent(), Uniform(len(items)), loop, resume=resume,
                           progress=progress, desc=f"fine-tune ({inputs.benchmark}/{inputs.forget})")
     hashes["model_hash"]["final"] = weights_hash(model)
-    used = {k: v for k, v in asdict(settings).items() if k in FINETUNE_SETTINGS}
     rec = _record("finetune", inputs, used, loop, result, hashes)
-    return save(model, tokenizer, out, rec), rec
+    return save(model, tokenizer, out, rec, resume), rec
 
 
 FINETUNE_SETTINGS = ("max_length", "prompt_format", "lora_rank", "lora_alpha")  # what fine-tuning reads

@@ -48,3 +48,36 @@ def test_local_checkpoint_loads_and_hash_tracks_weights(tiny_checkpoint):
         next(model.parameters())[0, 0] += 1e-6
     assert weights_hash(model) != before
     assert tok.pad_token is not None
+
+
+def test_overwrite_replaces_a_checkpoint_but_never_a_users_files(tmp_path, tokenizer):
+    """--overwrite replaces a checkpoint's own files; a folder holding anything else is refused
+    untouched, and files the new save does not write (a stale record) are removed."""
+    import os
+
+    from mrd_bench.errors import OutputExistsError
+    from mrd_bench.models import MANIFEST, checkpoint_target, save_checkpoint
+    from tests.conftest import build_model
+
+    out = tmp_path / "ckpt"
+    umask = os.umask(0o022)
+    try:
+        save_checkpoint(build_model(len(tokenizer), seed=0), tokenizer, out, {"run_record.json": {"a": 1}})
+    finally:
+        os.umask(umask)
+    assert oct((out / "model.safetensors").stat().st_mode & 0o777) == "0o644"
+    first = (out / "model.safetensors").read_bytes()
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        checkpoint_target(out, overwrite=False)
+    checkpoint_target(out, overwrite=True)  # only its own files: fine
+    save_checkpoint(build_model(len(tokenizer), seed=1), tokenizer, out)
+    assert (out / "model.safetensors").read_bytes() != first
+    assert not (out / "run_record.json").exists()  # the old save's file, not written this time
+    assert "model.safetensors" in (out / MANIFEST).read_text()
+
+    (out / "notes.txt").write_text("my notes")
+    (out / "plots").mkdir()
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(OutputExistsError, match=r"did not write \(notes.txt, plots/\)"):
+        checkpoint_target(out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == before and (out / "notes.txt").read_text() == "my notes"

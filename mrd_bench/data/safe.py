@@ -14,7 +14,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
-from mrd_bench.data.source import BENCHMARKS, Benchmark, parse_jsonl, read_jsonl
+from mrd_bench.data.source import BENCHMARKS, Benchmark, parse_jsonl, read_jsonl, rows_to_dataset
 from mrd_bench.errors import DataError
 
 RTP_HUB_ID = "allenai/real-toxicity-prompts"
@@ -29,10 +29,13 @@ def from_rtp(rows: Dataset) -> Dataset:
         for r in rows])
 
 
-def from_pku(rows) -> Dataset:
+def from_pku(rows, source: str = "PKU-SafeRLHF") -> Dataset:
     """Keep each prompt's unsafe responses (PKU-SafeRLHF's `is_response_i_safe` labels)."""
     out = []
-    for r in rows:
+    for number, r in enumerate(rows, start=1):
+        if "prompt" not in r or not ({"response", "response_0", "response_1"} & set(r)):
+            lacking = "'prompt'" if "prompt" not in r else "'response' (or response_0/response_1)"
+            raise DataError(f"{source} row {number} lacks {lacking}; every row needs a prompt and a response.")
         if "response" in r:  # already prompt/response pairs
             out.append({"prompt": r["prompt"], "response": r["response"]})
             continue
@@ -64,8 +67,8 @@ def read_file(path: Path, split: str) -> Dataset:
         raise DataError(f"{str(path)!r} needs JSON lines with a 'prompt' field "
                         "(and 'response', or PKU-SafeRLHF's response_0/response_1).")
     if isinstance(rows[0]["prompt"], dict):
-        return from_rtp(Dataset.from_list(rows))
-    return from_pku(rows)
+        return from_rtp(rows_to_dataset(rows, path))
+    return from_pku(rows, repr(str(path)))
 
 
 BENCHMARKS.register("safe")(Benchmark(

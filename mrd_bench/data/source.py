@@ -59,6 +59,11 @@ def prompt_and_target(row: dict) -> tuple[str, str]:
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Optional[Path]:
     """The explicit folder if given, else `$MRD_BENCH_DATA_DIR`, else None (use the hub)."""
+    found = _data_dir_and_origin(data_dir)
+    return found[0] if found else None
+
+
+def _data_dir_and_origin(data_dir) -> Optional[tuple[Path, str]]:
     for given, origin in ((data_dir, "--data-dir"), (os.environ.get(DATA_ENV) or None, f"${DATA_ENV}")):
         if given is None:
             continue
@@ -66,7 +71,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Optional[Path
         if not path.is_dir():
             raise DataError(f"data directory {str(path)!r} (from {origin}) does not exist; "
                             f"point {origin} at a folder holding the benchmark folders (tofu/, wmdp/, ...).")
-        return path
+        return path, origin
     return None
 
 
@@ -78,14 +83,22 @@ def check_split(bench: Benchmark, split: str) -> None:
                           f"choose one of: {', '.join(bench.splits)}.{hint}")
 
 
+DUPLICATES = ("keep", "error", "drop")
+
+
 def load(benchmark: str, split: str, *, data_dir: str | os.PathLike | None = None,
-         path: str | os.PathLike | None = None) -> Dataset:
+         path: str | os.PathLike | None = None, duplicates: str = "keep") -> Dataset:
     """Load one split of a benchmark, with a stable `sample_id` column.
 
     Order of sources: `path` (a user's own file, for the benchmarks that take one),
-    then `data_dir`, then `$MRD_BENCH_DATA_DIR`, then the hub id.
+    then `data_dir`, then `$MRD_BENCH_DATA_DIR`, then the hub id. Every row must hold the
+    text fields its benchmark reads. Repeated rows (the same identifying fields) are kept
+    under `~n` ids (`keep`, as lm-eval evaluates them), refused (`error`: the commands that
+    score or train, unless --dedupe) or dropped after the first (`drop`).
     """
     bench = BENCHMARKS.get(benchmark)
+    if duplicates not in DUPLICATES:
+        raise ConfigError(f"duplicates must be one of {', '.join(DUPLICATES)}; got {duplicates!r}.")
     if path is not None:
         dataset = _read_user_file(bench, Path(path), split)
     else:
@@ -93,7 +106,33 @@ def load(benchmark: str, split: str, *, data_dir: str | os.PathLike | None = Non
         dataset = _read(bench, split, data_dir)
     if len(dataset) == 0:
         raise DataError(f"{benchmark}/{split} is empty; check the data source.")
-    return add_sample_ids(dataset, bench.name, bench.id_fields)
+    check_rows(dataset, f"{benchmark}/{split}")
+    dataset = add_sample_ids(dataset, bench.name, bench.id_fields)
+    repeats = [n for n, sid in enumerate(dataset["sample_id"]) if "~" in sid]
+    if repeats and duplicates == "error":
+        first = dataset["sample_id"][repeats[0]].split("~")[0]
+        raise DataError(f"{benchmark}/{split} has {len(repeats)} repeated row(s) (e.g. row {repeats[0] + 1} repeats "
+                        f"row {dataset['sample_id'].index(first) + 1}: the same {', '.join(bench.id_fields)}), which "
+                        "would be scored twice; remove them, or pass --dedupe to keep the first of each.")
+    if repeats and duplicates == "drop":
+        dataset = dataset.select([n for n in range(len(dataset)) if n not in set(repeats)])
+    return dataset
+
+
+def check_rows(dataset: Dataset, name: str) -> None:
+    """Every row has the prompt and target text its benchmark reads (prompt_and_target)."""
+    for number, row in enumerate(dataset, start=1):
+        try:
+            texts = prompt_and_target(row)
+        except KeyError as err:
+            raise DataError(f"{name} row {number} lacks the field {err.args[0]!r}; every row needs it.") from None
+        except (ValueError, TypeError, IndexError) as err:
+            raise DataError(f"{name} row {number}: its answer does not pick one of its choices ({err}); "
+                            "fix that row.") from None
+        for text in texts:
+            if not isinstance(text, str):
+                raise DataError(f"{name} row {number} holds {text!r} ({type(text).__name__}) where text is "
+                                "expected; fix that row.")
 
 
 def _read_user_file(bench: Benchmark, path: Path, split: str) -> Dataset:
@@ -108,12 +147,13 @@ def _read_user_file(bench: Benchmark, path: Path, split: str) -> Dataset:
 def _read(bench: Benchmark, split: str, data_dir) -> Dataset:
     if bench.embedded:
         return bench.read_local(Path(__file__).parent, split)
-    root = resolve_data_dir(data_dir)
-    if root is not None:
+    found = _data_dir_and_origin(data_dir)
+    if found is not None:
+        root, origin = found
         folder = root / bench.subdir
         if not folder.is_dir():
-            raise DataError(f"the data directory {str(root)!r} has no {bench.subdir}/ folder for "
-                            f"benchmark {bench.name!r}; point ${DATA_ENV} at a folder that has it.")
+            raise DataError(f"the data directory {str(root)!r} (from {origin}) has no {bench.subdir}/ folder for "
+                            f"benchmark {bench.name!r}; point {origin} at a folder that has it.")
         return bench.read_local(folder, split)
     if bench.hub_id is None or bench.read_hub is None:
         raise DataError(f"benchmark {bench.name!r} has no hub source; set ${DATA_ENV} to a folder "
@@ -130,7 +170,18 @@ def read_jsonl(path: Path) -> Dataset:
     """A JSON Lines file as a Dataset, read in order and without a cache."""
     if not path.is_file():
         raise DataError(f"expected data file {str(path)!r} is missing; check the data directory.")
-    return Dataset.from_list(parse_jsonl(path))
+    return rows_to_dataset(parse_jsonl(path), path)
+
+
+def rows_to_dataset(rows: list[dict], path: Path) -> Dataset:
+    """Rows as a Dataset; a field whose type differs between rows is the file's error, named."""
+    import pyarrow
+
+    try:
+        return Dataset.from_list(rows)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, TypeError, ValueError) as err:
+        raise DataError(f"{str(path)!r} holds a field whose type differs between rows, e.g. a number where "
+                        f"text is expected ({str(err).splitlines()[0][:120]}); fix those rows.") from None
 
 
 def parse_jsonl(path: Path) -> list[dict]:
@@ -140,11 +191,22 @@ def parse_jsonl(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line, parse_constant=_not_json)
         except json.JSONDecodeError as err:
             raise DataError(f"{str(path)!r} line {number} is not valid JSON ({err.msg}); "
-                            "fix or remove that line.") from err
+                            "fix or remove that line.") from None
+        except ValueError as err:
+            raise DataError(f"{str(path)!r} line {number} holds {err}, which JSON does not allow; "
+                            "fix that line.") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{str(path)!r} line {number} is a JSON {type(row).__name__}, not an object "
+                            "with fields; fix that line.")
+        rows.append(row)
     return rows
+
+
+def _not_json(constant: str):
+    raise ValueError(constant)  # NaN, Infinity, -Infinity: Python's json accepts them, JSON does not
 
 
 def add_sample_ids(dataset: Dataset, prefix: str, fields: Sequence[str]) -> Dataset:

@@ -10,8 +10,6 @@ before this module registers its own, or lm-eval's registry loses the built-ins.
 """
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import NamedTuple
 
 import torch
@@ -20,6 +18,7 @@ import lm_eval.models  # noqa: F401  (built-in models first; see the docstring)
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
+from mrd_bench.lmeval.paths import our_task_names
 from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.scorers.base import scored_logits
 
@@ -33,16 +32,6 @@ class TokenLogprobs(NamedTuple):
     is_greedy: bool
     logprobs: list  # log p of each continuation token
     correct: list  # whether each continuation token was the argmax
-
-
-@lru_cache(maxsize=1)
-def our_task_names() -> frozenset[str]:
-    from mrd_bench.lmeval.paths import tasks_dir
-
-    names = set()
-    for path in tasks_dir().rglob("*.yaml"):
-        names.update(re.findall(r"^task:\s*['\"]?([\w.-]+)", path.read_text(), flags=re.M))
-    return frozenset(names)
 
 
 @register_model(MODEL_NAME)

@@ -1,6 +1,8 @@
 """Where our lm-eval task folders live (what `lm_eval --include_path` takes)."""
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -15,3 +17,12 @@ def tasks_dir() -> Path:
     if checkout.is_dir():
         return checkout
     return Path(str(resources.files("mrd_bench.tasks")))
+
+
+@lru_cache(maxsize=1)
+def our_task_names() -> frozenset[str]:
+    """Every task and group our YAMLs define."""
+    names = set()
+    for path in tasks_dir().rglob("*.yaml"):
+        names.update(re.findall(r"^(?:task|group):\s*['\"]?([\w.-]+)", path.read_text(), flags=re.M))
+    return frozenset(names)

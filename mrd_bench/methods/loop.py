@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -46,6 +48,8 @@ class LoopConfig:
     seed: int = opt(0, "seed of the weights' noise, the sampler and the retain order")
     refresh_every: int = opt(0, "re-score MRD with the current weights every m steps (0: never)")
     check_every: int = opt(1, "steps between early-stopping checks")
+    save_every: int = opt(25, "save the training state (weights, optimiser, sampler, random generators) "
+                          "every N steps into <out>.partial, from which the same command resumes (0: never)")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "check_every"):
@@ -56,8 +60,9 @@ class LoopConfig:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}.")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number; got {self.lr}.")
-        if self.warmup_steps < 0 or self.refresh_every < 0:
-            raise ConfigError("warmup_steps and refresh_every must be >= 0.")
+        if self.warmup_steps < 0 or self.refresh_every < 0 or self.save_every < 0:
+            raise ConfigError(f"--warmup-steps, --refresh-every and --save-every must be >= 0; got "
+                              f"{self.warmup_steps}, {self.refresh_every}, {self.save_every}.")
 
     def total_steps(self, n: int) -> int:
         return self.max_steps or self.epochs * math.ceil(n / self.batch_size)
@@ -86,6 +91,30 @@ class LoopResult:
     wall_time_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where `train` keeps its state: `folder/state.pt`, every `every` steps.
+
+    The caller opens the folder under the key of its inputs, settings and starting weights
+    (io.open_partial), so a state found there belongs to the same run."""
+
+    folder: Path
+    every: int
+
+    @property
+    def path(self) -> Path:
+        return self.folder / "state.pt"
+
+    def load(self) -> Optional[dict]:
+        # our own file, in the folder the key check opened: it holds the sampler object (pickled)
+        return torch.load(self.path, weights_only=False) if self.path.is_file() else None
+
+    def save(self, state: dict) -> None:
+        tmp = self.path.with_name(".state.pt.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)  # a kill mid-save leaves the previous state
+
+
 def plain(model: torch.nn.Module, accelerator=None) -> torch.nn.Module:
     """The bare transformers model inside data-parallel and LoRA wrappers (same parameters)."""
     if accelerator is not None:
@@ -97,12 +126,15 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
           retain: Optional[Sequence[Encoded]] = None, refusals: Optional[Sequence[Sequence[Encoded]]] = None,
           stopper: Optional[Stopper] = None, stop_early: bool = False,
           rescore: Optional[Callable[[torch.nn.Module], Sequence[float]]] = None,
+          resume: Optional[Resume] = None,
           progress: bool = True, desc: str = "unlearn") -> tuple[torch.nn.Module, LoopResult]:
     """Train `model` with `method`'s loss on `items` drawn by `sampler`; returns the bare model.
 
     `retain`: the retain set (drawn uniformly, without replacement per pass); `refusals`:
     for each item, the refusal answers one is drawn from; `stopper`: check the stopping
-    rule (and stop there if `stop_early`); `rescore(model)`: fresh MRD scores for the sampler.
+    rule (and stop there if `stop_early`); `rescore(model)`: fresh MRD scores for the sampler;
+    `resume`: save the whole state there every `resume.every` steps, and start from a state
+    found there (the weights then match an uninterrupted run's bit for bit on a CPU).
     """
     from accelerate import Accelerator
 
@@ -124,9 +156,31 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
                                   weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)))
-    model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
     result = LoopResult()
+    saved = resume.load() if resume is not None else None
+    if saved is not None:  # everything the next step reads, as the interrupted run left it
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        sampler, retain_order, result = saved["sampler"], saved["retain_order"], saved["result"]
+        for generator, name in ((draw, "draw"), (draw_retain, "draw_retain"), (draw_refusal, "draw_refusal")):
+            generator.set_state(saved[name])
+        torch.set_rng_state(saved["torch_rng"])
+        if rescore is not None and hasattr(rescore, "calls"):
+            rescore.calls[:] = saved["rescore_calls"]
+    model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
     total = cfg.total_steps(len(items))
+    first = result.steps + 1
+    elapsed = result.wall_time_s
+
+    def save_state() -> None:
+        if accelerator.is_main_process:
+            resume.save({"model": accelerator.unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
+                         "schedule": schedule.state_dict(), "sampler": sampler, "retain_order": retain_order,
+                         "result": result, "draw": draw.get_state(), "draw_retain": draw_retain.get_state(),
+                         "draw_refusal": draw_refusal.get_state(), "torch_rng": torch.get_rng_state(),
+                         "rescore_calls": list(getattr(rescore, "calls", []))})
+        accelerator.wait_for_everyone()
 
     def to_device(batch_items: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         return {k: v.to(accelerator.device) for k, v in collate(batch_items, pad).items()}
@@ -141,10 +195,13 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
         return entry["below"]
 
     model.train()
-    bar = tqdm(total=total, desc=desc, unit="step", disable=not (progress and accelerator.is_main_process))
-    if stopper is not None and check(0) and stop_early:
+    bar = tqdm(total=total, initial=result.steps, desc=desc, unit="step",
+               disable=not (progress and accelerator.is_main_process))
+    if saved is not None:
+        bar.write(f"Resuming after step {result.steps} from {resume.path}")
+    elif stopper is not None and check(0) and stop_early:
         total = 0
-    for step in range(1, total + 1):
+    for step in range(first, total + 1):
         chosen = sampler.next_batch(cfg.batch_size, draw)  # the global batch, the same on every process
         positions = [i % len(chosen) for i in range(rank, max(len(chosen), world), world)]  # this one's share
         batch = Batch(model, to_device([items[chosen[p]] for p in positions]), reference=reference)
@@ -171,8 +228,11 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
         if (stopper is not None and result.updates_to_threshold is None and step % cfg.check_every == 0
                 and check(step) and stop_early):
             break
+        if resume is not None and resume.every and step % resume.every == 0 and step < total:
+            result.wall_time_s = elapsed + time.perf_counter() - started
+            save_state()
     bar.close()
-    result.wall_time_s = time.perf_counter() - started
+    result.wall_time_s = elapsed + time.perf_counter() - started
     accelerator.wait_for_everyone()
     bare = accelerator.unwrap_model(model)
     if hasattr(bare, "merge_and_unload"):  # LoRA: fold the adapters into the weights

@@ -47,13 +47,35 @@ def find_results(folder: Path) -> Path:
     return files[-1]
 
 
+def read_results(path: Path) -> dict:
+    """lm-eval's results JSON, checked: an object whose `results` maps tasks to metric objects."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        ok = isinstance(data, dict) and isinstance(data.get("results"), dict) and all(
+            isinstance(v, dict) for v in data["results"].values())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{str(path)!r} is not JSON ({str(err)[:80]}); run lm-eval again into a fresh "
+                        "--output_path.") from None
+    if not ok:
+        raise DataError(f"{str(path)!r} is not an lm-eval results file (no \"results\" object of tasks); pass "
+                        "lm-eval's --output_path.")
+    return data
+
+
 def read_samples(results_file: Path) -> dict[str, list[dict]]:
     """task -> its --log_samples rows (same timestamp as the results file); {} where absent."""
     stamp = results_file.stem.removeprefix("results_")
     samples = {}
     for path in results_file.parent.glob(f"samples_*_{stamp}.jsonl"):
         task = path.name.removeprefix("samples_").removesuffix(f"_{stamp}.jsonl")
-        samples[task] = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+            try:
+                rows.append(json.loads(line)) if line.strip() else None
+            except ValueError:
+                raise DataError(f"{str(path)}:{number} is not JSON (a truncated samples file?); run lm-eval "
+                                "again with --log_samples.") from None
+        samples[task] = rows
     return samples
 
 
@@ -241,12 +263,16 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     if not folder.is_dir():
         raise DataError(f"{str(folder)!r} is not a folder; pass lm-eval's --output_path.")
     results_file = find_results(folder)
-    out = guard_output(Path(out) if out else folder / "mrd_report", overwrite, what="a report")
+    if retain_reference:
+        from mrd_bench.lmeval.reference import read_reference
+
+        read_reference(retain_reference)  # a missing or unreadable reference stops here, before any work
+    data = read_results(results_file)
+    samples = read_samples(results_file)
+    out = guard_output(Path(out) if out else folder / "mrd_report", overwrite, what="a report", folder=True)
     out.mkdir(parents=True, exist_ok=True)
-    data = json.loads(results_file.read_text(encoding="utf-8"))
     table = metric_table(data["results"])
     counts = bin_counts(data["results"])
-    samples = read_samples(results_file)
     info = run_info(data, samples)
     derived: dict = {}
     utility = model_utility(table)

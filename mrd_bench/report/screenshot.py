@@ -37,9 +37,9 @@ def screenshot(page: str | Path, out: str | Path, width: int = 1400) -> dict:
         seen = driver.execute_script(
             "return {height: document.body.scrollHeight, width: document.documentElement.scrollWidth,"
             " images: Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])};")
-        driver.set_window_size(width, min(int(seen["height"]) + 100, 16000))
+        driver.set_window_size(width, min(int(seen["height"]) + 200, 16000))
         out.parent.mkdir(parents=True, exist_ok=True)
-        driver.find_element("tag name", "body").screenshot(str(out))
+        driver.save_screenshot(str(out))
     return seen
 
 

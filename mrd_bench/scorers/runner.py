@@ -49,8 +49,12 @@ class ScoreConfig:
         if self.batch_size < 1 or self.chunk_batches < 1:
             raise ConfigError(f"batch_size and chunk_batches must be >= 1; got {self.batch_size}, "
                               f"{self.chunk_batches}.")
-        if not self.eps > 0:
-            raise ConfigError(f"eps must be positive; got {self.eps}.")
+        if not (self.eps > 0 and math.isfinite(self.eps)):
+            raise ConfigError(f"--eps must be a positive number; got {self.eps}.")
+        if self.sigma is not None and not (self.sigma > 0 and math.isfinite(self.sigma)):
+            raise ConfigError(f"--sigma must be a positive number (the noise scale σ); got {self.sigma}.")
+        if self.bins < 1:
+            raise ConfigError(f"--bins must be at least 1; got {self.bins}.")
 
     def build(self):
         cls = ESTIMATORS.get(self.estimator)
@@ -163,5 +167,6 @@ def cache_key(model_hash: str, items: Sequence[Encoded], ids: Sequence[str], cfg
     digest.update(model_hash.encode())
     for sid, e in zip(ids, items):
         digest.update(json.dumps([sid, e.input_ids, e.labels]).encode())
-    digest.update(json.dumps(cfg.describe(), sort_keys=True).encode())
+    settings = {k: v for k, v in cfg.describe().items() if k != "bins"}  # bins do not change a score
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()

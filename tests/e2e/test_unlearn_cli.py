@@ -85,7 +85,7 @@ def test_bad_input_is_a_one_line_error(tiny_checkpoint, tmp_path):
         (["--benchmark", "fictitious", "--forget", "forget20", "--method", "cga", "--sampler", "uniform"],
          ["cga is ga with the mrd sampler"]),
         (["--benchmark", "fictitious", "--forget", "forget20", "--sampler", "mrd", "--scores", "/no/scores.jsonl"],
-         ["do not exist", "mrd-bench score"]),
+         ["does not exist", "mrd-bench score"]),
     ]
     for args, needles in cases:
         assert_one_line_error(mrd_bench("unlearn", *m, *args, "--out", str(tmp_path / "x")), *needles)

@@ -120,8 +120,9 @@ def test_annotation_folder_lookup(tmp_path):
     with pytest.raises(DataError, match="wmdp_bio.json in"):
         stratified.annotation_path("wmdp", "bio", str(tmp_path))
     with pytest.raises(DataError, match="2 sample.*no difficulty annotation"):
-        (tmp_path / "a.json").write_text(json.dumps({"bins": ["hard", "medium", "easy"], "samples": {},
-                                                      "reference_weights": {}}))
+        (tmp_path / "a.json").write_text(json.dumps({
+            "bins": ["hard", "medium", "easy"], "samples": {"z": {"score": 0.1, "bin": "hard"}},
+            "reference_weights": {"hard": 1.0, "medium": 0.0, "easy": 0.0}}))
         stratified.annotate_docs([{"sample_id": "x"}, {"sample_id": "y"}], "tofu", "forget10",
                                  str(tmp_path / "a.json"))
 

@@ -53,6 +53,24 @@ def test_resume_skips_finished_chunks(tokenizer, tiny_model, tmp_path, monkeypat
     assert len(calls) == 2  # 5 chunks, 3 were done
 
 
+def test_other_bins_resume_the_same_partial_run(tokenizer, tiny_model, tmp_path, monkeypatch):
+    """Bins only label finished scores: a run interrupted with 3 bins resumes under 2."""
+    from dataclasses import replace
+
+    import mrd_bench.scorers.stream as stream
+
+    items, ids, targets = _args(tokenizer)
+    with pytest.raises(Interrupted):
+        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False,
+                      stop_after=3)
+    calls = []
+    real = stream.score_chunk
+    monkeypatch.setattr(stream, "score_chunk", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = score_to_file(tiny_model, items, ids, targets, replace(CFG, bins=2), tmp_path / "s.jsonl", meta={},
+                        progress=False)
+    assert len(calls) == 2 and {json.loads(r)["bin"] for r in out.read_text().splitlines()} == {"easy", "hard"}
+
+
 def test_a_partial_run_with_other_settings_is_not_mixed_in(tokenizer, tiny_model, tmp_path):
     items, ids, targets = _args(tokenizer)
     with pytest.raises(Interrupted):
