@@ -39,36 +39,32 @@ def test_resume_after_interruption_gives_identical_output(tokenizer, tiny_model,
     assert meta_a["cache_key"] == meta_b["cache_key"] and meta_a["bin_edges"] == meta_b["bin_edges"]
 
 
-def test_resume_skips_finished_chunks(tokenizer, tiny_model, tmp_path, monkeypatch):
-    items, ids, targets = _args(tokenizer)
-    with pytest.raises(Interrupted):
-        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False,
-                      stop_after=3)
+def _resumed(tokenizer, model, tmp_path, monkeypatch, cfg):
+    """Interrupt a run after 3 of its 5 chunks, resume it with `cfg`: (chunks scored, output)."""
     import mrd_bench.scorers.stream as stream
 
+    items, ids, targets = _args(tokenizer)
+    with pytest.raises(Interrupted):
+        score_to_file(model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False,
+                      stop_after=3)
     calls = []
     real = stream.score_chunk
     monkeypatch.setattr(stream, "score_chunk", lambda *a, **k: calls.append(1) or real(*a, **k))
-    score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False)
-    assert len(calls) == 2  # 5 chunks, 3 were done
+    out = score_to_file(model, items, ids, targets, cfg, tmp_path / "s.jsonl", meta={}, progress=False)
+    return len(calls), out
+
+
+def test_resume_skips_finished_chunks(tokenizer, tiny_model, tmp_path, monkeypatch):
+    calls, _ = _resumed(tokenizer, tiny_model, tmp_path, monkeypatch, CFG)
+    assert calls == 2  # 5 chunks, 3 were done
 
 
 def test_other_bins_resume_the_same_partial_run(tokenizer, tiny_model, tmp_path, monkeypatch):
     """Bins only label finished scores: a run interrupted with 3 bins resumes under 2."""
     from dataclasses import replace
 
-    import mrd_bench.scorers.stream as stream
-
-    items, ids, targets = _args(tokenizer)
-    with pytest.raises(Interrupted):
-        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False,
-                      stop_after=3)
-    calls = []
-    real = stream.score_chunk
-    monkeypatch.setattr(stream, "score_chunk", lambda *a, **k: calls.append(1) or real(*a, **k))
-    out = score_to_file(tiny_model, items, ids, targets, replace(CFG, bins=2), tmp_path / "s.jsonl", meta={},
-                        progress=False)
-    assert len(calls) == 2 and {json.loads(r)["bin"] for r in out.read_text().splitlines()} == {"easy", "hard"}
+    calls, out = _resumed(tokenizer, tiny_model, tmp_path, monkeypatch, replace(CFG, bins=2))
+    assert calls == 2 and {json.loads(r)["bin"] for r in out.read_text().splitlines()} == {"easy", "hard"}
 
 
 def test_a_partial_run_with_other_settings_is_not_mixed_in(tokenizer, tiny_model, tmp_path):
