@@ -112,7 +112,15 @@ def run_eval(argv: Sequence[str]) -> int:
               "--metadata '{\"prompt_format\": \"qa\"}' for a \"Question: ...\\nAnswer:\" prompt.",
               file=sys.stderr)
     sys.argv = ["lm_eval", "run", *argv]
-    cli_evaluate()
+    try:
+        cli_evaluate()
+    except ValueError as err:  # lm-eval raises this one for unknown task names, with a traceback
+        if not str(err).startswith("Tasks not found"):
+            raise
+        from mrd_bench.errors import ConfigError
+
+        raise ConfigError(f"{err}: neither lm-eval nor mrd_bench has such a task; `lm_eval ls tasks` lists "
+                          "lm-eval's, tasks/README.md ours.") from None
     return 0
 
 

@@ -257,6 +257,7 @@ CASES = [
       "--metadata is not JSON"),
     C("eval misspelt task", [*EVAL, "--tasks", "tofu_forget_mdr"], "did you mean 'tofu_forget_mrd'"),
     C("eval misspelt group in a list", [*EVAL, "--tasks", "tofu_forget_mrd,wmdp_mrdd"], "did you mean 'wmdp_mrd'"),
+    C("eval unknown task", [*EVAL, "--tasks", "nosuchtask_xyz"], "Tasks not found: nosuchtask_xyz", "lm_eval ls tasks"),
     C("eval missing pretrained", ["eval", "--model", "hf-mrd", "--model_args", "pretrained=./no/such", "--tasks",
                                   "tofu_forget_mrd"], "model path './no/such' does not exist"),
     C("eval pretrained T5", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={tmp}/m,dtype=float32",
