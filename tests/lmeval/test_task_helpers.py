@@ -138,7 +138,7 @@ def test_prompt_formats(data_dir):
         tofu.load_forget_qa(split="forget01", prompt_format="chat")
 
 
-@pytest.mark.parametrize("split", ["bio", "chem"])
+@pytest.mark.parametrize("split", ["bio", "chem", "cyber"])
 def test_shipped_wmdp_annotations_cover_their_split(split, data_dir):
     """Without --metadata difficulty, every WMDP question is joined to the shipped annotation."""
     docs = getattr(wmdp, f"load_{split}")()["test"]
