@@ -159,8 +159,8 @@ def fq_reweighted(items: Sequence[dict]) -> float:
     weights, renormalize = members[0]["weights"], members[0]["renormalize"]
     sizes = {b: sum(i["bin"] == b for i in members) for b in weights}
     missing = [b for b, w in weights.items() if w > 0 and sizes[b] == 0]
-    if missing and not renormalize:
-        return reweighted({}, weights)  # NaN, with the reason
+    if missing and not renormalize:  # NaN, with the reason naming the empty bins
+        return reweighted({b: math.nan for b in weights if sizes[b]}, weights)
     share = {b: weights[b] / sizes[b] for b in weights if sizes[b]}
     pairs = [(i["value"], reference[i["sample_id"]], share[i["bin"]]) for i in members if i["sample_id"] in reference]
     if not pairs:

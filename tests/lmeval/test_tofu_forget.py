@@ -12,6 +12,7 @@ import pytest
 from mrd_bench.annotate import annotate
 from mrd_bench.lmeval.paths import tasks_dir
 from mrd_bench.errors import DataError
+from mrd_bench.lmeval import aggregations
 from mrd_bench.lmeval.aggregations import reweighted
 from tests.e2e.test_cli import mrd_bench
 
@@ -79,6 +80,7 @@ def test_an_empty_bin_is_nan_everywhere_unless_renormalised(caplog):
         return {"value": value, "bin": b, "weights": WEIGHTS, "renormalize": renormalize}
 
     no_medium = [item(1.0, "easy"), item(0.0, "hard")]
+    aggregations._WARNED.clear()  # reasons are logged once per process
     with caplog.at_level("WARNING", logger="mrd_bench"):
         assert math.isnan(tofu.mean_medium(no_medium)) and math.isnan(tofu.mean_reweighted(no_medium))
         assert math.isnan(tofu.auc_medium(no_medium + [item(0.5, "")]))
@@ -238,3 +240,16 @@ def test_hf_mrd_scores_exactly_the_answer_tokens_under_a_chat_template(chat_chec
     # what lm-eval's own split would have scored: the newline joins the continuation
     _, stock_continuation = lm._encode_pair(context, answer)
     assert len(stock_continuation) > len(scored)
+
+
+def test_reweighted_forget_quality_names_only_the_empty_bin(tmp_path, caplog):
+    import json as _json
+
+    ref = tmp_path / "ref.json"
+    ref.write_text(_json.dumps({"truth_ratios": {"a": 0.1, "b": 0.2}}))
+    items = [{"value": v, "bin": b, "weights": WEIGHTS, "renormalize": False, "sample_id": s, "reference": str(ref)}
+             for v, b, s in ((0.1, "easy", "a"), (0.3, "medium", "b"))]
+    aggregations._WARNED.clear()  # reasons are logged once per process
+    with caplog.at_level("WARNING", logger="mrd_bench"):
+        assert math.isnan(tofu.fq_reweighted(items))
+    assert "the hard bin(s) have no documents" in caplog.text
