@@ -77,8 +77,7 @@ def read_scores_file(path: str | Path, *, need_meta: bool = True) -> tuple[dict[
     try:
         meta = json.loads(meta_path.read_text())
         edges = meta["bin_edges"]
-        ok = isinstance(edges, list) and all(_finite_score(e) or isinstance(e, (int, float)) and math.isfinite(e)
-                                             for e in edges) and edges == sorted(edges)
+        ok = isinstance(edges, list) and all(_finite_score(e) for e in edges) and edges == sorted(edges)
     except (ValueError, KeyError, TypeError):
         ok = False
     if not ok:

@@ -177,7 +177,6 @@ def _count(b: str) -> Callable[[Sequence[str]], int]:
     return count
 
 
-KINDS = {"mean": _mean, "auc": _auc, "fq": _fq}
 mean_easy, mean_medium, mean_hard = (_in_bin(_mean, b, f"mean_{b}") for b in BINS)
 auc_easy, auc_medium, auc_hard = (_in_bin(_auc, b, f"auc_{b}") for b in BINS)
 fq_easy, fq_medium, fq_hard = (_in_bin(_fq, b, f"fq_{b}") for b in BINS)

@@ -212,11 +212,6 @@ def nan_reasons(table: dict, counts: dict, model_type: str) -> dict:
     return reasons
 
 
-def directions(data: dict) -> dict:
-    """task -> metric -> True (higher is better), False, or None, from lm-eval's results."""
-    return {task: {m: v for m, v in values.items()} for task, values in data.get("higher_is_better", {}).items()}
-
-
 def run_info(data: dict, samples: dict) -> dict:
     """What the reader needs to trust the numbers: model, limit, prompt, chat template."""
     config = data.get("config", {}) or {}
@@ -284,7 +279,7 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
         derived["forget_quality"] = {**fq, "retain_reference": str(retain_reference)}
     cis = intervals(samples, retain_reference)
     reasons = nan_reasons(table, counts, info["model_type"])
-    higher = directions(data)
+    higher = data.get("higher_is_better", {})  # task -> metric -> True, False or None
     figures = []
     if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
         figures.append(("Metrics per MRD bin", plots.plot_bins(table, counts, cis, higher, out / "bins.png")))
