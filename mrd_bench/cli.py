@@ -18,9 +18,12 @@ def _demo(args: argparse.Namespace) -> None:
     cfg = DemoConfig(out=args.out, model=args.model, train_samples=args.train_samples,
                      forget_split=args.forget_split, holdout_split=args.holdout_split,
                      epochs=args.epochs, lr=args.lr, sigma=args.sigma, draws=args.draws,
-                     seed=args.seed, overwrite=args.overwrite)
+                     seed=args.seed, overwrite=args.overwrite, board_runs=args.board_runs,
+                     board_steps=args.board_steps, board_lr=args.board_lr)
     out = run_demo(cfg, progress=not args.no_progress)
     print(f"Report: {out / 'report.md'}  (plot: {out / 'mrd.png'}, scores: {out / 'scores.jsonl'})")
+    if (out / "board" / "index.html").is_file():
+        print(f"Leaderboard: {(out / 'board' / 'index.html').resolve().as_uri()}")
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -45,7 +48,8 @@ def _score(args: argparse.Namespace) -> None:
                             f"has {len(dataset)} here. Use fewer bins.")
     model, tokenizer = load_model(args.model, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     items = encode_split(tokenizer, dataset, max_length=args.max_length, score_prompt=args.score_prompt)
-    meta = record(benchmark=args.benchmark, split=args.split, model=args.model, data_hash=data_hash(dataset))
+    meta = record(benchmark=args.benchmark, split=args.split, subset_authors=args.subset_authors, model=args.model,
+                  data_hash=data_hash(dataset))
     out = score_to_file(model, items, dataset["sample_id"], targets(dataset), cfg, args.out, meta=meta,
                         overwrite=args.overwrite, progress=not args.no_progress)
     _main_print(f"Wrote {len(dataset)} scores to {out} (bin edges in {out.with_name(out.stem + '.meta.json')})")
@@ -62,7 +66,13 @@ def _export(args: argparse.Namespace) -> None:
 def _data(args: argparse.Namespace) -> None:
     from mrd_bench.data import load
 
-    dataset = _limited(load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path), args)
+    dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
+    if args.subset_authors is not None:
+        from mrd_bench.data import author_subset
+
+        keep = set(author_subset(args.benchmark, args.subset_authors, args.data_dir, duplicates="keep"))
+        dataset = dataset.filter(lambda row: row["sample_id"] in keep)
+    dataset = _limited(dataset, args)
     repeats = sum("~" in sid for sid in dataset["sample_id"])
     print(f"{args.benchmark}/{args.split}: {len(dataset)} rows{f' ({repeats} repeated)' if repeats else ''}; "
           f"fields {dataset.column_names}; first sample_id {dataset[0]['sample_id']}")
@@ -73,7 +83,7 @@ def _annotate(args: argparse.Namespace) -> None:
 
     dataset = _limited(_load(args), args)
     out = annotate(args.scores, dataset["sample_id"], args.out, overwrite=args.overwrite,
-                   source={"benchmark": args.benchmark, "split": args.split})
+                   source={"benchmark": args.benchmark, "split": args.split, "subset_authors": args.subset_authors})
     print(f"Wrote the difficulty annotation of {args.benchmark}/{args.split} to {out}; pass it to the "
           f"tasks with --metadata '{{\"difficulty\": \"{out}\"}}'")
 
@@ -245,16 +255,65 @@ def _main_print(text: str) -> None:
         print(text)
 
 
+def _lb_submit(args: argparse.Namespace) -> None:
+    import re
+
+    from mrd_bench.leaderboard.board import load_board
+    from mrd_bench.leaderboard.submission import submit, validate
+
+    board = load_board(args.board)
+    out = args.out or os.path.join(args.board, "submissions", re.sub(r"[^A-Za-z0-9_.-]+", "_", args.name).strip("_"))
+    path = submit(board, args.run_dir, out, name=args.name, link=args.link, description=args.description,
+                  record=args.record, overwrite=args.overwrite)
+    problems, _ = validate(path, board)
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        raise MrdBenchError(f"wrote the submission {path}, but it is not valid ({len(problems)} problem(s) above); "
+                            "fix them and submit again with --overwrite.")
+    print(f"Wrote the submission {path}: valid for the board {board['name']!r}")
+
+
+def _lb_validate(args: argparse.Namespace) -> None:
+    from mrd_bench.leaderboard.board import load_board
+    from mrd_bench.leaderboard.submission import validate
+
+    board = load_board(args.board or os.path.join(args.submission, os.pardir, os.pardir))
+    problems, _ = validate(args.submission, board)
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        raise MrdBenchError(f"{len(problems)} problem(s) in {args.submission}; it is not accepted.")
+    print(f"{args.submission}: valid for the board {board['name']!r}")
+
+
+def _lb_build(args: argparse.Namespace) -> None:
+    from mrd_bench.leaderboard.build import build
+
+    build(args.board, overwrite=args.overwrite, progress=not args.no_progress)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from mrd_bench.audit import audit
+
+    audit(args.claim, args.out, permutations=args.permutations, bootstrap=args.bootstrap, seed=args.seed,
+          overwrite=args.overwrite)
+
+
 def _tasks_dir(args: argparse.Namespace) -> None:
     print(tasks_dir())
 
 
 def _load(args: argparse.Namespace):
     """The split a scoring command reads: a repeated row is an error unless --dedupe drops it."""
-    from mrd_bench.data import load
+    from mrd_bench.data import author_subset, load
 
-    return load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path,
-                duplicates="drop" if args.dedupe else "error")
+    duplicates = "drop" if args.dedupe else "error"
+    rows = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path, duplicates=duplicates)
+    if getattr(args, "subset_authors", None) is None:
+        return rows
+    keep = set(author_subset(args.benchmark, args.subset_authors, args.data_dir, duplicates))
+    return rows.filter(lambda row: row["sample_id"] in keep)
 
 
 def _limited(dataset, args: argparse.Namespace):
@@ -273,6 +332,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    "then the hub)")
     p.add_argument("--data-path", help="your own text/JSONL file (whp: a book; safe: prompt/response)")
     p.add_argument("--limit", type=int, help="only the first N rows of the split")
+    p.add_argument("--subset-authors", type=int, help="TOFU only: keep the split's rows among the last N "
+                   "authors of `full` (the setting `finetune --subset-authors N` trains)")
     p.add_argument("--dedupe", action="store_true", help="drop repeated rows (the same identifying fields), "
                    "keeping the first; without it a repeat is an error, as it would be scored twice")
 
@@ -301,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma", type=float, default=1e-4, help="MRD noise scale σ (default: 1e-4)")
     p.add_argument("--draws", type=int, default=8, help="MRD antithetic pairs K (default: 8)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--board-runs", default="ga:uniform,ga:mrd,npo:uniform,npo:mrd",
+                   help="METHOD:SAMPLER entries of the demo's leaderboard, or 'none' (default: GA and NPO, "
+                        "each with the uniform and the mrd sampler)")
+    p.add_argument("--board-steps", type=int, default=6, help="unlearning updates per entry (default: 6)")
+    p.add_argument("--board-lr", type=float, default=8e-5, help="unlearning learning rate (default: 8e-5)")
     p.set_defaults(run=_demo)
 
     p = sub.add_parser("score", help="score per-sample MRD on a benchmark split")
@@ -387,9 +453,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks-dir", help="print the folder of our lm-eval tasks (for --include_path)")
     p.set_defaults(run=_tasks_dir)
 
+    p = sub.add_parser("leaderboard", help="difficulty-controlled leaderboards: submit, validate, build")
+    boards = p.add_subparsers(dest="action", required=True, metavar="{submit,validate,build}")
+    q = boards.add_parser("submit", help="assemble a submission folder from one `mrd-bench eval` output folder")
+    q.add_argument("--board", required=True, help="the board folder (holding board.json)")
+    q.add_argument("--run", dest="run_dir", required=True, help="the --output_path folder of the board's evaluation")
+    q.add_argument("--name", required=True, help="the method's name, as the table shows it")
+    q.add_argument("--link", default="", help="a http(s) link to the method's paper or code")
+    q.add_argument("--description", default="", help="free text: what was run")
+    q.add_argument("--record", help="the unlearning run's run_record.json (default: beside the evaluated model)")
+    q.add_argument("--out", help="the submission folder (default: BOARD/submissions/<name>)")
+    q.set_defaults(run=_lb_submit)
+    q = boards.add_parser("validate", help="check a submission folder against its board (schema, ids, hashes)")
+    q.add_argument("submission", help="a submission folder (holding submission.json)")
+    q.add_argument("--board", help="the board folder (default: the folder two levels up, BOARD/submissions/X)")
+    q.set_defaults(run=_lb_validate)
+    q = boards.add_parser("build", help="score every submission from its samples: CIs, paired-bootstrap ranks, page")
+    q.add_argument("board", help="the board folder (holding board.json and submissions/)")
+    q.set_defaults(run=_lb_build)
+    for q in boards.choices.values():
+        q.error = _one_line_error(q)
+        q.add_argument("--overwrite", action="store_true", help="replace existing results")
+        q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    p = sub.add_parser("audit", help="audit a published claim: how hard its forget set is, and what its "
+                       "metric would be at the reference difficulty mix")
+    p.add_argument("claim", help="the claim (JSON; see docs in mrd_bench/audit.py)")
+    p.add_argument("--out", help="output folder (default: <claim>_audit beside the claim)")
+    p.add_argument("--permutations", type=int, default=10000, help="random subsets for the percentile (default: 10000)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the CIs (default: 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_audit)
+
     for name, p in sub.choices.items():
         p.error = _one_line_error(p)
-        if name not in ("data", "tasks-dir", "eval"):
+        if name not in ("data", "tasks-dir", "eval", "leaderboard"):
             p.add_argument("--overwrite", action="store_true", help="replace existing results")
             p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser

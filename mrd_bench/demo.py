@@ -4,6 +4,9 @@
    "original" model (cached by model, data and settings: a second run skips it).
 2. Score MRD on the forget split; write scores with difficulty bins.
 3. Write report.md, mrd.png and run.json into the output folder.
+4. The product's purpose: unlearn the forget split with GA and NPO, each with the uniform and the
+   mrd sampler, evaluate them through the stratified lm-eval tasks, and build their
+   difficulty-controlled leaderboard (board/index.html), printing the ranking.
 """
 from __future__ import annotations
 
@@ -41,12 +44,38 @@ class DemoConfig:
     draws: int = 8
     seed: int = 0
     overwrite: bool = False
+    board_runs: str = "ga:uniform,ga:mrd,npo:uniform,npo:mrd"  # "none": no leaderboard
+    board_steps: int = 6
+    board_lr: float = 8e-5
 
     def __post_init__(self) -> None:
         if self.train_samples is not None and self.train_samples < 1:
             raise ConfigError(f"--train-samples must be at least 1; got {self.train_samples}.")
+        if self.board_steps < 1 or not self.board_lr > 0:
+            raise ConfigError("--board-steps must be at least 1 and --board-lr positive.")
+        self.runs()
         for name in ("forget_split", "holdout_split"):
             check_split(BENCHMARKS.get("fictitious"), getattr(self, name))
+
+    def runs(self) -> list[tuple[str, str]]:
+        """(method, sampler) pairs of --board-runs, checked."""
+        from mrd_bench.methods import METHODS
+        from mrd_bench.samplers import SAMPLERS
+
+        if self.board_runs.strip() == "none":
+            return []
+        pairs = []
+        for part in self.board_runs.split(","):
+            method, _, sampler = part.strip().partition(":")
+            if method not in METHODS or sampler not in SAMPLERS:
+                raise ConfigError(f"--board-runs: {part.strip()!r} is not METHOD:SAMPLER (methods: "
+                                  f"{', '.join(METHODS)}; samplers: {', '.join(SAMPLERS)}), e.g. ga:uniform,npo:mrd; "
+                                  "or 'none'.")
+            if method in ("graddiff", "po"):
+                raise ConfigError("--board-runs: the demo's board runs methods without a retain set (ga, npo, cga); "
+                                  f"got {method!r}.")
+            pairs.append((method, sampler))
+        return pairs
 
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
@@ -82,15 +111,42 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     edges = meta["bin_edges"]
     nll = {"forget": mean(r["nll"] for r in rows),  # a baseline column of the scores
            "holdout": mean(answer_nll(model, encode_split(tokenizer, holdout)))}
+    board = None
+    if cfg.runs():
+        t = time.perf_counter()
+        del model  # each run loads the original afresh
+        board, board_times = _board(cfg, out, cache_dir() / "original" / key, meta["model_hash"],
+                                    tokenizer.chat_template is not None, progress)
+        timings.update(board_times)
+        timings["leaderboard_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - start
 
     plot_mrd(rows, edges, out / "mrd.png", title=f"MRD on fictitious/{cfg.forget_split}, "
              f"σ={cfg.sigma:g}, K={cfg.draws} antithetic pairs")
-    write_text(out / "report.md", _markdown(cfg, rows, edges, nll, timings, cached))
+    write_text(out / "report.md", _markdown(cfg, rows, edges, nll, timings, cached, board))
     write_json(out / "run.json", record(**provenance, original_model_hash=meta["model_hash"],
                                         score_config=scoring.describe(), mean_answer_nll=nll,
                                         timings=timings))
     return out
+
+
+def _board(cfg: DemoConfig, out: Path, original: Path, original_hash: str, chat: bool, progress: bool):
+    """Define the fictitious board for this original model and these scores, seed GA/NPO x
+    uniform/mrd, and build it. Unlearned weights are dropped once evaluated (run records stay)."""
+    from mrd_bench.leaderboard import fictitious
+    from mrd_bench.leaderboard.build import build
+
+    folder = out / "board"
+    fictitious.define(folder, original=f"{cfg.model} fine-tuned on fictitious/full ({original.name})",
+                      original_hash=original_hash, original_how="mrd-bench demo", scores=out / "scores.jsonl",
+                      chat_template=chat, forget=cfg.forget_split, seed=cfg.seed,
+                      notes=(f"Entries: {cfg.board_steps} updates of 4 samples at lr {cfg.board_lr:g}, seed 0, "
+                             "made by `mrd-bench demo`.",))
+    times = fictitious.seed(folder, str(original), out / "scores.jsonl", out / "work", cfg.runs(),
+                            steps=cfg.board_steps, batch_size=4, lr=cfg.board_lr, progress=progress,
+                            keep_models=False)
+    build(folder, overwrite=True, progress=progress)
+    return json.loads((folder / "scores.json").read_text()), times
 
 
 def _cache_key(base_hash: str, train_hash: str, ft: FinetuneConfig) -> str:
@@ -110,7 +166,7 @@ def _original_model(model, tokenizer, train, ft: FinetuneConfig, key: str, progr
     return model, tokenizer, False
 
 
-def _markdown(cfg: DemoConfig, rows, edges, nll, timings, cached: bool) -> str:
+def _markdown(cfg: DemoConfig, rows, edges, nll, timings, cached: bool, board=None) -> str:
     from scipy.stats import spearmanr
 
     scores = [r["score"] for r in rows]
@@ -133,5 +189,14 @@ def _markdown(cfg: DemoConfig, rows, edges, nll, timings, cached: bool) -> str:
         se = f"{r['se']:.2e}" if r["se"] is not None else "–"
         lines.append(f"| `{r['sample_id']}` | {r['bin']} | {r['score']:.3e} | {se} | {r['n_tokens']} | "
                      f"{r['n_clamped']} | {r['nll']:.3f} | {r['grad_norm']:.2f} | {r['rare_words']} |")
+    if board:
+        primary = board["primary_metric"]
+        lines += ["", "## Leaderboard ([board/index.html](board/index.html))", "",
+                  f"Ranked by {primary} reweighted to the annotation's mix (paired bootstrap, 95% CIs).", "",
+                  "| rank | method | reweighted | overall |", "|---:|---|---|---|"]
+        for e in board["entries"]:
+            s = e["scores"][primary]
+            lines.append(f"| {e['rank']['reweighted']} | {e['method']['name']} | {s['reweighted']['value']:.4g} "
+                         f"[{s['reweighted']['ci'][0]:.4g}, {s['reweighted']['ci'][1]:.4g}] | {s['overall']['value']:.4g} |")
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), ""]
     return "\n".join(lines)

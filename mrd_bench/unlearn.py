@@ -26,7 +26,6 @@ from mrd_bench.models import EMBEDDED, Encoded, PROMPT_FORMATS, checkpoint_targe
 from mrd_bench.samplers import SAMPLERS
 
 RECORD = "run_record.json"
-TOFU_AUTHOR_SIZE = 20  # QA pairs per TOFU author
 REFUSALS = {  # the MRD paper's refusal answers for PO
     "tofu": ("I'm not informed about that subject.", "I don't have the details on that issue.",
              "I'm unfamiliar with that topic.", "I don't know anything about that subject."),
@@ -54,7 +53,8 @@ class Inputs:
     subset_authors: Optional[int] = opt(None, "TOFU only: keep the last N authors of `full` (they hold "
                                         "the forget splits), so a small model trains on a CPU in minutes")
     scores: Optional[str] = opt(None, "MRD scores of the forget split (scores.jsonl from `mrd-bench "
-                                "score`) for the mrd and curriculum samplers; without it they are scored first")
+                                "score`, or an annotation .json) for the mrd and curriculum samplers; without "
+                                "it they are scored first")
     threshold_split: Optional[str] = opt(None, "early stopping: the split whose mean MA/EL on the initial "
                                          "model is the threshold (default: TOFU's holdout of the same size)")
     dedupe: bool = opt(False, "drop repeated rows of a split, keeping the first (without it a repeat is an error)")
@@ -69,14 +69,14 @@ class Inputs:
 
     def load(self, split: str):
         """A split, restricted to the author subset where it is part of TOFU's `full`."""
-        from mrd_bench.data import load
+        from mrd_bench.data import author_subset, load
 
         data = load(self.benchmark, split, data_dir=self.data_dir, path=self.data_path,
                     duplicates="drop" if self.dedupe else "error")
         if self.subset_authors is None or not split.startswith(("full", "forget", "retain9")):
             return data
-        full = load(self.benchmark, "full", data_dir=self.data_dir, duplicates="drop" if self.dedupe else "error")
-        keep = set(full["sample_id"][-self.subset_authors * TOFU_AUTHOR_SIZE:])
+        keep = set(author_subset(self.benchmark, self.subset_authors, self.data_dir,
+                                 duplicates="drop" if self.dedupe else "error"))
         return data.filter(lambda row: row["sample_id"] in keep)
 
 
@@ -168,10 +168,13 @@ def default_threshold_split(inputs: Inputs) -> str:
 
 
 def read_scores(path: str, ids) -> list[float]:
-    """MRD scores aligned to `ids`, from a scores.jsonl."""
-    from mrd_bench.annotate import read_scores_file
+    """MRD scores aligned to `ids`, from a scores.jsonl or a difficulty annotation (.json)."""
+    from mrd_bench.annotate import read_annotation, read_scores_file
 
-    by_id, _ = read_scores_file(path, need_meta=False)
+    if str(path).endswith(".json"):
+        by_id = {sid: s["score"] for sid, s in read_annotation(path)["samples"].items()}
+    else:
+        by_id, _ = read_scores_file(path, need_meta=False)
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise DataError(f"{len(missing)} forget samples have no score in {path} (e.g. {missing[0]}); "

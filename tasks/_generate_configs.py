@@ -110,6 +110,19 @@ def tofu() -> None:
          [("rougeL_recall", "mean", True, True)])
     group("tofu", "tofu_retain_mrd", "TOFU retain metrics (model utility's first third), stratified.",
           ["tofu_retain_mrd_prob", "tofu_retain_mrd_rouge"])
+    qa_note = ("Retain QA pairs the original model was trained on, unstratified: --metadata\n"
+               "'{\"retain_split\": \"retain99\", \"subset_authors\": 5}' keeps the retain authors of a TOFU\n"
+               "author subset (default split: retain_perturbed for TOFU, retain80 for fictitious). " + PROMPT_NOTE)
+    task("tofu", "tofu_retain_qa_prob", "Answer probability exp(mean log p) of each retain answer.\n" + qa_note,
+         TOFU_QA + "custom_dataset: !function utils.load_retain_qa\noutput_type: loglikelihood\n"
+                   "process_results: !function utils.process_answer_prob\n",
+         [("prob", "mean", True, False)])
+    task("tofu", "tofu_retain_qa_rouge", "ROUGE-L recall of the greedy answer on retain QA pairs.\n" + qa_note,
+         TOFU_GEN + "custom_dataset: !function utils.load_retain_qa\n"
+                    "process_results: !function utils.process_rouge_plain\n",
+         [("rougeL_recall", "mean", True, False)])
+    group("tofu", "tofu_retain_qa", "Utility on the retain QA pairs a model learned (e.g. an author subset's).",
+          ["tofu_retain_qa_prob", "tofu_retain_qa_rouge"])
     for name, loader, what in (("real_authors", "load_real_authors", "real authors (100)"),
                                ("world_facts", "load_world_facts", "world facts (117)")):
         task("tofu", f"tofu_{name}_prob",

@@ -35,3 +35,19 @@ def read_hub(split: str) -> Dataset:
 BENCHMARKS.register("tofu")(Benchmark(
     name="tofu", splits=SPLITS, id_fields=("question", "answer"), subdir="tofu",
     read_local=read_local, hub_id=HUB_ID, read_hub=read_hub))
+
+
+AUTHOR_SIZE = 20  # QA pairs per TOFU author
+
+
+def author_subset(benchmark: str, n: int, data_dir=None, duplicates: str = "error") -> list[str]:
+    """The sample ids of the last `n` authors of TOFU's `full` (they hold the forget splits): the
+    small setting `--subset-authors N` trains and evaluates."""
+    from mrd_bench.data.source import load
+    from mrd_bench.errors import ConfigError
+
+    if benchmark != "tofu":
+        raise ConfigError(f"subset_authors applies to TOFU only, not {benchmark!r}; drop it.")
+    if n < 1:
+        raise ConfigError(f"subset_authors must be at least 1; got {n}.")
+    return load("tofu", "full", data_dir=data_dir, duplicates=duplicates)["sample_id"][-n * AUTHOR_SIZE:]

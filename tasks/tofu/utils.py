@@ -14,7 +14,7 @@ import warnings
 
 from datasets import Dataset, DatasetDict
 
-from mrd_bench.data import load
+from mrd_bench.data import author_subset, load
 from mrd_bench.errors import DataError
 from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
 from mrd_bench.lmeval.stratified import annotate_docs, counts, generation, prompt_text, spread
@@ -96,6 +96,22 @@ def load_retain(retain_split: str | None = None, benchmark: str = "tofu", diffic
     return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
 
 
+def load_retain_qa(retain_split: str | None = None, benchmark: str = "tofu", subset_authors: int | None = None,
+                   data_dir: str | None = None, prompt_format: str = "raw", **_metadata) -> DatasetDict:
+    """Retain QA pairs, unstratified; `subset_authors` keeps the last N authors of TOFU's `full`
+    (the setting `mrd-bench finetune --subset-authors N` trains), so utility measures what the
+    original model learned."""
+    split = retain_split or ("retain_perturbed" if benchmark == "tofu" else "retain80")
+    rows = load(benchmark, split, data_dir=data_dir)
+    if subset_authors is not None:
+        keep = set(author_subset(benchmark, int(subset_authors), data_dir))
+        rows = rows.filter(lambda row: row["sample_id"] in keep)
+    if len(rows) == 0:
+        raise DataError(f"{benchmark}/{split} has no rows within subset_authors={subset_authors}; choose a "
+                        "retain split that holds the subset's retain authors (e.g. retain99 for 5 authors).")
+    return _dataset([_qa(r, prompt_format) for r in rows])
+
+
 def _options(split: str, data_dir, prompt_format: str) -> DatasetDict:
     docs = [{**_qa(r, prompt_format), "choices": [r["answer"], *r["perturbed_answer"]]}
             for r in load("tofu", split, data_dir=data_dir)]
@@ -140,6 +156,12 @@ def process_mia(doc: dict, results: list) -> dict:
     return {**spread("fa", fa, doc, overall_item=True), **spread("ua", 1 - fa, doc, overall_item=True),
             **spread("prob", prob, doc, overall_item=True), **spread("min_k_auc", score, doc, overall_item=True),
             **counts(doc)}
+
+
+def process_answer_prob(doc: dict, results: list) -> dict:
+    """Answer probability exp(mean log p), unstratified."""
+    prob = math.exp(_mean_logp(results[0])) if _token_level(results, "answer probability") else math.nan
+    return {"prob": prob}
 
 
 def process_rouge(doc: dict, results: list) -> dict:

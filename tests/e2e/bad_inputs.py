@@ -233,6 +233,20 @@ CASES = [
     C("demo zero train samples", [*DEMO, "--out", "{tmp}/demo", "--train-samples", "0"],
       "--train-samples must be at least 1"),
     C("demo misspelt split", [*DEMO, "--out", "{tmp}/demo", "--forget-split", "forget21"], "unknown split 'forget21'"),
+    C("demo bad board entry", [*DEMO, "--out", "{tmp}/demo", "--board-runs", "ga:nope"], "is not METHOD:SAMPLER"),
+    C("demo board entry needing retain", [*DEMO, "--out", "{tmp}/demo", "--board-runs", "graddiff:uniform"],
+      "without a retain set"),
+    C("demo zero board steps", [*DEMO, "--out", "{tmp}/demo", "--board-steps", "0"], "--board-steps must be at least 1"),
+    # ---- leaderboard and audit -----------------------------------------------------------------
+    C("leaderboard without action", ["leaderboard"], "required: {submit,validate,build}"),
+    C("build a missing board", ["leaderboard", "build", "{tmp}/none"], "no leaderboard definition"),
+    C("build a board that is not JSON", ["leaderboard", "build", "{tmp}"], "not JSON", setup="yaml_board"),
+    C("validate a missing submission", ["leaderboard", "validate", "{tmp}/none", "--board", "{tmp}/none"],
+      "no leaderboard definition"),
+    C("submit without a board", ["leaderboard", "submit", "--board", "{tmp}/none", "--run", "{tmp}", "--name", "x"],
+      "no leaderboard definition"),
+    C("audit a missing claim", ["audit", "{tmp}/none.json"], "no such file"),
+    C("audit a YAML claim", ["audit", "{tmp}/notes.txt"], "not JSON", setup="notes"),
     # ---- report --------------------------------------------------------------------------------
     C("report of a missing folder", ["report", "{tmp}/none"], "is not a folder"),
     C("report without results", ["report", "{tmp}"], "no lm-eval results_*.json"),
@@ -428,6 +442,8 @@ def setup(name: str, ctx: dict) -> None:
     elif name == "torn_samples":
         run = _results(tmp, GOOD_RESULTS)
         _write(run / "samples_t_2026-01-01T00-00-00.jsonl", '{"doc": {}}\n{"doc": ')
+    elif name == "yaml_board":
+        _write(tmp / "board.json", "schema_version: 1\nname: x\n")
     elif name == "good_results":
         _results(tmp, GOOD_RESULTS)
     elif name == "corrupt_reference":

@@ -69,13 +69,21 @@ def _demo(model: str, out: Path, *extra: str, env: dict | None = None) -> subpro
 
 def test_demo_on_a_tiny_model_caches_the_original(tiny_checkpoint, tmp_path):
     out = tmp_path / "demo"
-    first = _demo(str(tiny_checkpoint), out, "--sigma", "1e-2")
+    first = _demo(str(tiny_checkpoint), out, "--sigma", "1e-2", "--board-runs", "ga:uniform,npo:mrd")
     assert first.returncode == 0, first.stderr
     assert f"Report: {out / 'report.md'}" in first.stdout
-    assert {p.name for p in out.iterdir()} == {"report.md", "mrd.png", "scores.jsonl", "scores.meta.json", "run.json"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "mrd.png", "scores.jsonl", "scores.meta.json", "run.json",
+                                               "board", "work"}
     run = json.loads((out / "run.json").read_text())
     assert run["original_model_cached"] is False and run["base_model_hash"] != run["original_model_hash"]
-    second = _demo(str(tiny_checkpoint), out, "--sigma", "1e-2", "--overwrite")
+    # the main job ends with its purpose: a board of the unlearned entries, its ranking and its page
+    board = json.loads((out / "board" / "scores.json").read_text())
+    assert sorted(e["method"]["name"] for e in board["entries"]) == ["GA + uniform", "NPO + mrd"]
+    assert board["rejected"] == [] and board["original_model"]["weights_sha256"] == run["original_model_hash"]
+    assert f"Leaderboard: {(out / 'board' / 'index.html').resolve().as_uri()}" in first.stdout
+    assert "GA + uniform" in first.stdout and "NPO + mrd" in first.stdout  # the ranking is printed
+    assert not list((out / "work" / "runs").rglob("*.safetensors"))  # only run records are kept
+    second = _demo(str(tiny_checkpoint), out, "--sigma", "1e-2", "--overwrite", "--board-runs", "none")
     assert second.returncode == 0, second.stderr
     assert json.loads((out / "run.json").read_text())["original_model_cached"] is True
     assert "loaded from cache" in (out / "report.md").read_text()
@@ -83,13 +91,17 @@ def test_demo_on_a_tiny_model_caches_the_original(tiny_checkpoint, tmp_path):
 
 def test_demo_on_the_embedded_model(tmp_path):
     out = tmp_path / "demo"
-    proc = _demo("smollm2-135m-instruct", out, env={"MRD_BENCH_DATA_DIR": ""})  # needs no data dir
+    proc = _demo("smollm2-135m-instruct", out, "--board-runs", "ga:uniform,npo:mrd", "--board-steps", "2",
+                 env={"MRD_BENCH_DATA_DIR": ""})  # needs no data dir
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     assert len(rows) == 10 and all(r["score"] > 0 and r["se"] is not None for r in rows)
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["model"] == "smollm2-135m-instruct" and run["timings"]["total_s"] > 0
     assert (out / "mrd.png").stat().st_size > 10_000
+    board = json.loads((out / "board" / "scores.json").read_text())
+    assert len(board["entries"]) == 2 and board["rejected"] == []
+    assert board["bin_counts"] == {"easy": 4, "medium": 3, "hard": 3} or sum(board["bin_counts"].values()) == 10
 
 
 def one_and_two_processes(args: list[str], out_one: Path, out_two: Path, port: int, env: dict | None = None):

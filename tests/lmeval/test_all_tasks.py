@@ -17,7 +17,7 @@ from mrd_bench.data import load
 from mrd_bench.report.stratify import quantile_edges
 from tests.e2e.test_cli import assert_one_line_error, mrd_bench
 
-TASKS = "tofu_mrd,wmdp_mrd,mmlu_mrd_utility,whp_forget_mrd,safe_forget_mrd"
+TASKS = "tofu_mrd,tofu_retain_qa,wmdp_mrd,mmlu_mrd_utility,whp_forget_mrd,safe_forget_mrd"
 STRATIFIED = ("", "_easy", "_medium", "_hard", "_reweighted")
 # task -> (metrics, stratified?, needs per-token log-probs?)
 EXPECTED = {
@@ -26,6 +26,8 @@ EXPECTED = {
     "tofu_forget_mrd_tr": (("truth_ratio",), True, True),
     "tofu_retain_mrd_prob": (("prob", "truth_ratio"), True, True),
     "tofu_retain_mrd_rouge": (("rougeL_recall",), True, False),
+    "tofu_retain_qa_prob": (("prob",), False, True),
+    "tofu_retain_qa_rouge": (("rougeL_recall",), False, False),
     "tofu_real_authors_prob": (("prob", "truth_ratio"), False, True),
     "tofu_real_authors_rouge": (("rougeL_recall",), False, False),
     "tofu_world_facts_prob": (("prob", "truth_ratio"), False, True),

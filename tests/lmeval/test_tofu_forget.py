@@ -124,6 +124,21 @@ def test_shipped_annotation_covers_the_embedded_forget_split(monkeypatch):
         tofu.load_forget(split="forget10", benchmark="fictitious")
 
 
+def test_retain_qa_keeps_the_author_subsets_retain_authors(data_dir):
+    from mrd_bench.data import load
+    from mrd_bench.errors import ConfigError
+
+    docs = tofu.load_retain_qa(retain_split="retain99", subset_authors=5)["test"]
+    full = load("tofu", "full")["sample_id"]
+    forget01 = set(load("tofu", "forget01")["sample_id"])
+    # 5 authors x 20 QA = the last 100 of full; 2 authors are forget01, so 3 x 20 are retain
+    assert len(docs) == 60 and set(docs["sample_id"]) == set(full[-100:]) - forget01
+    assert len(tofu.load_retain_qa(benchmark="fictitious")["test"]) == 80
+    with pytest.raises(ConfigError, match="TOFU only"):
+        tofu.load_retain_qa(benchmark="fictitious", subset_authors=2)
+    assert tofu.process_answer_prob({}, [(-2.0, False, [-1.0, -1.0], [False, False])]) == {"prob": pytest.approx(math.exp(-1))}
+
+
 def test_annotation_names_unscored_samples(tmp_path):
     scores = tmp_path / "scores.jsonl"
     scores.write_text('{"sample_id": "a", "score": 1.0}\n')

@@ -1,0 +1,242 @@
+"""A submission: a folder with one `submission.json` (schema `submission-1.json`) and the files
+it names: the unlearned model's run record, lm-eval's results file and its `--log_samples`
+files. It is data, never code: everything is read as JSON inside the folder.
+
+`submit` assembles one from an lm-eval output folder; `validate` checks one against a board
+and returns one line per problem, plus the per-sample values the build scores.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.io import guard_output, write_json
+from mrd_bench.leaderboard.board import metrics
+from mrd_bench.leaderboard.untrusted import (Invalid, check_folder, confined, finite, read, schema_problems,
+                                             sha256, short)
+
+SUBMISSION_FILE = "submission.json"
+RUN_RECORD = "run_record.json"
+
+
+@dataclass
+class Entry:
+    """What the build reads from an accepted submission."""
+
+    folder: str
+    method: dict
+    record: dict
+    values: dict[str, np.ndarray]  # metric id -> values aligned to the board split's ids
+    stated: dict[str, dict[str, float]] = field(default_factory=dict)  # metric id -> {"overall"|bin|"reweighted": v}
+
+
+# ----------------------------------------------------------------------------- validate
+
+def validate(folder: str | Path, board: dict) -> tuple[list[str], Entry | None]:
+    """Every problem of the submission in `folder` against `board`, one line each; the entry
+    when there are none."""
+    folder = Path(folder)
+    try:
+        check_folder(folder, "submission")
+        sub = read(confined(folder, SUBMISSION_FILE, SUBMISSION_FILE), SUBMISSION_FILE)
+    except Invalid as err:
+        return [str(err)], None
+    problems = schema_problems(sub, "submission", SUBMISSION_FILE)
+    if problems:
+        return problems, None
+    if sub["board"] != board["name"]:
+        problems.append(f"board: {short(sub['board'])}: this board is {board['name']!r}")
+    if sub["annotation_sha256"] != board["annotation"]["sha256"]:
+        problems.append(f"annotation_sha256: {short(sub['annotation_sha256'])}: not the board's annotation "
+                        f"({board['annotation']['sha256'][:12]}…); evaluate with the board's annotation file")
+    record = _record(folder, sub, board, problems)
+    stated = _stated(folder, sub, board, problems)
+    values = {}
+    for task in board["tasks"]:
+        name = f"samples/{task['task']}"
+        if task["task"] not in sub["samples"]:
+            problems.append(f"samples: {task['task']!r} is missing; the board scores that task "
+                            f"(lm-eval --log_samples writes samples_{task['task']}_*.jsonl)")
+            continue
+        try:
+            rows = read(confined(folder, sub["samples"][task["task"]], name), name, finite=False, lines=True)
+        except Invalid as err:
+            problems.append(str(err))
+            continue
+        values.update(_task_values(rows, task, board, name, problems))
+    for extra in sorted(set(sub["samples"]) - {t["task"] for t in board["tasks"]}):
+        problems.append(f"samples: {extra!r}: not a task of this board; drop it")
+    if problems:
+        return problems, None
+    return [], Entry(folder=str(folder), method=sub["method"], record=record, values=values, stated=stated)
+
+
+def _record(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
+    try:
+        record = read(confined(folder, sub["run_record"], "run_record"), "run_record")
+    except Invalid as err:
+        problems.append(str(err))
+        return {}
+    if not isinstance(record, dict):
+        problems.append(f"run_record: {short(record)}: must be a JSON object (the run_record.json of `mrd-bench unlearn`)")
+        return {}
+    start = (record.get("model_hash") or {}).get("initial") if isinstance(record.get("model_hash"), dict) else None
+    if start != board["original_model"]["weights_sha256"]:
+        problems.append(f"run_record: model_hash/initial: {short(start)}: the run did not start from the board's "
+                        f"original model ({board['original_model']['weights_sha256'][:12]}…)")
+    return record
+
+
+def _stated(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
+    """The summary numbers lm-eval's results file states, for comparison with the recomputed ones."""
+    try:
+        results = read(confined(folder, sub["results"], "results"), "results", finite=False)
+        tasks = results["results"]
+    except Invalid as err:
+        problems.append(str(err))
+        return {}
+    except (TypeError, KeyError):
+        problems.append("results: not an lm-eval results file (no 'results' object)")
+        return {}
+    stated = {}
+    for m in metrics(board):
+        numbers = tasks.get(m["task"]) if isinstance(tasks, dict) else None
+        if not isinstance(numbers, dict):
+            problems.append(f"results: results/{m['task']}: missing; the results file must hold every board task")
+            continue
+        keys = {"overall": m["name"]}
+        if m["stratified"]:
+            keys.update({b: f"{m['name']}_{b}" for b in board["_annotation"]["bins"]},
+                        reweighted=f"{m['name']}_reweighted")
+        stated[m["id"]] = {k: numbers[f"{key},none"] for k, key in keys.items()
+                           if isinstance(numbers.get(f"{key},none"), (int, float))}
+    return stated
+
+
+def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[str]) -> dict:
+    """Each metric's per-sample values, aligned to the board split's ids, after checking that the
+    documents are exactly the split (and the non-member split where the task has one)."""
+    members, nonmembers = {}, []
+    for i, row in enumerate(rows):
+        doc = row.get("doc") if isinstance(row, dict) else None
+        sid = doc.get("sample_id") if isinstance(doc, dict) else None
+        if not isinstance(sid, str):
+            problems.append(f"{name}: line {i + 1}: doc/sample_id: {short(sid)}: missing or not a string")
+            return {}
+        if doc.get("member", 1) == 0:
+            nonmembers.append(sid)
+        elif sid in members:
+            problems.append(f"{name}: doc/sample_id: {sid!r}: duplicate sample id")
+        else:
+            members[sid] = row
+    expected = board["splits"][task["split"]]
+    _same_ids(name, "", list(members), expected, problems)
+    if "nonmember_split" in task:
+        _same_ids(name, " (non-members)", nonmembers, board["splits"][task["nonmember_split"]], problems)
+    if problems:
+        return {}
+    if task["split"] == "forget":
+        bins = board["_annotation"]["samples"]
+        for sid in expected:
+            got = members[sid]["doc"].get("mrd_bin")
+            if got != bins[sid]["bin"]:
+                problems.append(f"{name}: {sid}: doc/mrd_bin: {short(got)}: the board's annotation puts it in "
+                                f"{bins[sid]['bin']!r}; evaluate with the board's annotation")
+                return {}
+    out = {}
+    for m in task["metrics"]:
+        values = []
+        for sid in expected:
+            raw = members[sid].get(m["name"])
+            value = raw.get("value") if isinstance(raw, dict) else raw
+            if not finite(value):
+                problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: not a finite number")
+                return {}
+            values.append(float(value))
+        out[f"{task['task']}/{m['name']}"] = np.asarray(values)
+    return out
+
+
+def _same_ids(name: str, what: str, got: list[str], expected: list[str], problems: list[str]) -> None:
+    dupes = sorted({s for s in got if got.count(s) > 1})
+    missing = [s for s in expected if s not in set(got)]
+    extra = sorted(set(got) - set(expected))
+    for label, ids in (("duplicate sample ids", dupes), ("missing sample ids", missing),
+                       ("sample ids not in the board's split", extra)):
+        if ids:
+            problems.append(f"{name}{what}: {label}: {len(ids)} (e.g. {ids[0]!r})")
+
+
+# ----------------------------------------------------------------------------- submit
+
+def submit(board: dict, run_dir: str | Path, out: str | Path, *, name: str, link: str = "", description: str = "",
+           record: str | Path | None = None, overwrite: bool = False) -> Path:
+    """A submission folder `out` from an lm-eval output folder: its results file, the board tasks'
+    samples files, and the run record of the model it evaluated (found beside the model, or given)."""
+    import json
+
+    run_dir = Path(run_dir)
+    results = sorted(run_dir.rglob("results_*.json"))
+    if len(results) != 1:
+        raise DataError(f"--run {str(run_dir)!r} must hold exactly one lm-eval results_*.json "
+                        f"(found {len(results)}); give the --output_path folder of one `mrd-bench eval` run.")
+    folder = results[0].parent
+    config = json.loads(results[0].read_text(), parse_constant=float).get("config", {})
+    samples = {}
+    for task in board["tasks"]:
+        found = sorted(folder.glob(f"samples_{task['task']}_*.jsonl"))
+        if not found:
+            raise DataError(f"{str(folder)!r} has no samples_{task['task']}_*.jsonl; run the board's tasks "
+                            "with --log_samples (see the board's eval settings).")
+        samples[task["task"]] = found[-1]
+    record = Path(record) if record else _record_beside_model(config)
+    ann = _annotation_used(samples[next(t["task"] for t in board["tasks"] if t["split"] == "forget")])
+    out = guard_output(out, overwrite, what="a submission", folder=True)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copyfile(record, tmp / RUN_RECORD)
+    shutil.copyfile(results[0], tmp / "results.json")
+    for task, path in samples.items():
+        shutil.copyfile(path, tmp / f"samples_{task}.jsonl")
+    from mrd_bench.provenance import versions
+
+    write_json(tmp / SUBMISSION_FILE, {
+        "schema_version": 1, "board": board["name"],
+        "method": {"name": name, "link": link, "description": description},
+        "run_record": RUN_RECORD, "results": "results.json",
+        "samples": {task: f"samples_{task}.jsonl" for task in samples},
+        "annotation_sha256": sha256(ann),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "submitted_with": {k: str(v) for k, v in versions().items()}})
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def _record_beside_model(config: dict) -> Path:
+    args = config.get("model_args") or {}
+    pretrained = args.get("pretrained") if isinstance(args, dict) else None
+    if not pretrained or not (Path(pretrained) / RUN_RECORD).is_file():
+        raise ConfigError(f"no {RUN_RECORD} beside the evaluated model {pretrained!r}; pass the unlearning run's "
+                          "record with --record PATH.")
+    return Path(pretrained) / RUN_RECORD
+
+
+def _annotation_used(samples: Path) -> Path:
+    import json
+
+    with samples.open() as handle:
+        doc = json.loads(handle.readline(), parse_constant=float)["doc"]
+    path = Path(doc.get("annotation", ""))
+    if not path.is_file():
+        raise DataError(f"the annotation the evaluation used ({str(path)!r}, from {samples.name}) is not here; "
+                        "run `submit` on the machine that evaluated.")
+    return path
+
