@@ -72,13 +72,17 @@ def evaluate(board_folder: Path, model: str, out: Path, *, batch_size: int = 16,
         argv.append("--apply_chat_template")
     if board["eval"].get("gen_kwargs"):
         argv += ["--gen_kwargs", board["eval"]["gen_kwargs"]]
-    if not progress:
-        argv += ["--verbosity", "WARNING"]
     import contextlib
+    import os
+    from unittest import mock
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    with open(out / "lm_eval.log", "w") as log, contextlib.redirect_stdout(log):  # its tables are in results_*.json
+    # lm-eval's tables go to a log (they are in results_*.json too) and its INFO lines are quieted;
+    # the token-scoring bar shows progress
+    level = os.environ.get("LMEVAL_LOG_LEVEL") or "ERROR"
+    with open(out / "lm_eval.log", "w") as log, contextlib.redirect_stdout(log), \
+            mock.patch.dict(os.environ, {"LMEVAL_LOG_LEVEL": level}):
         code = run_eval(argv)
     if code:
         raise RuntimeError(f"lm-eval failed on {model}; see {out / 'lm_eval.log'}")
