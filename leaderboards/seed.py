@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from mrd_bench.methods import METHODS as REGISTRY
+
 HERE = Path(__file__).parent
 BOARD = HERE / "tofu_subset5_forget01"
 METHODS = ("ga", "graddiff", "po", "npo")
@@ -117,7 +119,7 @@ def main() -> None:
         for sampler in args.samplers.split(","):
             slug = f"{method}_{sampler}"
             run, evald, sub = work / "runs" / slug, work / "eval" / slug, BOARD / "submissions" / slug
-            retain = ["--retain", "retain99"] if method in ("graddiff", "po") else []
+            retain = ["--retain", "retain99"] if REGISTRY.get(method).retain == "required" else []
             timed(times, f"{slug}/unlearn", (run / "run_record.json").is_file(), lambda: cli(
                 "unlearn", "--model", args.original, "--benchmark", "tofu", "--forget", "forget01", *retain,
                 "--subset-authors", str(SUBSET), "--method", method, "--sampler", sampler, "--scores", str(scores),

@@ -29,6 +29,7 @@ import numpy as np
 
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.io import guard_output, write_json, write_text
+from mrd_bench.leaderboard.submission import documents, value_of
 from mrd_bench.leaderboard.untrusted import Invalid, confined, finite, read, schema_problems, sha256, short
 from mrd_bench.lmeval.aggregations import BINS
 
@@ -182,20 +183,12 @@ def per_sample(claim: dict, folder: Path, ids: list[str]) -> np.ndarray:
     metric = claim["reported"]["metric"]
     try:
         rows = read(confined(folder, claim["samples"], "samples"), "samples", finite=False, lines=True)
+        members, _, repeated = documents(rows, "samples")
     except Invalid as err:
         raise DataError(str(err)) from None
-    by_id = {}
-    for i, row in enumerate(rows):
-        doc = row.get("doc") if isinstance(row, dict) else None
-        sid = doc.get("sample_id") if isinstance(doc, dict) else None
-        if not isinstance(sid, str):
-            raise DataError(f"samples: line {i + 1}: doc/sample_id: {short(sid)}: missing or not a string")
-        if doc.get("member", 1) == 0:
-            continue
-        if sid in by_id:
-            raise DataError(f"samples: doc/sample_id: {sid!r}: duplicate sample id")
-        raw = row.get(metric)
-        by_id[sid] = raw.get("value") if isinstance(raw, dict) else raw
+    if repeated:
+        raise DataError(f"samples: doc/sample_id: {repeated[0]!r}: duplicate sample id")
+    by_id = {sid: value_of(row, metric) for sid, row in members.items()}
     missing = [s for s in ids if s not in by_id]
     if missing:
         raise DataError(f"samples: {len(missing)} of the forget subset's samples are missing (e.g. {missing[0]!r})")

@@ -64,15 +64,10 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
-    from mrd_bench.data import load
+    from mrd_bench.data import keep_authors, load
 
     dataset = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path)
-    if args.subset_authors is not None:
-        from mrd_bench.data import author_subset
-
-        keep = set(author_subset(args.benchmark, args.subset_authors, args.data_dir, duplicates="keep"))
-        dataset = dataset.filter(lambda row: row["sample_id"] in keep)
-    dataset = _limited(dataset, args)
+    dataset = _limited(keep_authors(dataset, args.benchmark, args.subset_authors, args.data_dir, "keep"), args)
     repeats = sum("~" in sid for sid in dataset["sample_id"])
     print(f"{args.benchmark}/{args.split}: {len(dataset)} rows{f' ({repeats} repeated)' if repeats else ''}; "
           f"fields {dataset.column_names}; first sample_id {dataset[0]['sample_id']}")
@@ -265,12 +260,8 @@ def _lb_submit(args: argparse.Namespace) -> None:
     out = args.out or os.path.join(args.board, "submissions", re.sub(r"[^A-Za-z0-9_.-]+", "_", args.name).strip("_"))
     path = submit(board, args.run_dir, out, name=args.name, link=args.link, description=args.description,
                   record=args.record, overwrite=args.overwrite)
-    problems, _ = validate(path, board)
-    if problems:
-        for line in problems:
-            print(line, file=sys.stderr)
-        raise MrdBenchError(f"wrote the submission {path}, but it is not valid ({len(problems)} problem(s) above); "
-                            "fix them and submit again with --overwrite.")
+    _refuse(validate(path, board)[0], f"wrote the submission {path}, but it is not valid; fix the problems above "
+            "and submit again with --overwrite")
     print(f"Wrote the submission {path}: valid for the board {board['name']!r}")
 
 
@@ -279,12 +270,16 @@ def _lb_validate(args: argparse.Namespace) -> None:
     from mrd_bench.leaderboard.submission import validate
 
     board = load_board(args.board or os.path.join(args.submission, os.pardir, os.pardir))
-    problems, _ = validate(args.submission, board)
+    _refuse(validate(args.submission, board)[0], f"{args.submission} is not accepted")
+    print(f"{args.submission}: valid for the board {board['name']!r}")
+
+
+def _refuse(problems: list[str], what: str) -> None:
+    """Each problem on its own line on stderr, then one error line (exit code 2)."""
     if problems:
         for line in problems:
             print(line, file=sys.stderr)
-        raise MrdBenchError(f"{len(problems)} problem(s) in {args.submission}; it is not accepted.")
-    print(f"{args.submission}: valid for the board {board['name']!r}")
+        raise MrdBenchError(f"{what} ({len(problems)} problem(s) above).")
 
 
 def _lb_build(args: argparse.Namespace) -> None:
@@ -306,14 +301,11 @@ def _tasks_dir(args: argparse.Namespace) -> None:
 
 def _load(args: argparse.Namespace):
     """The split a scoring command reads: a repeated row is an error unless --dedupe drops it."""
-    from mrd_bench.data import author_subset, load
+    from mrd_bench.data import keep_authors, load
 
     duplicates = "drop" if args.dedupe else "error"
     rows = load(args.benchmark, args.split, data_dir=args.data_dir, path=args.data_path, duplicates=duplicates)
-    if getattr(args, "subset_authors", None) is None:
-        return rows
-    keep = set(author_subset(args.benchmark, args.subset_authors, args.data_dir, duplicates))
-    return rows.filter(lambda row: row["sample_id"] in keep)
+    return keep_authors(rows, args.benchmark, getattr(args, "subset_authors", None), args.data_dir, duplicates)
 
 
 def _limited(dataset, args: argparse.Namespace):

@@ -71,7 +71,7 @@ class DemoConfig:
                 raise ConfigError(f"--board-runs: {part.strip()!r} is not METHOD:SAMPLER (methods: "
                                   f"{', '.join(METHODS)}; samplers: {', '.join(SAMPLERS)}), e.g. ga:uniform,npo:mrd; "
                                   "or 'none'.")
-            if method in ("graddiff", "po"):
+            if METHODS.get(method).retain == "required":
                 raise ConfigError("--board-runs: the demo's board runs methods without a retain set (ga, npo, cga); "
                                   f"got {method!r}.")
             pairs.append((method, sampler))

@@ -69,15 +69,14 @@ class Inputs:
 
     def load(self, split: str):
         """A split, restricted to the author subset where it is part of TOFU's `full`."""
-        from mrd_bench.data import author_subset, load
+        from mrd_bench.data import keep_authors, load
 
         data = load(self.benchmark, split, data_dir=self.data_dir, path=self.data_path,
                     duplicates="drop" if self.dedupe else "error")
         if self.subset_authors is None or not split.startswith(("full", "forget", "retain9")):
             return data
-        keep = set(author_subset(self.benchmark, self.subset_authors, self.data_dir,
-                                 duplicates="drop" if self.dedupe else "error"))
-        return data.filter(lambda row: row["sample_id"] in keep)
+        return keep_authors(data, self.benchmark, self.subset_authors, self.data_dir,
+                            duplicates="drop" if self.dedupe else "error")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,6 @@ from __future__ import annotations
 
 from mrd_bench.data import fictitious, mmlu, safe, tofu, whp, wmdp  # noqa: F401  (registers)
 from mrd_bench.data.source import BENCHMARKS, DATA_ENV, Benchmark, load, resolve_data_dir
-from mrd_bench.data.tofu import author_subset
+from mrd_bench.data.tofu import author_subset, keep_authors
 
-__all__ = ["BENCHMARKS", "DATA_ENV", "Benchmark", "author_subset", "load", "resolve_data_dir"]
+__all__ = ["BENCHMARKS", "DATA_ENV", "Benchmark", "author_subset", "keep_authors", "load", "resolve_data_dir"]

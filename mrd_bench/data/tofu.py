@@ -51,3 +51,11 @@ def author_subset(benchmark: str, n: int, data_dir=None, duplicates: str = "erro
     if n < 1:
         raise ConfigError(f"subset_authors must be at least 1; got {n}.")
     return load("tofu", "full", data_dir=data_dir, duplicates=duplicates)["sample_id"][-n * AUTHOR_SIZE:]
+
+
+def keep_authors(rows: Dataset, benchmark: str, n: int | None, data_dir=None, duplicates: str = "error") -> Dataset:
+    """The rows among the last `n` authors of TOFU's `full` (all rows when `n` is None)."""
+    if n is None:
+        return rows
+    keep = set(author_subset(benchmark, int(n), data_dir, duplicates))
+    return rows.filter(lambda row: row["sample_id"] in keep)

@@ -36,19 +36,21 @@ def bin_indices(bins: list[str]) -> dict[str, np.ndarray]:
     return {b: np.flatnonzero(np.asarray(bins) == b) for b in BINS}
 
 
-def draws(groups: dict[str, np.ndarray], n_utility: int, B: int, seed: int) -> dict[str, np.ndarray]:
-    """The shared resamples: for each bin, B × n_b indices into the whole split (drawn within the
-    bin); for the utility split, B × n indices. Every entry uses the same draws (paired)."""
+def draws(groups: dict[str, np.ndarray], sizes: dict[str, int], B: int, seed: int
+          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The shared resamples: for each bin of the forget split, B × n_b indices into that split
+    (drawn within the bin); for each other split, B × n indices. Every entry uses the same draws
+    (paired)."""
     rng = np.random.default_rng(seed)
-    out = {b: idx[rng.integers(len(idx), size=(B, len(idx)))] for b, idx in groups.items() if len(idx)}
-    out["utility"] = rng.integers(n_utility, size=(B, n_utility)) if n_utility else np.zeros((B, 0), int)
-    return out
+    by_bin = {b: idx[rng.integers(len(idx), size=(B, len(idx)))] for b, idx in groups.items() if len(idx)}
+    by_split = {split: rng.integers(n, size=(B, n)) for split, n in sizes.items()}
+    return by_bin, by_split
 
 
 def stratified(values: np.ndarray, groups: dict[str, np.ndarray], weights: dict[str, float],
                resamples: dict[str, np.ndarray]) -> dict[str, tuple[float, np.ndarray]]:
     """Point value and B resampled values of the mean overall, per bin and reweighted."""
-    B = next(iter(resamples.values())).shape[0]
+    B = next(iter(resamples.values())).shape[0]  # per bin, B × n_b
     out = {}
     total = sum(len(idx) for idx in groups.values())
     overall_point, overall_draws = 0.0, np.zeros(B)
@@ -103,9 +105,9 @@ def score_entries(board: dict, entries: list[Entry]) -> dict:
     groups = bin_indices(bins)
     weights = annotation["reference_weights"]
     B, seed = board["bootstrap"]["B"], board["bootstrap"]["seed"]
-    n_utility = len(board["splits"].get("utility", []))
-    resamples = draws(groups, n_utility, B, seed)
     specs = metrics(board)
+    scored = {m["split"]: len(board["splits"][m["split"]]) for m in specs if not m["stratified"]}
+    resamples, by_split = draws(groups, scored, B, seed)
     per_entry, sampled = [], {}
     for e in entries:
         scores = {}
@@ -114,9 +116,7 @@ def score_entries(board: dict, entries: list[Entry]) -> dict:
             if m["stratified"]:
                 stats = stratified(values, groups, weights, resamples)
             else:
-                resample = resamples["utility"] if m["split"] == "utility" else \
-                    np.random.default_rng(seed).integers(len(values), size=(B, len(values)))
-                stats = plain(values, resample)
+                stats = plain(values, by_split[m["split"]])
             scores[m["id"]] = {k: {"value": v, "ci": interval(s)} for k, (v, s) in stats.items()}
             for k, (_, s) in stats.items():
                 sampled.setdefault((m["id"], k), []).append(s)

@@ -96,6 +96,7 @@ def seed(board_folder: Path, original: str, scores: Path, work: Path, runs: list
     run record stays)."""
     from mrd_bench.leaderboard.board import load_board
     from mrd_bench.leaderboard.submission import submit
+    from mrd_bench.methods import METHODS
     from mrd_bench.methods.loop import LoopConfig
     from mrd_bench.unlearn import Inputs, Settings, run_unlearn
 
@@ -105,7 +106,7 @@ def seed(board_folder: Path, original: str, scores: Path, work: Path, runs: list
         slug = f"{method}_{sampler}"
         start = time.perf_counter()
         split = board["forget_split"]
-        retain = retain_of(split) if method in ("graddiff", "po") else None
+        retain = retain_of(split) if METHODS.get(method).retain == "required" else None
         run, _ = run_unlearn(
             Inputs(model=original, benchmark="fictitious", forget=split, retain=retain, scores=str(scores)),
             Settings(method=method, sampler=sampler),

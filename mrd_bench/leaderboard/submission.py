@@ -118,22 +118,39 @@ def _stated(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
     return stated
 
 
-def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[str]) -> dict:
-    """Each metric's per-sample values, aligned to the board split's ids, after checking that the
-    documents are exactly the split (and the non-member split where the task has one)."""
-    members, nonmembers = {}, []
+def documents(rows: list, name: str) -> tuple[dict[str, dict], list[str], list[str]]:
+    """An lm-eval samples file's member rows by sample id, its non-member ids (a membership test's
+    `member: 0` documents) and the member ids seen more than once; Invalid for a line without one."""
+    members, nonmembers, repeated = {}, [], []
     for i, row in enumerate(rows):
         doc = row.get("doc") if isinstance(row, dict) else None
         sid = doc.get("sample_id") if isinstance(doc, dict) else None
         if not isinstance(sid, str):
-            problems.append(f"{name}: line {i + 1}: doc/sample_id: {short(sid)}: missing or not a string")
-            return {}
+            raise Invalid(f"{name}: line {i + 1}: doc/sample_id: {short(sid)}: missing or not a string")
         if doc.get("member", 1) == 0:
             nonmembers.append(sid)
         elif sid in members:
-            problems.append(f"{name}: doc/sample_id: {sid!r}: duplicate sample id")
+            repeated.append(sid)
         else:
             members[sid] = row
+    return members, nonmembers, repeated
+
+
+def value_of(row: dict, metric: str):
+    """A document's value of `metric`: the plain number, or a stratified item's `value`."""
+    raw = row.get(metric)
+    return raw.get("value") if isinstance(raw, dict) else raw
+
+
+def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[str]) -> dict:
+    """Each metric's per-sample values, aligned to the board split's ids, after checking that the
+    documents are exactly the split (and the non-member split where the task has one)."""
+    try:
+        members, nonmembers, repeated = documents(rows, name)
+    except Invalid as err:
+        problems.append(str(err))
+        return {}
+    problems += [f"{name}: doc/sample_id: {sid!r}: duplicate sample id" for sid in repeated]
     expected = board["splits"][task["split"]]
     _same_ids(name, "", list(members), expected, problems)
     if "nonmember_split" in task:
@@ -152,8 +169,7 @@ def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[
     for m in task["metrics"]:
         values = []
         for sid in expected:
-            raw = members[sid].get(m["name"])
-            value = raw.get("value") if isinstance(raw, dict) else raw
+            value = value_of(members[sid], m["name"])
             if not finite(value):
                 problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: not a finite number")
                 return {}

@@ -14,7 +14,7 @@ import warnings
 
 from datasets import Dataset, DatasetDict
 
-from mrd_bench.data import author_subset, load
+from mrd_bench.data import keep_authors, load
 from mrd_bench.errors import DataError
 from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
 from mrd_bench.lmeval.stratified import annotate_docs, counts, generation, prompt_text, spread
@@ -102,10 +102,7 @@ def load_retain_qa(retain_split: str | None = None, benchmark: str = "tofu", sub
     (the setting `mrd-bench finetune --subset-authors N` trains), so utility measures what the
     original model learned."""
     split = retain_split or ("retain_perturbed" if benchmark == "tofu" else "retain80")
-    rows = load(benchmark, split, data_dir=data_dir)
-    if subset_authors is not None:
-        keep = set(author_subset(benchmark, int(subset_authors), data_dir))
-        rows = rows.filter(lambda row: row["sample_id"] in keep)
+    rows = keep_authors(load(benchmark, split, data_dir=data_dir), benchmark, subset_authors, data_dir)
     if len(rows) == 0:
         raise DataError(f"{benchmark}/{split} has no rows within subset_authors={subset_authors}; choose a "
                         "retain split that holds the subset's retain authors (e.g. retain99 for 5 authors).")

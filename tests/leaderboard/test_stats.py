@@ -31,7 +31,7 @@ def test_paired_bootstrap_separates_what_ci_overlap_cannot():
     base = rng.normal(size=60)
     a, b = base, base - 0.05  # lower is better: b is better on every sample
     groups = bin_indices(["easy"] * 20 + ["medium"] * 20 + ["hard"] * 20)
-    resamples = draws(groups, 0, 500, 0)
+    resamples, _ = draws(groups, {}, 500, 0)
     weights = {"easy": 1 / 3, "medium": 1 / 3, "hard": 1 / 3}
     sa, sb = (stratified(v, groups, weights, resamples)["overall"] for v in (a, b))
     ca, cb = interval(sa[1]), interval(sb[1])
@@ -44,14 +44,14 @@ def test_stratified_means_and_reweighting_by_hand():
     bins = ["easy", "easy", "medium", "medium", "medium", "hard"]
     groups = bin_indices(bins)
     weights = {"easy": 0.5, "medium": 0.25, "hard": 0.25}
-    stats = stratified(values, groups, weights, draws(groups, 0, 50, 1))
+    stats = stratified(values, groups, weights, draws(groups, {}, 50, 1)[0])
     assert stats["easy"][0] == 2.0 and stats["medium"][0] == 20.0 and stats["hard"][0] == 100.0
     assert stats["overall"][0] == pytest.approx(164 / 6)
     assert stats["reweighted"][0] == pytest.approx(0.5 * 2 + 0.25 * 20 + 0.25 * 100)
     assert np.all(stats["hard"][1] == 100.0)  # one sample: every resample is that sample
     # a bin with weight > 0 and no samples makes the reweighted value NaN, not a silent renormalisation
     groups = bin_indices(["easy", "easy", "medium"])
-    assert np.isnan(stratified(values[:3], groups, weights, draws(groups, 0, 10, 0))["reweighted"][0])
+    assert np.isnan(stratified(values[:3], groups, weights, draws(groups, {}, 10, 0)[0])["reweighted"][0])
 
 
 def test_permutation_percentile_and_bin_tests_by_hand():
