@@ -295,6 +295,16 @@ def _audit(args: argparse.Namespace) -> None:
           overwrite=args.overwrite)
 
 
+def _reproduce(args: argparse.Namespace) -> None:
+    from mrd_bench.config import from_args
+    from mrd_bench.reproduce.study import Study, reproduce
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    out = reproduce(from_args(Study, args), args.out, work=args.work, stages=stages, overwrite=args.overwrite,
+                    progress=not args.no_progress, argv=["mrd-bench", *args.argv])
+    _main_print(f"Wrote the reproduction report to {out / 'README.md'} (figures in results.json)")
+
+
 def _tasks_dir(args: argparse.Namespace) -> None:
     print(tasks_dir())
 
@@ -339,6 +349,8 @@ def _one_line_error(parser: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mrd_bench.reproduce.study import Study
+
     parser = argparse.ArgumentParser(prog="mrd-bench", description=__doc__)
     parser.error = _one_line_error(parser)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -468,6 +480,16 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--overwrite", action="store_true", help="replace existing results")
         q.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    p = sub.add_parser("reproduce", help="the reproduction study of the MRD and CUD papers' claims: cached, "
+                       "resumable stages, then a report with a verdict per claim")
+    add_arguments(p, Study)
+    p.add_argument("--out", default="reports/reproduction", help="report folder (default: reports/reproduction)")
+    p.add_argument("--work", help="folder of the stages' outputs (default: a folder under the mrd_bench cache, "
+                   "named by the setting)")
+    p.add_argument("--stages", help="comma-separated stages to run (default: all); 'report' only rebuilds the "
+                   "report from the stages already done")
+    p.set_defaults(run=_reproduce)
+
     p = sub.add_parser("audit", help="audit a published claim: how hard its forget set is, and what its "
                        "metric would be at the reference difficulty mix")
     p.add_argument("claim", help="the claim (JSON; see docs in mrd_bench/audit.py)")
@@ -505,6 +527,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv[:1] != ["eval"]:
         argv = _join_negative_numbers(argv)
     args = None if argv[:1] == ["eval"] else build_parser().parse_args(argv)
+    if args is not None:
+        args.argv = argv  # what the run records as its command
     try:
         if args is None:  # every flag after `eval` is lm-eval's
             return run_eval(argv[1:])

@@ -1,0 +1,288 @@
+"""Each claim of the two papers, measured from the stages' files: the paper's statement,
+mrd_bench's figure with its 95% CI, and a verdict (reproduced, not reproduced,
+inconclusive), or `pending` with the stages it still needs.
+
+Sign convention: high MRD = easy. Every ground-truth measure is oriented so that higher
+= harder (updates to forget; the MA area over the first updates; minus the loss increase
+after them), so the paper's claim is always a negative Spearman.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mrd_bench.reproduce import stats
+from mrd_bench.reproduce.token_mrd import TokenDraws
+
+ESTIMATORS = ("definition", "alg1", "hutchinson")
+METHODS = ("ga", "graddiff", "npo")
+MEASURES = {"updates": "updates to forget", "ma_auc": "MA area, first updates", "neg_loss_increase":
+            "− loss increase after the first updates"}
+BASELINES = {"nll": "answer NLL", "min_k": "Min-K% Prob", "grad_norm": "gradient norm"}
+EPS_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def _read(path: Path) -> Optional[dict]:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class Data:
+    """What the finished stages wrote, aligned to the forget set's order."""
+
+    def __init__(self, work: Path, study) -> None:
+        self.work, self.study = work, study
+        base = _read(work / "baselines" / "done.json") and _read(work / "baselines" / "baselines.json")
+        self.baselines = base
+        self.ids = [r["sample_id"] for r in base["rows"]] if base else None
+        self.draws: Optional[list[TokenDraws]] = None
+        self.seed_draws: list[list[TokenDraws]] = []
+        if _read(work / "mrd_definition" / "done.json") and self.ids:
+            from mrd_bench.reproduce.token_mrd import merge
+
+            for seed in range(study.seeds):
+                rows = {r["sample_id"]: r for r in _read(work / "mrd_definition" / f"seed-{seed}.json")["rows"]}
+                self.seed_draws.append([TokenDraws(p0=rows[i]["p0"], d=rows[i]["d"]) for i in self.ids])
+            self.draws = merge(self.seed_draws)
+        self.estimator_seeds: dict[str, list[list[float]]] = {}
+        self.estimator_values: dict[str, np.ndarray] = {}
+        if self.draws:
+            self.estimator_seeds["definition"] = [[d.mrd(study.eps) for d in seed] for seed in self.seed_draws]
+        for name in ("alg1", "hutchinson"):
+            if _read(work / f"mrd_{name}" / "done.json") and self.ids:
+                seeds = [_read(work / f"mrd_{name}" / f"seed-{s}.json") for s in range(study.seeds)]
+                order = [seeds[0]["sample_id"].index(i) for i in self.ids]
+                self.estimator_seeds[name] = [[s["scores"][j] for j in order] for s in seeds]
+                self.estimator_values[name] = np.concatenate([np.asarray(s["values"])[:, order] for s in seeds])
+        self.updates: dict[str, list[dict]] = {}
+        for method in METHODS:
+            if _read(work / f"updates_{method}" / "done.json") and self.ids:
+                rows = {}
+                for line in (work / f"updates_{method}" / "rows.jsonl").read_text().splitlines():
+                    row = json.loads(line)
+                    rows[row["sample_id"]] = row
+                self.updates[method] = [rows[i] for i in self.ids]
+        self.sensitivity = _read(work / "sensitivity" / "sensitivity.json") \
+            if _read(work / "sensitivity" / "done.json") else None
+
+    def column(self, name: str) -> list[float]:
+        return [r[name] for r in self.baselines["rows"]]
+
+    def measure(self, method: str, measure: str) -> list[float]:
+        rows = self.updates[method]
+        if measure == "neg_loss_increase":
+            return [-r["loss_increase"] for r in rows]
+        return [float(r[measure]) for r in rows]
+
+    def mrd(self, eps: Optional[float] = None, **kw) -> list[float]:
+        """The definition estimator from every draw of every seed (the best estimate there is)."""
+        return [d.mrd(eps or self.study.eps, **kw) for d in self.draws]
+
+
+def _pending(claim: dict, needs: list[str]) -> dict:
+    return {**claim, "verdict": "pending", "needs": needs,
+            "summary": "not measured yet: the stage(s) " + ", ".join(needs) + " have not run"}
+
+
+# ----------------------------------------------------------------------------- claim 2
+
+
+def predicts(data: Data) -> dict:
+    claim = {"id": "predicts", "title": "MRD predicts unlearning difficulty",
+             "paper": "MRD paper, Figure 4: a sample's MRD tracks the updates its unlearning needs (high MRD, "
+                      "few updates), for GA, GradDiff and NPO alike."}
+    needs = [n for n, ok in (("baselines", data.baselines), ("mrd_definition", data.draws)) if not ok]
+    if needs or not data.updates:
+        return _pending(claim, needs + ([] if data.updates else ["updates_ga"]))
+    table, confounds = [], {}
+    for method, rows in data.updates.items():
+        truth = data.measure(method, "updates")
+        entry = {"method": method, "ties": stats.ties(truth), "censored": sum(r["censored"] for r in rows),
+                 "median_updates": float(np.median(truth)), "horizon": rows[0]["horizon"]}
+        for est, seeds in data.estimator_seeds.items():
+            for measure in MEASURES:
+                entry[f"{est}/{measure}"] = stats.correlation(seeds, data.measure(method, measure))
+            entry[f"{est}/partial_nll"] = stats.correlation(seeds, truth, controls=[data.column("nll")])
+        for name in BASELINES:
+            entry[f"baseline/{name}"] = stats.correlation([data.column(name)], truth)
+        entry["definition/partial_baselines"] = stats.correlation(
+            data.estimator_seeds["definition"], truth, controls=[data.column(n) for n in BASELINES])
+        entry["definition/partial_length"] = stats.correlation(data.estimator_seeds["definition"], truth,
+                                                               controls=[data.column("n_tokens")])
+        entry["definition_per_token/updates"] = stats.correlation(
+            [[d.mrd(data.study.eps, per_token=True) for d in seed] for seed in data.seed_draws], truth)
+        table.append(entry)
+    rankings = [data.measure(m, "updates") for m in data.updates]
+    continuous = [data.measure(m, "neg_loss_increase") for m in data.updates]
+    agreement = ({"updates": stats.kendall_w(rankings), "neg_loss_increase": stats.kendall_w(continuous)}
+                 if len(rankings) > 1 else None)
+    mrd = data.mrd()
+    lengths = data.column("n_tokens")
+    clamped = [d.n_clamped(data.study.eps) for d in data.draws]
+    confounds["length"] = {"spearman_mrd_tokens": stats.correlation([mrd], lengths),
+                           "spearman_per_token_mrd_tokens": stats.correlation(
+                               [[d.mrd(data.study.eps, per_token=True) for d in data.draws]], lengths)}
+    confounds["clamp"] = {"eps": data.study.eps, "max_clamped": int(max(clamped)),
+                          "median_clamped_share": float(np.median(np.asarray(clamped) / np.asarray(lengths))),
+                          "samples_with_clamped": int(sum(c > 0 for c in clamped)),
+                          "by_eps": {f"{e:g}": stats.spearman(mrd, [d.mrd(e) for d in data.draws]) for e in EPS_GRID},
+                          "drop_clamped": stats.spearman(mrd, [d.mrd(data.study.eps, drop_clamped=True)
+                                                               for d in data.draws])}
+    first = table[0]
+    truth_ga = data.measure(first["method"], "updates")
+    confounds["clamp"]["updates_by_eps"] = {f"{e:g}": stats.spearman([d.mrd(e) for d in data.draws], truth_ga)
+                                            for e in EPS_GRID}
+    confounds["clamp"]["updates_drop_clamped"] = stats.spearman(
+        [d.mrd(data.study.eps, drop_clamped=True) for d in data.draws], truth_ga)
+    verdicts = {f"{e['method']}/{est}": stats.verdict_negative(e[f"{est}/updates"]["ci"])
+                for e in table for est in data.estimator_seeds}
+    overall = _combine(list(verdicts.values()))
+    main = next(e for e in table if e["method"] == table[0]["method"])
+    summary = "; ".join(f"{e['method'].upper()} ρ(MRD, updates) = {e['definition/updates']['rho']:+.2f} "
+                        f"[{e['definition/updates']['ci'][0]:+.2f}, {e['definition/updates']['ci'][1]:+.2f}]"
+                        for e in table)
+    missing = [f"updates_{m}" for m in METHODS if m not in data.updates] + \
+              [f"mrd_{e}" for e in ESTIMATORS if e not in data.estimator_seeds]
+    return {**claim, "verdict": overall, "verdicts": verdicts, "summary": summary, "table": table,
+            "agreement": agreement, "confounds": confounds, "missing": missing,
+            "headline": main["definition/updates"]}
+
+
+def _combine(verdicts: list[str]) -> str:
+    if verdicts and all(v == "reproduced" for v in verdicts):
+        return "reproduced"
+    if verdicts and all(v == "not reproduced" for v in verdicts):
+        return "not reproduced"
+    return "inconclusive" if verdicts else "pending"
+
+
+# ----------------------------------------------------------------------------- claim 3
+
+
+GROUPS = {
+    "entity_frequency": ("high vs low entity frequency in the training set", lambda v, m: v > m),
+    "prob": ("high vs low initial answer probability", lambda v, m: v > m),
+    "lexical_diversity": ("high vs low lexical diversity (MATTR)", lambda v, m: v > m),
+    "syntactic_depth": ("high vs low syntactic depth (clause-marker proxy)", lambda v, m: v > m),
+    "rare_words": ("with vs without rare words (> 3 outside the 10k most frequent)", lambda v, m: v >= 4),
+}
+
+
+def characteristics(data: Data) -> dict:
+    claim = {"id": "characteristics", "title": "Sample characteristics and MRD",
+             "paper": "MRD paper, Table 7 and Section 4.2: MRD differs between high- and low-frequency samples, "
+                      "high and low initial probability, high and low semantic complexity, and samples with and "
+                      "without rare words."}
+    if not data.baselines or not data.draws:
+        return _pending(claim, [n for n, ok in (("baselines", data.baselines), ("mrd_definition", data.draws))
+                                if not ok])
+    mrd = data.mrd()
+    rows = []
+    for name, (label, split) in GROUPS.items():
+        values = np.asarray(data.column(name), float)
+        high = [bool(split(v, float(np.median(values)))) for v in values]
+        entry = {"characteristic": name, "groups": label, "mrd": stats.group_difference(mrd, high)}
+        if "ga" in data.updates:
+            entry["updates_ga"] = stats.group_difference(data.measure("ga", "updates"), high)
+        rows.append(entry)
+    tested = [r for r in rows if math.isfinite(r["mrd"]["p"])]  # both groups have samples
+    found = [r for r in tested if r["mrd"]["p"] < 0.05 and (r["mrd"]["ci"][0] > 0 or r["mrd"]["ci"][1] < 0)]
+    verdict = ("inconclusive" if not tested else "reproduced" if len(found) == len(tested)
+               else "not reproduced" if not found else "inconclusive")
+    summary = "; ".join(f"{r['characteristic']}: δ = {r['mrd']['delta']:+.2f} [{r['mrd']['ci'][0]:+.2f}, "
+                        f"{r['mrd']['ci'][1]:+.2f}], p = {r['mrd']['p']:.2g}" for r in rows)
+    return {**claim, "verdict": verdict, "summary": summary, "rows": rows,
+            "note": "The paper's direction for each characteristic is not restated here; the verdict asks "
+                    "whether MRD differs between the groups (p < 0.05 and a CI of Cliff's δ excluding 0)."}
+
+
+# ----------------------------------------------------------------------------- claim 5
+
+
+def _k_curve(values: np.ndarray, summarize, steps) -> dict:
+    """Spearman of the score from the first k draws against a reference made of the last half."""
+    half = values.shape[0] // 2
+    reference = summarize(values[half:])
+    return {int(k): stats.spearman(summarize(values[:k]), reference) for k in steps if k <= half}
+
+
+def sensitivity(data: Data) -> dict:
+    claim = {"id": "sensitivity", "title": "MRD is stable in σ, K, eps and batch size",
+             "paper": "MRD paper, Figure 5: MRD rankings are stable across the noise scale σ and the number of "
+                      "draws K."}
+    if not data.draws:
+        return _pending(claim, ["mrd_definition"])
+    out: dict = {"k": {}, "sigma": {}, "eps": {}, "batch": {}}
+    d_values = np.stack([np.asarray([sum(v / min(p, -data.study.eps) for v, p in zip(draw, d.p0))
+                                     for draw in d.d]) for d in data.draws], axis=1)  # [K, n]
+    out["k"]["definition"] = _k_curve(d_values, lambda v: np.abs(v.mean(0)), (1, 2, 4, 8, 16))
+    if "alg1" in data.estimator_values:
+        out["k"]["alg1"] = _k_curve(data.estimator_values["alg1"], lambda v: v.mean(0), (1, 2, 4, 8, 16, 32))
+    if "hutchinson" in data.estimator_values:
+        out["k"]["hutchinson"] = _k_curve(data.estimator_values["hutchinson"], lambda v: np.abs(v.mean(0)),
+                                          (1, 2, 4, 8))
+    mrd = data.mrd()
+    out["eps"] = {f"{e:g}": stats.spearman(mrd, [d.mrd(e) for d in data.draws]) for e in EPS_GRID}
+    out["eps"]["drop_clamped"] = stats.spearman(mrd, [d.mrd(data.study.eps, drop_clamped=True) for d in data.draws])
+    needs = []
+    if data.sensitivity:
+        index = [data.ids.index(i) for i in data.sensitivity["sample_id"]]
+        ref = {"definition": [mrd[i] for i in index]}
+        if "alg1" in data.estimator_seeds:
+            ref["alg1"] = list(np.mean(np.asarray(data.estimator_seeds["alg1"]), 0)[index])
+        for name, scores in data.sensitivity["runs"].items():
+            kind, setting = name.split("/", 1)
+            if kind in ref:
+                out["sigma"].setdefault(kind, {})[setting.split("=")[1]] = stats.spearman(scores, ref[kind])
+        runs = data.sensitivity["runs"]
+        for dtype in ("float32", "float64"):
+            pair = [v for k, v in runs.items() if k.startswith(f"batch/{dtype}/")]
+            if len(pair) == 2:
+                change = np.asarray([abs(a - b) / abs(a) for a, b in zip(*pair)])
+                out["batch"][dtype] = {"max_relative_change": float(change.max()),
+                                       "median_relative_change": float(np.median(change)),
+                                       "spearman": stats.spearman(*pair)}
+    else:
+        needs.append("sensitivity")
+    stable_k = {e: next((k for k, r in curve.items() if r >= 0.9), None) for e, curve in out["k"].items()}
+    out["k_for_0.9"] = stable_k
+    near = [r for e, by in out["sigma"].items() for s, r in by.items()
+            if 0.1 <= float(s) / (data.study.sigma if e == "definition" else data.study.alg1_sigma) <= 10]
+    checks = [r >= 0.9 for r in near] + [r >= 0.9 for e, r in out["eps"].items() if e in ("0.0001", "0.01")]
+    verdict = ("pending" if needs and not checks else "reproduced" if checks and all(checks)
+               else "not reproduced" if checks and not any(checks) else "inconclusive")
+    summary = ", ".join(f"{e}: ρ ≥ 0.9 from K = {k}" if k else f"{e}: ρ < 0.9 at every K tried"
+                        for e, k in stable_k.items())
+    if out["batch"]:
+        summary += "; batch 1 vs {}: max change {:.2%} (float32), {:.2%} (float64)".format(
+            data.study.batch_size, out["batch"].get("float32", {}).get("max_relative_change", math.nan),
+            out["batch"].get("float64", {}).get("max_relative_change", math.nan))
+    return {**claim, "verdict": verdict, "summary": summary, "measured": out, "missing": needs}
+
+
+# ----------------------------------------------------------------------------- not built yet
+
+
+def variance(data: Data) -> dict:
+    return _pending({"id": "variance", "title": "Utility varies with the forget set's samples",
+                     "paper": "MRD paper, Figure 2: over random forget sets of equal size, retain, real-author and "
+                              "world-fact utility after GradDiff and NPO spread widely, and the methods' order "
+                              "changes."}, ["variance"])
+
+
+def sampling(data: Data) -> dict:
+    return _pending({"id": "sampling", "title": "MRD-weighted sampling helps",
+                     "paper": "MRD paper, Table 1: GA→CGA, GradDiff, NPO and PO with MRD-weighted sampling reach "
+                              "higher unlearning completeness and utility, in fewer updates."}, ["sampling"])
+
+
+def cud(data: Data) -> dict:
+    return _pending({"id": "cud", "title": "CUD separates easy from hard samples",
+                     "paper": "CUD paper (arXiv 2601.09624): circuit distance to easy/hard anchors separates easy "
+                              "from hard samples; hard samples use deeper, later pathways."}, ["cud (issue #11)"])
+
+
+CLAIMS = (variance, predicts, characteristics, sampling, sensitivity, cud)

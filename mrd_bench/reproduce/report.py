@@ -1,0 +1,321 @@
+"""The study's report: README.md (claims and verdicts first, then a section per claim with its
+plot), results.json (every figure), run_record.json (command, seeds, versions, hardware and
+each stage's wall time), and the PNGs.
+
+The folder is the command's own: a rerun replaces the files it wrote there (listed in
+`.mrd_bench_files.json`) and refuses a folder holding anything else, or a report of
+another setting unless --overwrite.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+from mrd_bench.errors import OutputExistsError
+from mrd_bench.io import check_output_path, write_json, write_text
+
+MANIFEST = ".mrd_bench_files.json"
+RUN_RECORD = "run_record.json"
+
+
+def target(out, *, study=None, overwrite: bool = False) -> Path:
+    out = check_output_path(out, folder=True)
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    manifest = out / MANIFEST
+    owned = set(json.loads(manifest.read_text())["files"]) | {MANIFEST} if manifest.is_file() else set()
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in owned)
+    if foreign:
+        raise OutputExistsError(f"{str(out)!r} holds files `mrd-bench reproduce` did not write ({', '.join(foreign[:3])}"
+                                f"{', ...' if len(foreign) > 3 else ''}); choose another --out.")
+    if study is not None and not overwrite and (out / RUN_RECORD).is_file():
+        before = json.loads((out / RUN_RECORD).read_text()).get("study")
+        if before is not None and before != asdict(study):
+            changed = sorted(k for k in before if before.get(k) != asdict(study).get(k))
+            raise OutputExistsError(f"{str(out)!r} holds the report of another setting ({', '.join(changed)} "
+                                    "differ); pass --overwrite to replace it, or choose another --out.")
+    return out
+
+
+def _fmt(x: Optional[float], sign: bool = True) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:+.2f}" if sign else f"{x:.2f}"
+
+
+def _rho(c: dict) -> str:
+    return f"{_fmt(c['rho'])} [{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}]"
+
+
+def _p(p: float) -> str:
+    return "n/a" if not math.isfinite(p) else f"{p:.2g}"
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _plots(data, results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mrd_bench.report.plots import _save
+
+    written = []
+    pred = results["predicts"]
+    if pred["verdict"] != "pending":
+        methods = [e["method"] for e in pred["table"]]
+        fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False)
+        mrd = np.asarray(data.mrd())
+        for ax, entry in zip(axes[0], pred["table"]):
+            truth = np.asarray(data.measure(entry["method"], "updates"))
+            censored = np.asarray([r["censored"] for r in data.updates[entry["method"]]])
+            jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(truth))
+            ax.scatter(mrd[~censored], truth[~censored] + jitter[~censored], s=12, alpha=0.7, color="#1f77b4",
+                       edgecolors="none", label="reached the threshold")
+            if censored.any():
+                ax.scatter(mrd[censored], truth[censored] + jitter[censored], s=16, marker="^", color="#d62728",
+                           label="censored at the cap")
+            ax.set_xscale("log")
+            ax.set_xlabel("MRD (definition, all draws)")
+            ax.set_ylabel("updates to forget")
+            c = entry["definition/updates"]
+            ax.set_title(f"{entry['method'].upper()}: Spearman {_rho(c)}", fontsize=9)
+            ax.legend(fontsize=7)
+        _save(fig, out / "predicts_scatter.png")
+        written.append("predicts_scatter.png")
+
+        labels, rows = [], []
+        for entry in pred["table"]:
+            for key, value in entry.items():
+                if isinstance(value, dict) and "rho" in value and "ci" in value:
+                    if key.endswith("/updates") or key.startswith(("baseline/", "definition/partial")):
+                        labels.append(f"{entry['method'].upper()}  {key}")
+                        rows.append(value)
+        fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.2))
+        y = np.arange(len(rows))[::-1]
+        ax.errorbar([r["rho"] for r in rows], y, xerr=[[r["rho"] - r["ci"][0] for r in rows],
+                                                         [r["ci"][1] - r["rho"] for r in rows]],
+                    fmt="o", color="#333333", ecolor="#888888", capsize=2, markersize=4)
+        ax.axvline(0, color="#d62728", lw=0.8)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.set_xlabel("Spearman ρ with updates to forget, 95% CI\n(the MRD claim: ρ < 0)")
+        _save(fig, out / "predicts_spearman.png")
+        written.append("predicts_spearman.png")
+
+    chars = results["characteristics"]
+    if chars["verdict"] != "pending":
+        mrd = np.asarray(data.mrd())
+        fig, axes = plt.subplots(1, len(chars["rows"]), figsize=(2.6 * len(chars["rows"]), 3.4), squeeze=False)
+        from mrd_bench.reproduce.claims import GROUPS
+
+        for ax, row in zip(axes[0], chars["rows"]):
+            values = np.asarray(data.column(row["characteristic"]), float)
+            high = np.asarray([GROUPS[row["characteristic"]][1](v, float(np.median(values))) for v in values])
+            ax.boxplot([mrd[~high], mrd[high]], tick_labels=["low / without", "high / with"], widths=0.6)
+            ax.set_yscale("log")
+            ax.set_title(f"{row['characteristic']}\nδ = {_fmt(row['mrd']['delta'])}, p = {_p(row['mrd']['p'])}",
+                         fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[0][0].set_ylabel("MRD")
+        _save(fig, out / "characteristics.png")
+        written.append("characteristics.png")
+
+    sens = results["sensitivity"]
+    if sens["verdict"] != "pending" or sens.get("measured"):
+        measured = sens["measured"]
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+        for est, curve in measured["k"].items():
+            axes[0].plot([int(k) for k in curve], list(curve.values()), marker="o", label=est)
+        axes[0].set_xscale("log", base=2)
+        axes[0].set_xlabel("draws K (pairs for definition)")
+        axes[0].set_ylabel("Spearman vs large-K reference")
+        axes[0].axhline(0.9, color="#999999", ls="--", lw=0.8)
+        axes[0].legend(fontsize=7)
+        for est, by in measured["sigma"].items():
+            axes[1].plot([float(s) for s in by], list(by.values()), marker="o", label=est)
+        axes[1].set_xscale("log")
+        axes[1].set_xlabel("σ")
+        axes[1].set_ylabel("Spearman vs default σ, all draws")
+        axes[1].axhline(0.9, color="#999999", ls="--", lw=0.8)
+        if measured["sigma"]:
+            axes[1].legend(fontsize=7)
+        eps = {k: v for k, v in measured["eps"].items() if k != "drop_clamped"}
+        axes[2].plot([float(e) for e in eps], list(eps.values()), marker="o", label="clamp |log p| at eps")
+        axes[2].axhline(measured["eps"]["drop_clamped"], color="#d62728", lw=0.8, label="clamped tokens left out")
+        axes[2].set_xscale("log")
+        axes[2].set_xlabel("eps")
+        axes[2].set_ylabel("Spearman vs eps = default")
+        axes[2].legend(fontsize=7)
+        for ax in axes:
+            ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
+        _save(fig, out / "sensitivity.png")
+        written.append("sensitivity.png")
+    return written
+
+
+# ----------------------------------------------------------------------------- text
+
+
+VERDICT_MARK = {"reproduced": "reproduced", "not reproduced": "**not reproduced**", "inconclusive": "inconclusive",
+                "pending": "pending (not measured yet)"}
+
+
+def _claims_table(results: dict) -> list[str]:
+    lines = ["| # | claim | the paper | mrd_bench (95% CI) | verdict |", "|---|---|---|---|---|"]
+    for n, (cid, c) in enumerate(results.items(), 1):
+        lines.append(f"| {n} | {c['title']} | {c['paper']} | {c['summary']} | {VERDICT_MARK[c['verdict']]} |")
+    return lines
+
+
+def _predicts_section(c: dict, study) -> list[str]:
+    if c["verdict"] == "pending":
+        return []
+    lines = ["![MRD against updates to forget](predicts_scatter.png)", "",
+             "![Spearman correlations with 95% CIs](predicts_spearman.png)", "",
+             f"Ground truth: each forget sample unlearned alone from the original weights, AdamW at lr "
+             f"{study.updates_lr:g}, until its MA falls below the holdout's mean MA (cap {study.max_updates}). "
+             f"Continuous measures over the first {study.horizon} updates: the MA area and the loss increase. "
+             "CIs: bootstrap over samples and over MRD seeds.", ""]
+    ests = [k.split("/")[0] for k in c["table"][0] if k.endswith("/updates") and not k.startswith(("baseline",
+                                                                                                      "definition_per"))]
+    head = "| method | distinct counts | tied share | censored | " + " | ".join(
+        f"{e}: updates | {e}: MA area | {e}: −loss incr. | {e}: partial (NLL)" for e in ests) + " |"
+    lines += [head, "|" + "---|" * (4 + 4 * len(ests))]
+    for e in c["table"]:
+        cells = [e["method"].upper(), str(e["ties"]["distinct"]), f"{e['ties']['tied_share']:.0%}", str(e["censored"])]
+        for est in ests:
+            cells += [_rho(e[f"{est}/{m}"]) for m in ("updates", "ma_auc", "neg_loss_increase")]
+            cells.append(_rho(e[f"{est}/partial_nll"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Baseline signals and what MRD adds (Spearman with updates to forget):", "",
+              "| method | NLL | Min-K% | grad norm | MRD given NLL, Min-K%, grad norm | MRD given length | "
+              "per-token MRD |", "|---|---|---|---|---|---|---|"]
+    for e in c["table"]:
+        lines.append(f"| {e['method'].upper()} | {_rho(e['baseline/nll'])} | {_rho(e['baseline/min_k'])} | "
+                     f"{_rho(e['baseline/grad_norm'])} | {_rho(e['definition/partial_baselines'])} | "
+                     f"{_rho(e['definition/partial_length'])} | {_rho(e['definition_per_token/updates'])} |")
+    if c["agreement"]:
+        w = c["agreement"]
+        lines += ["", f"Do the methods agree on which samples are hard? Kendall's W over "
+                      f"{w['updates']['raters']} methods: updates {w['updates']['w']:.2f} "
+                      f"[{w['updates']['ci'][0]:.2f}, {w['updates']['ci'][1]:.2f}] (p = {_p(w['updates']['p'])}); "
+                      f"loss increase {w['neg_loss_increase']['w']:.2f} [{w['neg_loss_increase']['ci'][0]:.2f}, "
+                      f"{w['neg_loss_increase']['ci'][1]:.2f}]."]
+    length, clamp = c["confounds"]["length"], c["confounds"]["clamp"]
+    lines += ["", "Confounds in MRD itself:", "",
+              f"- Length: Spearman(MRD, answer tokens) = {_rho(length['spearman_mrd_tokens'])}; per-token MRD: "
+              f"{_rho(length['spearman_per_token_mrd_tokens'])}.",
+              f"- Clamping (eps = {clamp['eps']:g}): {clamp['samples_with_clamped']} samples have clamped tokens, "
+              f"at most {clamp['max_clamped']} in one sample, median share {clamp['median_clamped_share']:.0%}. "
+              "Ranking against eps = default: " + ", ".join(f"eps {e}: {_fmt(r)}" for e, r in clamp["by_eps"].items())
+              + f"; clamped tokens left out: {_fmt(clamp['drop_clamped'])}. Spearman with "
+              f"{c['table'][0]['method'].upper()} updates: " + ", ".join(
+                  f"eps {e}: {_fmt(r)}" for e, r in clamp["updates_by_eps"].items())
+              + f"; clamped tokens left out: {_fmt(clamp['updates_drop_clamped'])}."]
+    if c.get("missing"):
+        lines += ["", "Not measured yet: " + ", ".join(c["missing"]) + "."]
+    return lines
+
+
+def _characteristics_section(c: dict) -> list[str]:
+    if c["verdict"] == "pending":
+        return []
+    lines = ["![MRD by sample characteristic](characteristics.png)", "", c["note"], "",
+             "| characteristic | groups (n high / n low) | median MRD high / low | Cliff's δ (high vs low) [95% CI] | "
+             "p (Mann–Whitney) | GA updates: δ, p |", "|---|---|---|---|---|---|"]
+    for r in c["rows"]:
+        m = r["mrd"]
+        ga = r.get("updates_ga")
+        lines.append(f"| {r['characteristic']} | {r['groups']} ({m['n_high']} / {m['n_low']}) | "
+                     f"{m['median_high']:.3g} / {m['median_low']:.3g} | {_fmt(m['delta'])} [{_fmt(m['ci'][0])}, "
+                     f"{_fmt(m['ci'][1])}] | {_p(m['p'])} | "
+                     + (f"{_fmt(ga['delta'])}, {_p(ga['p'])}" if ga else "n/a") + " |")
+    return lines
+
+
+def _sensitivity_section(c: dict, study) -> list[str]:
+    if c["verdict"] == "pending" and not c.get("measured"):
+        return []
+    m = c["measured"]
+    lines = ["![MRD against K, σ and eps](sensitivity.png)", "",
+             "K: the score from the first K draws against the mean of the other half of all draws. "
+             f"σ: on a seeded subset of {study.sensitivity_samples} samples, against the default σ from all draws. "
+             "Hutchinson's σ only scales its score (its ranking cannot move).", "",
+             "| estimator | Spearman by K | K for ρ ≥ 0.9 | Spearman by σ |", "|---|---|---|---|"]
+    for est, curve in m["k"].items():
+        sig = m["sigma"].get(est, {})
+        lines.append(f"| {est} | " + ", ".join(f"{k}: {_fmt(r, False)}" for k, r in curve.items()) +
+                     f" | {m['k_for_0.9'].get(est) or '> ' + str(max(curve) if curve else 0)} | " +
+                     (", ".join(f"{s}: {_fmt(r, False)}" for s, r in sig.items()) or "n/a") + " |")
+    lines += ["", "eps: " + ", ".join(f"{e}: {_fmt(r, False)}" for e, r in m["eps"].items()) + "."]
+    if m["batch"]:
+        lines += ["", "Batch size: the same draws (seed 0, 2 pairs) at batch 1 and batch "
+                      f"{study.batch_size}: " + "; ".join(
+                          f"{dt}: largest per-sample change {b['max_relative_change']:.2%}, median "
+                          f"{b['median_relative_change']:.2%}, Spearman {b['spearman']:.3f}"
+                          for dt, b in m["batch"].items()) + "."]
+    if c.get("missing"):
+        lines += ["", "Not measured yet: " + ", ".join(c["missing"]) + "."]
+    return lines
+
+
+def write(ctx, out: Path, *, argv) -> Path:
+    from mrd_bench.provenance import record
+    from mrd_bench.reproduce.claims import CLAIMS, Data
+
+    study = ctx.study
+    data = Data(ctx.work, study)
+    results = {}
+    for claim in CLAIMS:
+        result = claim(data)
+        results[result["id"]] = result
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _plots(data, results, out)
+    stages = {}
+    for path in sorted(ctx.work.glob("*/done.json")):
+        done = json.loads(path.read_text())
+        stages[path.parent.name] = {"wall_s": done["wall_s"], "created": done["created"],
+                                    "hardware": done["hardware"], "settings": done["settings"], "result": done["result"]}
+    original = stages.get("original", {}).get("result", {})
+    n_forget = study.forget_authors * 20
+    lines = ["# Reproduction study: the MRD and CUD papers' claims, measured with mrd_bench", "",
+             f"Setting: `{study.model}` fine-tuned on the last {study.authors} TOFU authors ({study.authors * 20} QA, "
+             f"{study.finetune_epochs} epochs at lr {study.finetune_lr:g}) is the original model; the forget set is "
+             f"the last {study.forget_authors} authors (n = {n_forget}), the retain set the other "
+             f"{study.authors - study.forget_authors}, the holdout TOFU's `{ctx.splits['holdout_split']}`. "
+             f"{study.seeds} seeds for MRD. Every figure has a 95% CI (bootstrap over samples, and over seeds where "
+             "there are seeds). Written by `mrd-bench reproduce`; the command, versions, hardware and each stage's "
+             "wall time are in `run_record.json`, every figure in `results.json`.", "",
+             "## Claims and verdicts", ""] + _claims_table(results)
+    sections = {"variance": lambda c: [],
+                "predicts": lambda c: _predicts_section(c, study),
+                "characteristics": _characteristics_section,
+                "sampling": lambda c: [],
+                "sensitivity": lambda c: _sensitivity_section(c, study),
+                "cud": lambda c: []}
+    for n, (cid, c) in enumerate(results.items(), 1):
+        lines += ["", f"## {n}. {c['title']}", "", f"The paper: {c['paper']}", "",
+                  f"Verdict: **{c['verdict']}**. {c['summary'][0].upper() + c['summary'][1:]}.", ""] + sections[cid](c)
+    lines += ["", "## How this report was made", "", "```", " ".join(argv), "```", "",
+              "| stage | wall time (s) | finished |", "|---|---|---|"]
+    lines += [f"| {name} | {s['wall_s']:.0f} | {s['created']} |" for name, s in stages.items()]
+    pending = sorted({n for c in results.values() for n in c.get("needs", []) + c.get("missing", [])})
+    if pending:
+        lines += ["", "Stages not run yet: " + ", ".join(pending) + ". The same command runs them and rebuilds "
+                  "this report; finished stages are kept."]
+    if original.get("model_hash"):
+        lines += ["", f"Original model weights sha256: `{original['model_hash'].get('final', '')}`."]
+    files = ["README.md", "results.json", RUN_RECORD] + figures
+    write_json(out / "results.json", {"study": asdict(study), "claims": results})
+    write_json(out / RUN_RECORD, record(kind="reproduce", command=list(argv), study=asdict(study),
+                                        seeds=list(range(study.seeds)), work=str(ctx.work), stages=stages))
+    write_text(out / "README.md", "\n".join(lines) + "\n")
+    write_json(out / MANIFEST, {"files": files})
+    return out

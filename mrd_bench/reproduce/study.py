@@ -1,0 +1,194 @@
+"""`mrd-bench reproduce`: the study's setting, its cached stages, and the order they run in.
+
+Every stage writes into its own folder under the work folder and ends by writing
+`done.json` (its key, wall time, hardware). A stage whose `done.json` holds the same key
+is skipped; one interrupted midway resumes from the files it streamed (per seed, per
+sample). The report is rebuilt from whatever stages are done, and says which are not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Optional
+
+from mrd_bench.config import opt
+from mrd_bench.errors import ConfigError
+from mrd_bench.io import write_json
+from mrd_bench.models import EMBEDDED, cache_dir
+
+HOLDOUT = {2: "holdout01", 10: "holdout05", 20: "holdout10"}  # TOFU's holdout split per forget size (authors)
+BENCHMARKS = ("tofu",)  # the study needs authors (forget/retain by author, a never-trained holdout)
+
+
+@dataclass(frozen=True)
+class Study:
+    """The setting: model, data, seeds and budgets. Every field is a flag of `mrd-bench reproduce`."""
+
+    model: str = opt(EMBEDDED, "the base model fine-tuned into the original (a folder, hub id, or the embedded model)")
+    benchmark: str = opt("tofu", "the benchmark (TOFU: forget and retain by author, TOFU's holdout as non-members)")
+    device: str = opt("auto", "cpu, cuda, or auto (cuda when there is one): where every heavy stage runs")
+    authors: int = opt(20, "fine-tune on the last N authors of TOFU's full set (200 = all of TOFU)")
+    forget_authors: int = opt(10, "the forget set: the last F of those authors (TOFU's convention: the tail); "
+                              "the retain set is the rest")
+    seeds: int = opt(5, "seeds wherever randomness enters (MRD noise; unlearning runs)")
+    finetune_lr: float = opt(1e-4, "fine-tuning learning rate (AdamW)")
+    finetune_epochs: int = opt(5, "fine-tuning epochs")
+    sigma: float = opt(1e-4, "σ of the definition and hutchinson estimators")
+    alg1_sigma: float = opt(1e-5, "σ of alg1 (the paper's)")
+    eps: float = opt(1e-3, "|log p| clamp of the MRD denominator")
+    pairs: int = opt(4, "definition: antithetic pairs per seed")
+    alg1_draws: int = opt(8, "alg1: draws per seed")
+    hutchinson_draws: int = opt(2, "hutchinson: Rademacher probes per seed")
+    sensitivity_samples: int = opt(48, "samples in the σ and batch-size sensitivity checks")
+    updates_lr: float = opt(1.5e-5, "learning rate of the per-sample updates-to-forget runs (small, so counts spread)")
+    max_updates: int = opt(60, "cap of updates per sample (a sample still above the threshold is censored)")
+    horizon: int = opt(5, "the fixed number of updates of the continuous measures (loss increase, MA area)")
+    methods: str = opt("ga,graddiff,npo", "methods whose updates-to-forget are measured")
+    batch_size: int = opt(16, "scoring batch size")
+
+    def __post_init__(self) -> None:
+        if self.benchmark not in BENCHMARKS:
+            raise ConfigError(f"the reproduction study runs on {', '.join(BENCHMARKS)} (it needs authors and a "
+                              f"holdout); got --benchmark {self.benchmark!r}.")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be cpu, cuda, cuda:N or auto; got {self.device!r}.")
+        if not 1 <= self.forget_authors < self.authors <= 200:
+            raise ConfigError(f"need 1 <= --forget-authors < --authors <= 200; got {self.forget_authors} and "
+                              f"{self.authors}.")
+        if self.forget_authors not in HOLDOUT:
+            raise ConfigError(f"--forget-authors must be one of {sorted(HOLDOUT)} (TOFU has a holdout split of "
+                              f"that size for the threshold); got {self.forget_authors}.")
+        for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
+                     "horizon", "batch_size", "finetune_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
+        for name in ("finetune_lr", "sigma", "alg1_sigma", "eps", "updates_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}.")
+        from mrd_bench.methods.base import METHODS
+
+        for method in self.method_list:
+            METHODS.get(method)
+
+    @property
+    def method_list(self) -> list[str]:
+        return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    @property
+    def torch_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"--device {self.device}: torch sees no CUDA device here; use --device cpu.")
+        return self.device
+
+    def default_work(self) -> Path:
+        slug = hashlib.sha256(json.dumps([self.model, self.benchmark, self.authors, self.forget_authors,
+                                          self.finetune_lr, self.finetune_epochs]).encode()).hexdigest()[:12]
+        return cache_dir() / "reproduce" / slug
+
+
+@dataclass
+class Stage:
+    name: str
+    what: str  # one line for the report
+    key: Callable[["Context"], dict]
+    run: Callable[["Context", Path], dict]
+
+
+@dataclass
+class Context:
+    study: Study
+    work: Path
+    progress: bool = True
+    times: dict = field(default_factory=dict)
+
+    @cached_property
+    def splits(self) -> dict:
+        """forget / retain / holdout rows (datasets) and the fine-tuning set."""
+        from mrd_bench.data import keep_authors, load
+        from mrd_bench.data.tofu import AUTHOR_SIZE
+
+        full = keep_authors(load("tofu", "full"), "tofu", self.study.authors)
+        n_forget = self.study.forget_authors * AUTHOR_SIZE
+        return {"train": full, "forget": full.select(range(len(full) - n_forget, len(full))),
+                "retain": full.select(range(len(full) - n_forget)), "holdout": load("tofu", HOLDOUT[
+                    self.study.forget_authors]), "holdout_split": HOLDOUT[self.study.forget_authors]}
+
+    @property
+    def original(self) -> Path:
+        return self.work / "original"
+
+    def load_original(self):
+        from mrd_bench.models import load_model
+
+        model, tokenizer = load_model(str(self.original))
+        return model.to(self.study.torch_device).eval(), tokenizer
+
+    def encode(self, tokenizer, rows):
+        from mrd_bench.unlearn import Settings, encode
+
+        return encode(tokenizer, rows, Settings())
+
+    def done(self, name: str) -> Optional[dict]:
+        path = self.work / name / "done.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+
+def key_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_stage(ctx: Context, stage: Stage) -> dict:
+    from mrd_bench.provenance import record
+
+    folder = ctx.work / stage.name
+    key = key_hash(stage.key(ctx))
+    done = ctx.done(stage.name)
+    if done is not None and done["key"] == key:
+        ctx.times[stage.name] = done["wall_s"]
+        return done
+    if done is not None:
+        (folder / "done.json").unlink()  # settings changed: the stage's own resume keys decide what is kept
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = stage.run(ctx, folder)
+    wall = time.perf_counter() - started + (result.pop("earlier_wall_s", 0.0) if isinstance(result, dict) else 0)
+    out = record(kind=f"reproduce/{stage.name}", key=key, settings=stage.key(ctx), wall_s=round(wall, 1),
+                 result=result)
+    write_json(folder / "done.json", out)
+    ctx.times[stage.name] = out["wall_s"]
+    return out
+
+
+def reproduce(study: Study, out, *, work=None, stages: Optional[list[str]] = None, overwrite: bool = False,
+              progress: bool = True, argv: Optional[list[str]] = None) -> Path:
+    """Run the stages (all, or those named) in order, then rebuild the report in `out`."""
+    from mrd_bench.reproduce import report
+    from mrd_bench.reproduce.stages import STAGES
+
+    names = [s.name for s in STAGES]
+    unknown = [s for s in stages or [] if s not in names + ["report"]]
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(names)} (or 'report' "
+                          "to rebuild the report from the stages already done).")
+    out = report.target(out, study=study, overwrite=overwrite)
+    ctx = Context(study, Path(work).expanduser() if work else study.default_work(), progress)
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    write_json(ctx.work / "study.json", asdict(study))
+    wanted = names if not stages else [n for n in names if n in stages]
+    for stage in STAGES:
+        if stage.name.startswith("updates_") and stage.name[len("updates_"):] not in study.method_list:
+            continue
+        if stage.name in wanted:
+            if progress:
+                print(f"[reproduce] stage {stage.name}: {stage.what}", file=sys.stderr, flush=True)
+            run_stage(ctx, stage)
+    return report.write(ctx, out, argv=argv if argv is not None else sys.argv)

@@ -1,0 +1,74 @@
+"""`mrd-bench reproduce` end to end on a tiny model: stages cached and resumed, a report that marks
+what is not measured yet, and clear errors for bad settings and occupied folders."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.test_cli import assert_one_line_error, mrd_bench
+
+TINY = ["--authors", "3", "--forget-authors", "2", "--seeds", "2", "--pairs", "2", "--alg1-draws", "2",
+        "--hutchinson-draws", "2", "--sensitivity-samples", "6", "--max-updates", "6", "--horizon", "2",
+        "--finetune-epochs", "1", "--updates-lr", "1e-3", "--no-progress"]
+
+
+@pytest.fixture()
+def base(tmp_path, tokenizer):
+    from tests.conftest import build_model
+
+    folder = tmp_path / "base"
+    build_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_dir):
+    work, out = tmp_path / "work", tmp_path / "report"
+    args = ["reproduce", "--model", str(base), *TINY, "--work", str(work), "--out", str(out)]
+    first = mrd_bench(*args, "--stages", "original,baselines,mrd_definition")
+    assert first.returncode == 0, first.stderr
+    results = json.loads((out / "results.json").read_text())["claims"]
+    assert results["predicts"]["verdict"] == "pending" and "updates_ga" in results["predicts"]["needs"]
+    assert results["characteristics"]["verdict"] != "pending"  # needs only baselines + MRD
+    readme = (out / "README.md").read_text()
+    assert "Stages not run yet" in readme and "updates_ga" in readme
+    done = json.loads((work / "mrd_definition" / "done.json").read_text())
+
+    second = mrd_bench(*args)
+    assert second.returncode == 0, second.stderr
+    assert json.loads((work / "mrd_definition" / "done.json").read_text()) == done  # kept, not redone
+    results = json.loads((out / "results.json").read_text())["claims"]
+    predicts = results["predicts"]
+    assert predicts["verdict"] in ("reproduced", "not reproduced", "inconclusive")
+    assert {e["method"] for e in predicts["table"]} == {"ga", "npo", "graddiff"}
+    ga = next(e for e in predicts["table"] if e["method"] == "ga")
+    assert {"definition/updates", "alg1/updates", "hutchinson/updates", "baseline/nll"} <= set(ga)
+    assert ga["definition/updates"]["seeds"] == 2 and ga["definition/updates"]["n"] == 40
+    rows = [json.loads(line) for line in (work / "updates_ga" / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and all(len(r["ma"]) >= 3 for r in rows)
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["command"][:3] == ["mrd-bench", "reproduce", "--model"] and record["seeds"] == [0, 1]
+    assert {"original", "baselines", "updates_ga", "sensitivity"} <= set(record["stages"])
+    assert all(s["wall_s"] >= 0 for s in record["stages"].values()) and record["versions"]["torch"]
+    for png in ("predicts_scatter.png", "predicts_spearman.png", "characteristics.png", "sensitivity.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "sampling" in (out / "README.md").read_text() and results["sampling"]["verdict"] == "pending"
+
+    (out / "notes.txt").write_text("mine")
+    assert_one_line_error(mrd_bench(*args, "--stages", "report"), "did not write", "notes.txt")
+    (out / "notes.txt").unlink()
+    other = [a if a != "2" or i != args.index("--seeds") + 1 else "3" for i, a in enumerate(args)]
+    assert_one_line_error(mrd_bench(*other, "--stages", "report"), "another setting", "seeds", "--overwrite")
+
+
+@pytest.mark.parametrize("flags, needles", [
+    (["--forget-authors", "3"], ["--forget-authors", "holdout"]),
+    (["--benchmark", "wmdp"], ["tofu", "wmdp"]),
+    (["--authors", "5", "--forget-authors", "10"], ["--forget-authors < --authors"]),
+    (["--stages", "nonsense"], ["unknown stage", "nonsense", "mrd_definition"]),
+    (["--device", "tpu"], ["--device", "tpu"]),
+])
+def test_bad_settings_get_one_line(tmp_path, flags, needles):
+    assert_one_line_error(mrd_bench("reproduce", *flags, "--work", str(tmp_path / "w"), "--out",
+                                    str(tmp_path / "r")), *needles)
