@@ -8,7 +8,6 @@ The same steps as `leaderboards/seed.py` runs through the CLI for the TOFU board
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -61,31 +60,12 @@ def define(folder: Path, *, original: str, original_hash: str, original_how: str
 
 def evaluate(board_folder: Path, model: str, out: Path, *, batch_size: int = 16, progress: bool = True) -> Path:
     """The board's lm-eval tasks on `model`, with --log_samples, through `mrd-bench eval`."""
-    from mrd_bench.cli import run_eval
+    from mrd_bench.lmeval.inprocess import evaluate as run
 
     board = json.loads((board_folder / "board.json").read_text())
     metadata = {**board["eval"]["metadata"], "difficulty": str(board_folder / board["annotation"]["path"])}
-    argv = ["--model", "hf-mrd", "--model_args", f"pretrained={model},dtype=float32",
-            "--tasks", ",".join(board["eval"]["tasks"]), "--metadata", json.dumps(metadata),
-            "--batch_size", str(batch_size), "--output_path", str(out), "--log_samples", "--device", "cpu"]
-    if board["eval"]["apply_chat_template"]:
-        argv.append("--apply_chat_template")
-    if board["eval"].get("gen_kwargs"):
-        argv += ["--gen_kwargs", board["eval"]["gen_kwargs"]]
-    import contextlib
-    import os
-    from unittest import mock
-
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    # lm-eval's tables go to a log (they are in results_*.json too) and its INFO lines are quieted;
-    # the token-scoring bar shows progress
-    level = os.environ.get("LMEVAL_LOG_LEVEL") or "ERROR"
-    with open(out / "lm_eval.log", "w") as log, contextlib.redirect_stdout(log), \
-            mock.patch.dict(os.environ, {"LMEVAL_LOG_LEVEL": level}):
-        code = run_eval(argv)
-    if code:
-        raise RuntimeError(f"lm-eval failed on {model}; see {out / 'lm_eval.log'}")
+    run(model, board["eval"]["tasks"], metadata, out, chat_template=board["eval"]["apply_chat_template"],
+        batch_size=batch_size, gen_kwargs=board["eval"].get("gen_kwargs"))
     return out
 
 

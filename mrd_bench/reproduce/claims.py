@@ -263,20 +263,97 @@ def sensitivity(data: Data) -> dict:
     return {**claim, "verdict": verdict, "summary": summary, "measured": out, "missing": needs}
 
 
-# ----------------------------------------------------------------------------- not built yet
+# ----------------------------------------------------------------------------- claim 1
+
+
+UTILITIES = {"retain_prob": "retain answer probability", "real_authors_prob": "real-author answer probability",
+             "world_facts_prob": "world-fact answer probability"}
+
+
+def _runs(work: Path, stage: str) -> Optional[list[dict]]:
+    if not _read(work / stage / "done.json"):
+        return None
+    return [json.loads(line) for line in (work / stage / "runs.jsonl").read_text().splitlines()]
 
 
 def variance(data: Data) -> dict:
-    return _pending({"id": "variance", "title": "Utility varies with the forget set's samples",
-                     "paper": "MRD paper, Figure 2: over random forget sets of equal size, retain, real-author and "
-                              "world-fact utility after GradDiff and NPO spread widely, and the methods' order "
-                              "changes."}, ["variance"])
+    claim = {"id": "variance", "title": "Utility varies with the forget set's samples",
+             "paper": "MRD paper, Figure 2: over random forget sets of equal size, retain, real-author and world-fact "
+                      "utility after GradDiff and NPO spread widely, and the methods' order changes."}
+    runs = _runs(data.work, "variance")
+    if runs is None:
+        return _pending(claim, ["variance"])
+    by = {(r["method"], r["subset"]): r for r in runs}
+    subsets = sorted({r["subset"] for r in runs})
+    table = {}
+    for metric in UTILITIES:
+        entry = {}
+        for method in ("graddiff", "npo"):
+            values = np.asarray([by[(method, k)][metric] for k in subsets])
+            rng = np.random.default_rng(0)
+            boot = np.array([rng.choice(values, len(values)).std(ddof=1) for _ in range(2000)])
+            entry[method] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)),
+                             "sd_ci": stats._ci(boot), "min": float(values.min()), "max": float(values.max()),
+                             "values": values.tolist()}
+        diff = np.asarray([by[("graddiff", k)][metric] - by[("npo", k)][metric] for k in subsets])
+        moved = diff[diff != 0]
+        share = float((moved > 0).mean()) if len(moved) else 0.0
+        entry["graddiff_above_npo_share"] = share
+        entry["reversal_share"] = min(share, 1 - share)
+        table[metric] = entry
+    reversals = [e["reversal_share"] for e in table.values()]
+    verdict = ("reproduced" if max(reversals) >= 0.2 else "not reproduced" if max(reversals) == 0 else "inconclusive")
+    summary = "; ".join(f"{UTILITIES[m]}: GradDiff range {e['graddiff']['min']:.3f}–{e['graddiff']['max']:.3f}, "
+                        f"NPO {e['npo']['min']:.3f}–{e['npo']['max']:.3f}, order reverses in "
+                        f"{e['reversal_share']:.0%} of subsets" for m, e in table.items())
+    return {**claim, "verdict": verdict, "summary": summary, "table": table, "subsets": len(subsets),
+            "rule": "reproduced when the GradDiff-vs-NPO order reverses in at least 20% of the subsets for some "
+                    "utility; not reproduced when it never reverses; inconclusive otherwise."}
+
+
+# ----------------------------------------------------------------------------- claim 4
+
+
+SAMPLING_METRICS = {"forget_ua": ("forget UA (1 − token accuracy)", 1), "forget_min_k_auc":
+                    ("forget Min-K% MIA AUC (0.5 = forgotten)", -1), "forget_1-rougeL": ("1 − forget ROUGE-L", 1),
+                    "retain_prob": ("retain answer probability", 1), "updates": ("updates to the MA threshold", -1)}
 
 
 def sampling(data: Data) -> dict:
-    return _pending({"id": "sampling", "title": "MRD-weighted sampling helps",
-                     "paper": "MRD paper, Table 1: GA→CGA, GradDiff, NPO and PO with MRD-weighted sampling reach "
-                              "higher unlearning completeness and utility, in fewer updates."}, ["sampling"])
+    claim = {"id": "sampling", "title": "MRD-weighted sampling helps",
+             "paper": "MRD paper, Table 1: GA→CGA, GradDiff, NPO and PO with MRD-weighted sampling reach higher "
+                      "unlearning completeness and utility, in fewer updates."}
+    runs = _runs(data.work, "sampling")
+    if runs is None:
+        return _pending(claim, ["sampling"])
+    for r in runs:
+        r["forget_1-rougeL"] = 1 - r["forget_rougeL"]
+        r["updates"] = r["updates_to_threshold"] if r["updates_to_threshold"] is not None else r["steps"]
+    by = {(r["method"], r["sampler"], r["seed"]): r for r in runs}
+    table, verdicts = [], {}
+    for base in data.study.sampling_list:
+        mrd_method = "cga" if base == "ga" else base
+        seeds = sorted(k[2] for k in by if k[0] == base and k[1] == "uniform")
+        entry = {"method": base, "seeds": len(seeds)}
+        for metric in SAMPLING_METRICS:
+            uni = [by[(base, "uniform", k)][metric] for k in seeds]
+            mrd = [by[(mrd_method, "mrd", k)][metric] for k in seeds]
+            entry[metric] = {"uniform": stats.mean_ci(uni), "mrd": stats.mean_ci(mrd),
+                             "difference": stats.mean_ci([b - a for a, b in zip(uni, mrd)])}
+        reached = [by[(m, smp, k)]["updates_to_threshold"] is not None for m, smp in ((base, "uniform"),
+                   (mrd_method, "mrd")) for k in seeds]
+        entry["reached_share"] = float(np.mean(reached))
+        ua, util = entry["forget_ua"]["difference"]["ci"], entry["retain_prob"]["difference"]["ci"]
+        verdicts[base] = ("reproduced" if ua[0] > 0 and util[0] > -0.02 else
+                          "not reproduced" if ua[1] < 0 or util[1] < -0.02 else "inconclusive")
+        table.append(entry)
+    summary = "; ".join(f"{e['method'].upper()}: ΔUA (mrd − uniform) = {e['forget_ua']['difference']['mean']:+.3f} "
+                        f"[{e['forget_ua']['difference']['ci'][0]:+.3f}, {e['forget_ua']['difference']['ci'][1]:+.3f}], "
+                        f"Δretain prob {e['retain_prob']['difference']['mean']:+.3f}" for e in table)
+    return {**claim, "verdict": _combine(list(verdicts.values())), "verdicts": verdicts, "summary": summary,
+            "table": table, "rule": "per method: reproduced when the MRD sampler's forget UA is higher (CI of the "
+            "paired difference above 0) and retain probability not lower by more than 0.02; not reproduced when UA is "
+            "lower or utility drops; inconclusive otherwise."}
 
 
 def cud(data: Data) -> dict:

@@ -127,6 +127,45 @@ def _plots(data, results: dict, out: Path) -> list[str]:
         _save(fig, out / "characteristics.png")
         written.append("characteristics.png")
 
+    var = results["variance"]
+    if var["verdict"] != "pending":
+        from mrd_bench.reproduce.claims import UTILITIES
+
+        fig, axes = plt.subplots(1, len(UTILITIES), figsize=(4 * len(UTILITIES), 3.4))
+        for ax, (metric, label) in zip(axes, UTILITIES.items()):
+            entry = var["table"][metric]
+            for k in range(len(entry["graddiff"]["values"])):
+                ax.plot([0, 1], [entry["graddiff"]["values"][k], entry["npo"]["values"][k]], color="#bbbbbb", lw=0.8)
+            ax.scatter([0] * len(entry["graddiff"]["values"]), entry["graddiff"]["values"], color="#1f77b4", s=16)
+            ax.scatter([1] * len(entry["npo"]["values"]), entry["npo"]["values"], color="#ff7f0e", s=16)
+            ax.set_xticks([0, 1])
+            ax.set_xticklabels(["GradDiff", "NPO"])
+            ax.set_xlim(-0.4, 1.4)
+            ax.set_title(f"{label}\norder reverses in {entry['reversal_share']:.0%} of subsets", fontsize=8)
+        axes[0].set_ylabel("utility after unlearning (one line per forget subset)")
+        _save(fig, out / "variance.png")
+        written.append("variance.png")
+
+    samp = results["sampling"]
+    if samp["verdict"] != "pending":
+        from mrd_bench.reproduce.claims import SAMPLING_METRICS
+
+        fig, axes = plt.subplots(1, len(SAMPLING_METRICS), figsize=(3.2 * len(SAMPLING_METRICS), 3.2))
+        for ax, (metric, (label, better)) in zip(axes, SAMPLING_METRICS.items()):
+            rows = [e[metric]["difference"] for e in samp["table"]]
+            x = np.arange(len(rows))
+            ax.bar(x, [r["mean"] for r in rows], color=["#2ca02c" if r["mean"] * better > 0 else "#d62728"
+                                                        for r in rows])
+            ax.errorbar(x, [r["mean"] for r in rows], yerr=[[r["mean"] - r["ci"][0] for r in rows],
+                                                           [r["ci"][1] - r["mean"] for r in rows]],
+                        fmt="none", ecolor="#333333", capsize=3)
+            ax.axhline(0, color="#333333", lw=0.8)
+            ax.set_xticks(x)
+            ax.set_xticklabels([e["method"].upper() for e in samp["table"]], fontsize=7)
+            ax.set_title(f"{label}\nMRD − uniform ({'higher' if better > 0 else 'lower'} is better)", fontsize=8)
+        _save(fig, out / "sampling.png")
+        written.append("sampling.png")
+
     sens = results["sensitivity"]
     if sens["verdict"] != "pending" or sens.get("measured"):
         measured = sens["measured"]
@@ -240,6 +279,46 @@ def _characteristics_section(c: dict) -> list[str]:
     return lines
 
 
+def _variance_section(c: dict, study) -> list[str]:
+    from mrd_bench.reproduce.claims import UTILITIES
+
+    if c["verdict"] == "pending":
+        return []
+    lines = ["![Utility after unlearning random forget subsets](variance.png)", "",
+             f"{c['subsets']} random forget subsets of {study.variance_size} samples drawn from the forget set (seed = "
+             f"the subset's index), each unlearned by GradDiff (with the retain set) and by NPO, {study.variance_steps} "
+             f"updates of 8 at lr {study.variance_lr:g}; utility from `tofu_retain_qa_prob`, `tofu_real_authors_prob` "
+             f"and `tofu_world_facts_prob`. Verdict rule: {c['rule']}", "",
+             "| utility | GradDiff mean (SD [95% CI]) | GradDiff range | NPO mean (SD [95% CI]) | NPO range | "
+             "order reverses |", "|---|---|---|---|---|---|"]
+    for metric, e in c["table"].items():
+        g, n = e["graddiff"], e["npo"]
+        lines.append(f"| {UTILITIES[metric]} | {g['mean']:.3f} ({g['sd']:.3f} [{g['sd_ci'][0]:.3f}, {g['sd_ci'][1]:.3f}])"
+                     f" | {g['min']:.3f}–{g['max']:.3f} | {n['mean']:.3f} ({n['sd']:.3f} [{n['sd_ci'][0]:.3f}, "
+                     f"{n['sd_ci'][1]:.3f}]) | {n['min']:.3f}–{n['max']:.3f} | {e['reversal_share']:.0%} |")
+    return lines
+
+
+def _sampling_section(c: dict, study) -> list[str]:
+    from mrd_bench.reproduce.claims import SAMPLING_METRICS
+
+    if c["verdict"] == "pending":
+        return []
+    lines = ["![MRD-weighted minus uniform sampling](sampling.png)", "",
+             f"Forget set: TOFU's last {study.sampling_forget_authors} authors; {study.sampling_steps} updates of 8 at lr "
+             f"{study.sampling_lr:g} for every run (equal budget), {study.seeds} seeds; the MA threshold checked every "
+             f"{study.sampling_check_every} updates (training goes on). CIs: bootstrap over seeds of the paired "
+             f"difference. Verdict rule: {c['rule']}", "",
+             "| method | " + " | ".join(f"{label}: uniform / MRD / Δ [95% CI]" for label, _ in SAMPLING_METRICS.values())
+             + " | runs reaching the threshold | verdict |", "|---|" + "---|" * (len(SAMPLING_METRICS) + 2)]
+    for e in c["table"]:
+        cells = [f"{e[m]['uniform']['mean']:.3f} / {e[m]['mrd']['mean']:.3f} / {e[m]['difference']['mean']:+.3f} "
+                 f"[{e[m]['difference']['ci'][0]:+.3f}, {e[m]['difference']['ci'][1]:+.3f}]" for m in SAMPLING_METRICS]
+        lines.append(f"| {e['method'].upper()} | " + " | ".join(cells) +
+                     f" | {e['reached_share']:.0%} | {c['verdicts'][e['method']]} |")
+    return lines
+
+
 def _sensitivity_section(c: dict, study) -> list[str]:
     if c["verdict"] == "pending" and not c.get("measured"):
         return []
@@ -294,10 +373,10 @@ def write(ctx, out: Path, *, argv) -> Path:
              "there are seeds). Written by `mrd-bench reproduce`; the command, versions, hardware and each stage's "
              "wall time are in `run_record.json`, every figure in `results.json`.", "",
              "## Claims and verdicts", ""] + _claims_table(results)
-    sections = {"variance": lambda c: [],
+    sections = {"variance": lambda c: _variance_section(c, study),
                 "predicts": lambda c: _predicts_section(c, study),
                 "characteristics": _characteristics_section,
-                "sampling": lambda c: [],
+                "sampling": lambda c: _sampling_section(c, study),
                 "sensitivity": lambda c: _sensitivity_section(c, study),
                 "cud": lambda c: []}
     for n, (cid, c) in enumerate(results.items(), 1):

@@ -240,6 +240,143 @@ def _updates(method_name: str):
     return run
 
 
+# ----------------------------------------------------------------------------- claim 1: variance
+
+
+def _read_runs(path: Path) -> dict:
+    drop_torn_tail(path)
+    runs = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            runs[row["run"]] = row
+    return runs
+
+
+def _append(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as sink:
+        sink.write(json.dumps(row) + "\n")
+        sink.flush()
+        os.fsync(sink.fileno())
+
+
+def _value(results: dict, task: str, metric: str) -> float:
+    return float(results[task][f"{metric},none"])
+
+
+def run_variance(ctx: Context, folder: Path) -> dict:
+    """Random forget subsets of equal size, each unlearned by GradDiff and by NPO (seed = the subset's
+    index), then retain, real-author and world-fact utility through the lm-eval tasks."""
+    import random
+    import time
+
+    from mrd_bench.reproduce.study import RETAIN
+    from mrd_bench.reproduce.unlearning import evaluate_model, unlearn
+
+    s = ctx.study
+    model, tok = ctx.load_original()
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    forget = ctx.splits["forget"]
+    items = ctx.encode(tok, forget)
+    retain = ctx.encode(tok, ctx.splits["retain"])
+    path = folder / "runs.jsonl"
+    done = _read_runs(path)
+    tasks = ["tofu_retain_qa_prob", "tofu_real_authors_prob", "tofu_world_facts_prob"]
+    metadata = {"retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
+    todo = [(subset, method) for subset in range(s.variance_subsets) for method in ("graddiff", "npo")]
+    for subset, method in tqdm(todo, desc="forget subsets x methods", unit="run", disable=not ctx.progress):
+        name = f"{method}/subset-{subset}"
+        if name in done:
+            continue
+        started = time.perf_counter()
+        pick = sorted(random.Random(subset).sample(range(len(items)), min(s.variance_size, len(items))))
+        model, result = unlearn(model, original, [items[i] for i in pick], method, "uniform", steps=s.variance_steps,
+                                lr=s.variance_lr, seed=subset, retain=retain)
+        results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
+                                 metadata, device=s.torch_device)
+        _append(path, {"run": name, "method": method, "subset": subset,
+                       "sample_id": [forget["sample_id"][i] for i in pick],
+                       "retain_prob": _value(results, "tofu_retain_qa_prob", "prob"),
+                       "real_authors_prob": _value(results, "tofu_real_authors_prob", "prob"),
+                       "world_facts_prob": _value(results, "tofu_world_facts_prob", "prob"),
+                       "real_authors_truth_ratio": _value(results, "tofu_real_authors_prob", "truth_ratio"),
+                       "world_facts_truth_ratio": _value(results, "tofu_world_facts_prob", "truth_ratio"),
+                       "final_loss": result.losses[-1], "wall_s": time.perf_counter() - started})
+    return {"runs": len(todo)}
+
+
+# ----------------------------------------------------------------------------- claim 4: sampling
+
+
+def pairs(methods: list[str]) -> list[tuple[str, str]]:
+    """(method, sampler) runs: each method with the uniform sampler and its MRD-weighted version (GA's is CGA)."""
+    return [run for m in methods for run in ((m, "uniform"), ("cga" if m == "ga" else m, "mrd"))]
+
+
+def run_sampling(ctx: Context, folder: Path) -> dict:
+    """Each method with the uniform and the MRD-weighted sampler, every seed, at an equal budget of
+    updates: forget UA, probability, Min-K% MIA AUC and ROUGE-L (stratified by the study's MRD),
+    retain utility, and the update at which the forget set's MA first fell below the threshold."""
+    import time
+
+    from mrd_bench.annotate import annotate
+    from mrd_bench.data.tofu import AUTHOR_SIZE
+    from mrd_bench.methods.stopping import Memorization, mean
+    from mrd_bench.pipeline import write_scores
+    from mrd_bench.reproduce.claims import Data
+    from mrd_bench.reproduce.study import FORGET, HOLDOUT, RETAIN
+    from mrd_bench.report.stratify import quantile_edges
+    from mrd_bench.data import load
+    from mrd_bench.reproduce.unlearning import evaluate_model, unlearn
+    from mrd_bench.unlearn import Settings, refusal_items
+
+    s = ctx.study
+    model, tok = ctx.load_original()
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    pool = ctx.splits["forget"]
+    n = s.sampling_forget_authors * AUTHOR_SIZE
+    forget = pool.select(range(len(pool) - n, len(pool)))  # the last authors: TOFU's own forget split
+    items = ctx.encode(tok, forget)
+    data = Data(ctx.work, s)
+    by_id = dict(zip(data.ids, data.mrd()))
+    scores = [by_id[i] for i in forget["sample_id"]]
+    rows = [{"sample_id": i, "score": v} for i, v in zip(forget["sample_id"], scores)]
+    write_scores(folder / "scores.jsonl", rows, quantile_edges(scores, 3),
+                 {"estimator": "definition", "source": "reproduce/mrd_definition (every draw of every seed)"})
+    annotation = annotate(folder / "scores.jsonl", list(forget["sample_id"]), folder / "annotation.json",
+                          overwrite=True, source={"benchmark": "tofu", "split": FORGET[s.sampling_forget_authors]})
+    holdout = load("tofu", HOLDOUT[s.sampling_forget_authors])
+    threshold = mean(Memorization().ma(model, ctx.encode(tok, holdout)))
+    retain = ctx.encode(tok, ctx.splits["retain"])
+    refusals = refusal_items(tok, forget, "tofu", Settings(method="po"))
+    tasks = ["tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_retain_qa_prob"]
+    metadata = {"split": FORGET[s.sampling_forget_authors], "difficulty": str(annotation),
+                "retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
+    path = folder / "runs.jsonl"
+    done = _read_runs(path)
+    todo = [(seed, method, sampler) for seed in range(s.seeds) for method, sampler in pairs(s.sampling_list)]
+    for seed, method, sampler in tqdm(todo, desc="methods x samplers x seeds", unit="run", disable=not ctx.progress):
+        name = f"{method}+{sampler}/seed-{seed}"
+        if name in done:
+            continue
+        started = time.perf_counter()
+        model, result = unlearn(model, original, items, method, sampler, steps=s.sampling_steps, lr=s.sampling_lr,
+                                seed=seed, retain=retain, refusals=refusals if method == "po" else None,
+                                scores=scores, threshold_ma=threshold, check_every=s.sampling_check_every,
+                                eos_id=tok.eos_token_id)
+        results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
+                                 metadata, device=s.torch_device)
+        row = {"run": name, "method": method, "sampler": sampler, "seed": seed, "steps": result.steps,
+               "updates_to_threshold": result.updates_to_threshold, "checks": result.checks,
+               "wall_s": time.perf_counter() - started}
+        for metric in ("ua", "prob", "min_k_auc", "ua_easy", "ua_hard"):
+            row[f"forget_{metric}"] = _value(results, "tofu_forget_mrd_mia", metric)
+        row["forget_rougeL"] = _value(results, "tofu_forget_mrd_rouge", "rougeL_recall")
+        row["retain_prob"] = _value(results, "tofu_retain_qa_prob", "prob")
+        _append(path, row)
+    return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}
+
+
 STAGES = [
     Stage("original", "fine-tune the base model on the study's authors (the original model)",
           lambda c: _setting(c), run_original),
@@ -261,4 +398,13 @@ STAGES = [
     Stage("sensitivity", "MRD against σ and batch size (float32 and float64) on a subset",
           lambda c: {**_setting(c), "n": c.study.sensitivity_samples, "pairs": c.study.pairs,
                      "alg1_draws": c.study.alg1_draws, "sigma": c.study.sigma}, run_sensitivity),
+    Stage("variance", "random forget subsets unlearned by GradDiff and NPO; utility of each (claim 1)",
+          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size",
+                                                                       "variance_steps", "variance_lr")}},
+          run_variance),
+    Stage("sampling", "each method with the uniform and the MRD-weighted sampler, every seed (claim 4)",
+          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors",
+                                                                       "sampling_steps", "sampling_lr", "sampling_methods",
+                                                                       "sampling_check_every", "sigma", "pairs")}},
+          run_sampling),
 ]

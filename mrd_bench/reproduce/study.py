@@ -22,6 +22,8 @@ from mrd_bench.io import write_json
 from mrd_bench.models import EMBEDDED, cache_dir
 
 HOLDOUT = {2: "holdout01", 10: "holdout05", 20: "holdout10"}  # TOFU's holdout split per forget size (authors)
+FORGET = {2: "forget01", 10: "forget05", 20: "forget10"}  # TOFU's forget split of the last F authors
+RETAIN = {2: "retain99", 10: "retain95", 20: "retain90"}  # ... and the retain split beside it
 BENCHMARKS = ("tofu",)  # the study needs authors (forget/retain by author, a never-trained holdout)
 
 
@@ -50,6 +52,18 @@ class Study:
     horizon: int = opt(5, "the fixed number of updates of the continuous measures (loss increase, MA area)")
     methods: str = opt("ga,graddiff,npo", "methods whose updates-to-forget are measured")
     batch_size: int = opt(16, "scoring batch size")
+    variance_subsets: int = opt(10, "claim 1: random forget subsets (of the forget set), each unlearned by GradDiff "
+                                "and by NPO")
+    variance_size: int = opt(40, "claim 1: samples per random forget subset")
+    variance_steps: int = opt(10, "claim 1: updates (of 8 samples) per run")
+    variance_lr: float = opt(2e-5, "claim 1: learning rate")
+    sampling_forget_authors: int = opt(2, "claim 4: the forget set of the sampler comparison, the last F authors "
+                                       "(2 = TOFU forget01; its runs also generate answers for ROUGE)")
+    sampling_methods: str = opt("ga,graddiff,npo,po", "claim 4: methods compared with their MRD-weighted "
+                                "version (ga is compared with cga)")
+    sampling_steps: int = opt(25, "claim 4: updates (of 8 samples) per run: the equal budget")
+    sampling_lr: float = opt(2e-5, "claim 4: learning rate")
+    sampling_check_every: int = opt(5, "claim 4: updates between the MA early-stopping checks")
 
     def __post_init__(self) -> None:
         if self.benchmark not in BENCHMARKS:
@@ -63,21 +77,29 @@ class Study:
         if self.forget_authors not in HOLDOUT:
             raise ConfigError(f"--forget-authors must be one of {sorted(HOLDOUT)} (TOFU has a holdout split of "
                               f"that size for the threshold); got {self.forget_authors}.")
+        if self.sampling_forget_authors not in FORGET or self.sampling_forget_authors > self.forget_authors:
+            raise ConfigError(f"--sampling-forget-authors must be one of {sorted(FORGET)} and at most "
+                              f"--forget-authors; got {self.sampling_forget_authors}.")
         for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
-                     "horizon", "batch_size", "finetune_epochs"):
+                     "horizon", "batch_size", "finetune_epochs", "variance_subsets", "variance_size",
+                     "variance_steps", "sampling_steps", "sampling_check_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
-        for name in ("finetune_lr", "sigma", "alg1_sigma", "eps", "updates_lr"):
+        for name in ("finetune_lr", "sigma", "alg1_sigma", "eps", "updates_lr", "variance_lr", "sampling_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}.")
         from mrd_bench.methods.base import METHODS
 
-        for method in self.method_list:
+        for method in self.method_list + self.sampling_list:
             METHODS.get(method)
 
     @property
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    @property
+    def sampling_list(self) -> list[str]:
+        return [m.strip() for m in self.sampling_methods.split(",") if m.strip()]
 
     @property
     def torch_device(self) -> str:

@@ -10,7 +10,9 @@ from tests.e2e.test_cli import assert_one_line_error, mrd_bench
 
 TINY = ["--authors", "3", "--forget-authors", "2", "--seeds", "2", "--pairs", "2", "--alg1-draws", "2",
         "--hutchinson-draws", "2", "--sensitivity-samples", "6", "--max-updates", "6", "--horizon", "2",
-        "--finetune-epochs", "1", "--updates-lr", "1e-3", "--no-progress"]
+        "--finetune-epochs", "1", "--updates-lr", "1e-3", "--variance-subsets", "2", "--variance-size", "6",
+        "--variance-steps", "1", "--sampling-methods", "ga", "--sampling-steps", "2", "--sampling-check-every", "1",
+        "--no-progress"]
 
 
 @pytest.fixture()
@@ -53,7 +55,19 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     assert all(s["wall_s"] >= 0 for s in record["stages"].values()) and record["versions"]["torch"]
     for png in ("predicts_scatter.png", "predicts_spearman.png", "characteristics.png", "sensitivity.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    assert "sampling" in (out / "README.md").read_text() and results["sampling"]["verdict"] == "pending"
+    variance = results["variance"]
+    assert variance["subsets"] == 2 and set(variance["table"]) == {"retain_prob", "real_authors_prob",
+                                                                   "world_facts_prob"}
+    assert all(len(e["graddiff"]["values"]) == 2 for e in variance["table"].values())
+    sampling = results["sampling"]
+    assert [e["method"] for e in sampling["table"]] == ["ga"] and sampling["table"][0]["seeds"] == 2
+    runs = [json.loads(line) for line in (work / "sampling" / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["run"] for r in runs) == ["cga+mrd/seed-0", "cga+mrd/seed-1", "ga+uniform/seed-0",
+                                             "ga+uniform/seed-1"]
+    assert all(0 <= r["forget_ua"] <= 1 and 0 <= r["forget_rougeL"] <= 1 and len(r["checks"]) == 3 for r in runs)
+    assert not list(work.glob("*/.model"))  # scratch weights removed after each evaluation
+    for png in ("variance.png", "sampling.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
     (out / "notes.txt").write_text("mine")
     assert_one_line_error(mrd_bench(*args, "--stages", "report"), "did not write", "notes.txt")
