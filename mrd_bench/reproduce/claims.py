@@ -128,14 +128,14 @@ def predicts(data: Data) -> dict:
     confounds["clamp"] = {"eps": data.study.eps, "max_clamped": int(max(clamped)),
                           "median_clamped_share": float(np.median(np.asarray(clamped) / np.asarray(lengths))),
                           "samples_with_clamped": int(sum(c > 0 for c in clamped)),
-                          "by_eps": {f"{e:g}": stats.spearman(mrd, [d.mrd(e) for d in data.draws]) for e in EPS_GRID},
-                          "drop_clamped": stats.spearman(mrd, [d.mrd(data.study.eps, drop_clamped=True)
+                          "by_eps": {f"{e:g}": stats.agreement(mrd, [d.mrd(e) for d in data.draws]) for e in EPS_GRID},
+                          "drop_clamped": stats.agreement(mrd, [d.mrd(data.study.eps, drop_clamped=True)
                                                                for d in data.draws])}
     first = table[0]
     truth_ga = data.measure(first["method"], "updates")
-    confounds["clamp"]["updates_by_eps"] = {f"{e:g}": stats.spearman([d.mrd(e) for d in data.draws], truth_ga)
+    confounds["clamp"]["updates_by_eps"] = {f"{e:g}": stats.agreement([d.mrd(e) for d in data.draws], truth_ga)
                                             for e in EPS_GRID}
-    confounds["clamp"]["updates_drop_clamped"] = stats.spearman(
+    confounds["clamp"]["updates_drop_clamped"] = stats.agreement(
         [d.mrd(data.study.eps, drop_clamped=True) for d in data.draws], truth_ga)
     verdicts = {f"{e['method']}/{est}": stats.verdict_negative(e[f"{est}/updates"]["ci"])
                 for e in table for est in data.estimator_seeds}
@@ -206,7 +206,7 @@ def _k_curve(values: np.ndarray, summarize, steps) -> dict:
     """Spearman of the score from the first k draws against a reference made of the last half."""
     half = values.shape[0] // 2
     reference = summarize(values[half:])
-    return {int(k): stats.spearman(summarize(values[:k]), reference) for k in steps if k <= half}
+    return {int(k): stats.agreement(summarize(values[:k]), reference) for k in steps if k <= half}
 
 
 def sensitivity(data: Data) -> dict:
@@ -225,8 +225,8 @@ def sensitivity(data: Data) -> dict:
         out["k"]["hutchinson"] = _k_curve(data.estimator_values["hutchinson"], lambda v: np.abs(v.mean(0)),
                                           (1, 2, 4, 8))
     mrd = data.mrd()
-    out["eps"] = {f"{e:g}": stats.spearman(mrd, [d.mrd(e) for d in data.draws]) for e in EPS_GRID}
-    out["eps"]["drop_clamped"] = stats.spearman(mrd, [d.mrd(data.study.eps, drop_clamped=True) for d in data.draws])
+    out["eps"] = {f"{e:g}": stats.agreement(mrd, [d.mrd(e) for d in data.draws]) for e in EPS_GRID}
+    out["eps"]["drop_clamped"] = stats.agreement(mrd, [d.mrd(data.study.eps, drop_clamped=True) for d in data.draws])
     needs = []
     if data.sensitivity:
         index = [data.ids.index(i) for i in data.sensitivity["sample_id"]]
@@ -236,7 +236,7 @@ def sensitivity(data: Data) -> dict:
         for name, scores in data.sensitivity["runs"].items():
             kind, setting = name.split("/", 1)
             if kind in ref:
-                out["sigma"].setdefault(kind, {})[setting.split("=")[1]] = stats.spearman(scores, ref[kind])
+                out["sigma"].setdefault(kind, {})[setting.split("=")[1]] = stats.agreement(scores, ref[kind])
         runs = data.sensitivity["runs"]
         for dtype in ("float32", "float64"):
             pair = [v for k, v in runs.items() if k.startswith(f"batch/{dtype}/")]
@@ -244,14 +244,14 @@ def sensitivity(data: Data) -> dict:
                 change = np.asarray([abs(a - b) / abs(a) for a, b in zip(*pair)])
                 out["batch"][dtype] = {"max_relative_change": float(change.max()),
                                        "median_relative_change": float(np.median(change)),
-                                       "spearman": stats.spearman(*pair)}
+                                       "spearman": stats.agreement(*pair)}
     else:
         needs.append("sensitivity")
-    stable_k = {e: next((k for k, r in curve.items() if r >= 0.9), None) for e, curve in out["k"].items()}
+    stable_k = {e: next((k for k, r in curve.items() if r["rho"] >= 0.9), None) for e, curve in out["k"].items()}
     out["k_for_0.9"] = stable_k
-    near = [r for e, by in out["sigma"].items() for s, r in by.items()
+    near = [r["rho"] for e, by in out["sigma"].items() for s, r in by.items()
             if 0.1 <= float(s) / (data.study.sigma if e == "definition" else data.study.alg1_sigma) <= 10]
-    checks = [r >= 0.9 for r in near] + [r >= 0.9 for e, r in out["eps"].items() if e in ("0.0001", "0.01")]
+    checks = [r >= 0.9 for r in near] + [r["rho"] >= 0.9 for e, r in out["eps"].items() if e in ("0.0001", "0.01")]
     verdict = ("pending" if needs and not checks else "reproduced" if checks and all(checks)
                else "not reproduced" if checks and not any(checks) else "inconclusive")
     summary = ", ".join(f"{e}: ρ ≥ 0.9 from K = {k}" if k else f"{e}: ρ < 0.9 at every K tried"

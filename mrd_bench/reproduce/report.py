@@ -170,15 +170,19 @@ def _plots(data, results: dict, out: Path) -> list[str]:
     if sens["verdict"] != "pending" or sens.get("measured"):
         measured = sens["measured"]
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+        def band(ax, xs, entries, label):
+            ax.plot(xs, [e["rho"] for e in entries], marker="o", label=label)
+            ax.fill_between(xs, [e["ci"][0] for e in entries], [e["ci"][1] for e in entries], alpha=0.15)
+
         for est, curve in measured["k"].items():
-            axes[0].plot([int(k) for k in curve], list(curve.values()), marker="o", label=est)
+            band(axes[0], [int(k) for k in curve], list(curve.values()), est)
         axes[0].set_xscale("log", base=2)
         axes[0].set_xlabel("draws K (pairs for definition)")
         axes[0].set_ylabel("Spearman vs large-K reference")
         axes[0].axhline(0.9, color="#999999", ls="--", lw=0.8)
         axes[0].legend(fontsize=7)
         for est, by in measured["sigma"].items():
-            axes[1].plot([float(s) for s in by], list(by.values()), marker="o", label=est)
+            band(axes[1], [float(s) for s in by], list(by.values()), est)
         axes[1].set_xscale("log")
         axes[1].set_xlabel("σ")
         axes[1].set_ylabel("Spearman vs default σ, all draws")
@@ -186,8 +190,9 @@ def _plots(data, results: dict, out: Path) -> list[str]:
         if measured["sigma"]:
             axes[1].legend(fontsize=7)
         eps = {k: v for k, v in measured["eps"].items() if k != "drop_clamped"}
-        axes[2].plot([float(e) for e in eps], list(eps.values()), marker="o", label="clamp |log p| at eps")
-        axes[2].axhline(measured["eps"]["drop_clamped"], color="#d62728", lw=0.8, label="clamped tokens left out")
+        band(axes[2], [float(e) for e in eps], list(eps.values()), "clamp |log p| at eps")
+        axes[2].axhline(measured["eps"]["drop_clamped"]["rho"], color="#d62728", lw=0.8,
+                        label="clamped tokens left out")
         axes[2].set_xscale("log")
         axes[2].set_xlabel("eps")
         axes[2].set_ylabel("Spearman vs eps = default")
@@ -253,11 +258,11 @@ def _predicts_section(c: dict, study) -> list[str]:
               f"{_rho(length['spearman_per_token_mrd_tokens'])}.",
               f"- Clamping (eps = {clamp['eps']:g}): {clamp['samples_with_clamped']} samples have clamped tokens, "
               f"at most {clamp['max_clamped']} in one sample, median share {clamp['median_clamped_share']:.0%}. "
-              "Ranking against eps = default: " + ", ".join(f"eps {e}: {_fmt(r)}" for e, r in clamp["by_eps"].items())
-              + f"; clamped tokens left out: {_fmt(clamp['drop_clamped'])}. Spearman with "
+              "Ranking against eps = default: " + ", ".join(f"eps {e}: {_rho(r)}" for e, r in clamp["by_eps"].items())
+              + f"; clamped tokens left out: {_rho(clamp['drop_clamped'])}. Spearman with "
               f"{c['table'][0]['method'].upper()} updates: " + ", ".join(
-                  f"eps {e}: {_fmt(r)}" for e, r in clamp["updates_by_eps"].items())
-              + f"; clamped tokens left out: {_fmt(clamp['updates_drop_clamped'])}."]
+                  f"eps {e}: {_rho(r)}" for e, r in clamp["updates_by_eps"].items())
+              + f"; clamped tokens left out: {_rho(clamp['updates_drop_clamped'])}."]
     if c.get("missing"):
         lines += ["", "Not measured yet: " + ", ".join(c["missing"]) + "."]
     return lines
@@ -330,15 +335,16 @@ def _sensitivity_section(c: dict, study) -> list[str]:
              "| estimator | Spearman by K | K for ρ ≥ 0.9 | Spearman by σ |", "|---|---|---|---|"]
     for est, curve in m["k"].items():
         sig = m["sigma"].get(est, {})
-        lines.append(f"| {est} | " + ", ".join(f"{k}: {_fmt(r, False)}" for k, r in curve.items()) +
+        lines.append(f"| {est} | " + ", ".join(f"{k}: {_rho(r)}" for k, r in curve.items()) +
                      f" | {m['k_for_0.9'].get(est) or '> ' + str(max(curve) if curve else 0)} | " +
-                     (", ".join(f"{s}: {_fmt(r, False)}" for s, r in sig.items()) or "n/a") + " |")
-    lines += ["", "eps: " + ", ".join(f"{e}: {_fmt(r, False)}" for e, r in m["eps"].items()) + "."]
+                     (", ".join(f"{s}: {_rho(r)}" for s, r in sig.items()) or "n/a") + " |")
+    lines += ["", "eps (Spearman against the default eps, all draws): " + ", ".join(
+        f"{e}: {_rho(r)}" for e, r in m["eps"].items()) + "."]
     if m["batch"]:
         lines += ["", "Batch size: the same draws (seed 0, 2 pairs) at batch 1 and batch "
                       f"{study.batch_size}: " + "; ".join(
                           f"{dt}: largest per-sample change {b['max_relative_change']:.2%}, median "
-                          f"{b['median_relative_change']:.2%}, Spearman {b['spearman']:.3f}"
+                          f"{b['median_relative_change']:.2%}, Spearman {_rho(b['spearman'])}"
                           for dt, b in m["batch"].items()) + "."]
     if c.get("missing"):
         lines += ["", "Not measured yet: " + ", ".join(c["missing"]) + "."]

@@ -377,6 +377,23 @@ def run_sampling(ctx: Context, folder: Path) -> dict:
     return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}
 
 
+def _updates_stage(m: str) -> Stage:
+    return Stage(f"updates_{m}", f"updates to forget each sample alone with {m} (and the loss/MA curves)",
+                 lambda c: {**_setting(c), "method": m, "lr": c.study.updates_lr, "max": c.study.max_updates,
+                            "horizon": c.study.horizon}, _updates(m))
+
+
+def _estimator_stage(name: str) -> Stage:
+    def key(c: Context) -> dict:
+        sigma, draws = ((c.study.alg1_sigma, c.study.alg1_draws) if name == "alg1"
+                        else (c.study.sigma, c.study.hutchinson_draws))
+        return {**_setting(c), "sigma": sigma, "draws": draws, "seeds": c.study.seeds, "eps": c.study.eps}
+
+    return Stage(f"mrd_{name}", f"MRD, {name} estimator, every seed", key, _estimator(name))
+
+
+# The order the stages run in: on a CPU the core claim (MRD against GA and NPO) and the
+# sensitivity checks come first, the costlier runs after.
 STAGES = [
     Stage("original", "fine-tune the base model on the study's authors (the original model)",
           lambda c: _setting(c), run_original),
@@ -385,26 +402,22 @@ STAGES = [
     Stage("mrd_definition", "MRD, definition estimator, per token, every seed",
           lambda c: {**_setting(c), "sigma": c.study.sigma, "pairs": c.study.pairs, "seeds": c.study.seeds,
                      "batch_size": c.study.batch_size}, run_definition),
-    *[Stage(f"updates_{m}", f"updates to forget each sample alone with {m} (and the loss/MA curves)",
-            (lambda m: lambda c: {**_setting(c), "method": m, "lr": c.study.updates_lr, "max": c.study.max_updates,
-                                  "horizon": c.study.horizon})(m), _updates(m))
-      for m in ("ga", "npo", "graddiff")],
-    Stage("mrd_alg1", "MRD, alg1 estimator, every seed",
-          lambda c: {**_setting(c), "sigma": c.study.alg1_sigma, "draws": c.study.alg1_draws, "seeds": c.study.seeds,
-                     "eps": c.study.eps}, _estimator("alg1")),
-    Stage("mrd_hutchinson", "MRD, hutchinson estimator, every seed",
-          lambda c: {**_setting(c), "sigma": c.study.sigma, "draws": c.study.hutchinson_draws,
-                     "seeds": c.study.seeds, "eps": c.study.eps}, _estimator("hutchinson")),
+    _updates_stage("ga"),
     Stage("sensitivity", "MRD against σ and batch size (float32 and float64) on a subset",
           lambda c: {**_setting(c), "n": c.study.sensitivity_samples, "pairs": c.study.pairs,
                      "alg1_draws": c.study.alg1_draws, "sigma": c.study.sigma}, run_sensitivity),
+    _updates_stage("npo"),
+    _estimator_stage("alg1"),
+    _updates_stage("graddiff"),
+    _estimator_stage("hutchinson"),
     Stage("variance", "random forget subsets unlearned by GradDiff and NPO; utility of each (claim 1)",
           lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size",
                                                                        "variance_steps", "variance_lr")}},
           run_variance),
     Stage("sampling", "each method with the uniform and the MRD-weighted sampler, every seed (claim 4)",
           lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors",
-                                                                       "sampling_steps", "sampling_lr", "sampling_methods",
-                                                                       "sampling_check_every", "sigma", "pairs")}},
+                                                                       "sampling_steps", "sampling_lr",
+                                                                       "sampling_methods", "sampling_check_every",
+                                                                       "sigma", "pairs")}},
           run_sampling),
 ]

@@ -32,6 +32,22 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(stats.spearmanr(x, y)[0])
 
 
+def spearman_ci(x: Sequence[float], y: Sequence[float], *, n_boot: int = 1000, seed: int = 0) -> list[float]:
+    """95% bootstrap CI (over samples) of Spearman(x, y)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, len(x), len(x))
+        boot[b] = spearman(x[idx], y[idx])
+    return _ci(boot)
+
+
+def agreement(x: Sequence[float], y: Sequence[float]) -> dict:
+    """Spearman of two rankings of the same samples, with its bootstrap CI."""
+    return {"rho": spearman(x, y), "ci": spearman_ci(x, y)}
+
+
 def partial_spearman(x, y, controls: Sequence[Sequence[float]]) -> float:
     """Spearman of x and y with the ranks of `controls` regressed out of both (rank partial correlation)."""
     rx, ry = _rank(x), _rank(y)
