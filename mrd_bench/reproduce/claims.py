@@ -180,11 +180,14 @@ def characteristics(data: Data) -> dict:
         return _pending(claim, [n for n, ok in (("baselines", data.baselines), ("mrd_definition", data.draws))
                                 if not ok])
     mrd = data.mrd()
+    per_token = data.mrd(per_token=True)
     rows = []
     for name, (label, split) in GROUPS.items():
         values = np.asarray(data.column(name), float)
         high = [bool(split(v, float(np.median(values)))) for v in values]
-        entry = {"characteristic": name, "groups": label, "mrd": stats.group_difference(mrd, high)}
+        entry = {"characteristic": name, "groups": label, "mrd": stats.group_difference(mrd, high),
+                 "mrd_per_token": stats.group_difference(per_token, high),
+                 "tokens": stats.group_difference(data.column("n_tokens"), high)}
         if "ga" in data.updates:
             entry["updates_ga"] = stats.group_difference(data.measure("ga", "updates"), high)
         rows.append(entry)
@@ -252,7 +255,7 @@ def sensitivity(data: Data) -> dict:
     near = [r["rho"] for e, by in out["sigma"].items() for s, r in by.items()
             if 0.1 <= float(s) / (data.study.sigma if e == "definition" else data.study.alg1_sigma) <= 10]
     checks = [r >= 0.9 for r in near] + [r["rho"] >= 0.9 for e, r in out["eps"].items() if e in ("0.0001", "0.01")]
-    verdict = ("pending" if needs and not checks else "reproduced" if checks and all(checks)
+    verdict = ("pending" if needs else "reproduced" if checks and all(checks)
                else "not reproduced" if checks and not any(checks) else "inconclusive")
     summary = ", ".join(f"{e}: ρ ≥ 0.9 from K = {k}" if k else f"{e}: ρ < 0.9 at every K tried"
                         for e, k in stable_k.items())

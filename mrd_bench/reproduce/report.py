@@ -272,14 +272,19 @@ def _characteristics_section(c: dict) -> list[str]:
     if c["verdict"] == "pending":
         return []
     lines = ["![MRD by sample characteristic](characteristics.png)", "", c["note"], "",
+             "MRD is a sum over answer tokens, so a characteristic that comes with longer answers raises it; the "
+             "last columns give the same comparison for the per-token MRD and for the answer length.", "",
              "| characteristic | groups (n high / n low) | median MRD high / low | Cliff's δ (high vs low) [95% CI] | "
-             "p (Mann–Whitney) | GA updates: δ, p |", "|---|---|---|---|---|---|"]
+             "p (Mann–Whitney) | per-token MRD: δ [CI], p | answer tokens: δ, p | GA updates: δ, p |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in c["rows"]:
         m = r["mrd"]
         ga = r.get("updates_ga")
         lines.append(f"| {r['characteristic']} | {r['groups']} ({m['n_high']} / {m['n_low']}) | "
                      f"{m['median_high']:.3g} / {m['median_low']:.3g} | {_fmt(m['delta'])} [{_fmt(m['ci'][0])}, "
-                     f"{_fmt(m['ci'][1])}] | {_p(m['p'])} | "
+                     f"{_fmt(m['ci'][1])}] | {_p(m['p'])} | {_fmt(r['mrd_per_token']['delta'])} "
+                     f"[{_fmt(r['mrd_per_token']['ci'][0])}, {_fmt(r['mrd_per_token']['ci'][1])}], "
+                     f"{_p(r['mrd_per_token']['p'])} | {_fmt(r['tokens']['delta'])}, {_p(r['tokens']['p'])} | "
                      + (f"{_fmt(ga['delta'])}, {_p(ga['p'])}" if ga else "n/a") + " |")
     return lines
 

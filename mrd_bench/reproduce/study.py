@@ -176,7 +176,11 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     done = ctx.done(stage.name)
     if done is not None and done["key"] == key:
         ctx.times[stage.name] = done["wall_s"]
+        if ctx.progress:
+            print(f"[reproduce] stage {stage.name}: done earlier ({done['wall_s']:.0f} s), kept", file=sys.stderr)
         return done
+    if ctx.progress:
+        print(f"[reproduce] stage {stage.name}: {stage.what}", file=sys.stderr, flush=True)
     if done is not None:
         (folder / "done.json").unlink()  # settings changed: the stage's own resume keys decide what is kept
     folder.mkdir(parents=True, exist_ok=True)
@@ -210,7 +214,5 @@ def reproduce(study: Study, out, *, work=None, stages: Optional[list[str]] = Non
         if stage.name.startswith("updates_") and stage.name[len("updates_"):] not in study.method_list:
             continue
         if stage.name in wanted:
-            if progress:
-                print(f"[reproduce] stage {stage.name}: {stage.what}", file=sys.stderr, flush=True)
             run_stage(ctx, stage)
     return report.write(ctx, out, argv=argv if argv is not None else sys.argv)
