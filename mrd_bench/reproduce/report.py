@@ -189,6 +189,9 @@ def _plots(data, results: dict, out: Path) -> list[str]:
         axes[1].axhline(0.9, color="#999999", ls="--", lw=0.8)
         if measured["sigma"]:
             axes[1].legend(fontsize=7)
+        else:
+            axes[1].text(0.5, 0.5, "not measured yet\n(stage: sensitivity)", ha="center", va="center",
+                         transform=axes[1].transAxes, color="#888888")
         eps = {k: v for k, v in measured["eps"].items() if k != "drop_clamped"}
         band(axes[2], [float(e) for e in eps], list(eps.values()), "clamp |log p| at eps")
         axes[2].axhline(measured["eps"]["drop_clamped"]["rho"], color="#d62728", lw=0.8,
