@@ -142,7 +142,10 @@ def predicts(data: Data) -> dict:
     overall = _combine(list(verdicts.values()))
     main = next(e for e in table if e["method"] == table[0]["method"])
     summary = "; ".join(f"{e['method'].upper()} ρ(MRD, updates) = {e['definition/updates']['rho']:+.2f} "
-                        f"[{e['definition/updates']['ci'][0]:+.2f}, {e['definition/updates']['ci'][1]:+.2f}]"
+                        f"[{e['definition/updates']['ci'][0]:+.2f}, {e['definition/updates']['ci'][1]:+.2f}], "
+                        f"given NLL, Min-K% and gradient norm {e['definition/partial_baselines']['rho']:+.2f} "
+                        f"[{e['definition/partial_baselines']['ci'][0]:+.2f}, "
+                        f"{e['definition/partial_baselines']['ci'][1]:+.2f}] (NLL alone {e['baseline/nll']['rho']:+.2f})"
                         for e in table)
     missing = [f"updates_{m}" for m in METHODS if m not in data.updates] + \
               [f"mrd_{e}" for e in ESTIMATORS if e not in data.estimator_seeds]

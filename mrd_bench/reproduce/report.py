@@ -57,6 +57,17 @@ def _p(p: float) -> str:
 # ----------------------------------------------------------------------------- plots
 
 
+def _label(key: str) -> str:
+    """A readable name for a correlation's key in results.json."""
+    fixed = {"baseline/nll": "answer NLL", "baseline/min_k": "Min-K% Prob", "baseline/grad_norm": "gradient norm",
+             "definition/partial_baselines": "MRD given NLL, Min-K%, grad norm",
+             "definition/partial_length": "MRD given length", "definition_per_token/updates": "per-token MRD"}
+    if key in fixed:
+        return fixed[key]
+    est, what = key.split("/", 1)
+    return f"MRD ({est})" + (" given NLL" if what == "partial_nll" else "")
+
+
 def _plots(data, results: dict, out: Path) -> list[str]:
     import matplotlib
 
@@ -95,7 +106,7 @@ def _plots(data, results: dict, out: Path) -> list[str]:
             for key, value in entry.items():
                 if isinstance(value, dict) and "rho" in value and "ci" in value:
                     if key.endswith("/updates") or key.startswith(("baseline/", "definition/partial")):
-                        labels.append(f"{entry['method'].upper()}  {key}")
+                        labels.append(f"{entry['method'].upper()}  {_label(key)}")
                         rows.append(value)
         fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.2))
         y = np.arange(len(rows))[::-1]
