@@ -237,8 +237,9 @@ def _predicts_section(c: dict, study) -> list[str]:
         return []
     lines = ["![MRD against updates to forget](predicts_scatter.png)", "",
              "![Spearman correlations with 95% CIs](predicts_spearman.png)", "",
-             f"Ground truth: each forget sample unlearned alone from the original weights, AdamW at lr "
-             f"{study.updates_lr:g}, until its MA falls below the holdout's mean MA (cap {study.max_updates}). "
+             "Ground truth: each forget sample unlearned alone from the original weights, AdamW at lr "
+             + ", ".join(f"{study.updates_lr_for(e['method']):g} ({e['method'].upper()})" for e in c["table"])
+             + f", until its MA falls below the holdout's mean MA (cap {study.max_updates}). "
              f"Continuous measures over the first {study.horizon} updates: the MA area and the loss increase. "
              "CIs: bootstrap over samples and over MRD seeds.", ""]
     ests = [k.split("/")[0] for k in c["table"][0] if k.endswith("/updates") and not k.startswith(("baseline",

@@ -203,7 +203,8 @@ def _updates(method_name: str):
 
         s = ctx.study
         threshold = json.loads((ctx.work / "baselines" / "baselines.json").read_text())["threshold_ma"]
-        budget = Budget(lr=s.updates_lr, max_updates=s.max_updates, horizon=s.horizon, threshold_ma=threshold)
+        budget = Budget(lr=s.updates_lr_for(method_name), max_updates=s.max_updates, horizon=s.horizon,
+                        threshold_ma=threshold)
         model, tok = ctx.load_original()
         original = {k: v.detach().clone() for k, v in model.state_dict().items()}
         method = Settings(method=method_name).build_method()
@@ -235,7 +236,7 @@ def _updates(method_name: str):
                 os.fsync(sink.fileno())
                 done[ids[j]] = row
         censored = sum(done[i]["censored"] for i in ids)
-        return {"samples": len(ids), "censored": censored, "threshold_ma": threshold, "lr": s.updates_lr}
+        return {"samples": len(ids), "censored": censored, "threshold_ma": threshold, "lr": budget.lr}
 
     return run
 
@@ -379,7 +380,7 @@ def run_sampling(ctx: Context, folder: Path) -> dict:
 
 def _updates_stage(m: str) -> Stage:
     return Stage(f"updates_{m}", f"updates to forget each sample alone with {m} (and the loss/MA curves)",
-                 lambda c: {**_setting(c), "method": m, "lr": c.study.updates_lr, "max": c.study.max_updates,
+                 lambda c: {**_setting(c), "method": m, "lr": c.study.updates_lr_for(m), "max": c.study.max_updates,
                             "horizon": c.study.horizon}, _updates(m))
 
 

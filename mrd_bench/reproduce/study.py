@@ -48,6 +48,8 @@ class Study:
     hutchinson_draws: int = opt(2, "hutchinson: Rademacher probes per seed")
     sensitivity_samples: int = opt(48, "samples in the σ and batch-size sensitivity checks")
     updates_lr: float = opt(1.5e-5, "learning rate of the per-sample updates-to-forget runs (small, so counts spread)")
+    updates_lr_by_method: str = opt("npo=4e-5", "learning rates that override --updates-lr for some methods, "
+                                    "e.g. npo=4e-5 (NPO's adaptive weight slows its forgetting at the same rate)")
     max_updates: int = opt(60, "cap of updates per sample (a sample still above the threshold is censored)")
     horizon: int = opt(5, "the fixed number of updates of the continuous measures (loss increase, MA area)")
     methods: str = opt("ga,graddiff,npo", "methods whose updates-to-forget are measured")
@@ -90,12 +92,28 @@ class Study:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}.")
         from mrd_bench.methods.base import METHODS
 
-        for method in self.method_list + self.sampling_list:
+        for method in self.method_list + self.sampling_list + list(self._lr_overrides()):
             METHODS.get(method)
 
     @property
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    def updates_lr_for(self, method: str) -> float:
+        return self._lr_overrides().get(method, self.updates_lr)
+
+    def _lr_overrides(self) -> dict[str, float]:
+        out = {}
+        for part in filter(None, (p.strip() for p in self.updates_lr_by_method.split(","))):
+            name, _, value = part.partition("=")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"--updates-lr-by-method takes method=rate pairs such as npo=4e-5; got "
+                                  f"{part!r}.") from None
+            if not out[name.strip()] > 0:
+                raise ConfigError(f"--updates-lr-by-method: the rate of {name.strip()} must be positive; got {value}.")
+        return out
 
     @property
     def sampling_list(self) -> list[str]:

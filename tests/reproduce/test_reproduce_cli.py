@@ -82,6 +82,8 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     (["--authors", "5", "--forget-authors", "10"], ["--forget-authors < --authors"]),
     (["--stages", "nonsense"], ["unknown stage", "nonsense", "mrd_definition"]),
     (["--device", "tpu"], ["--device", "tpu"]),
+    (["--updates-lr-by-method", "npo=fast"], ["--updates-lr-by-method", "npo=fast"]),
+    (["--updates-lr-by-method", "nop=1e-5"], ["nop"]),
 ])
 def test_bad_settings_get_one_line(tmp_path, flags, needles):
     assert_one_line_error(mrd_bench("reproduce", *flags, "--work", str(tmp_path / "w"), "--out",
