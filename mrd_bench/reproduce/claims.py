@@ -149,6 +149,9 @@ def predicts(data: Data) -> dict:
                         for e in table)
     missing = [f"updates_{m}" for m in METHODS if m not in data.updates] + \
               [f"mrd_{e}" for e in ESTIMATORS if e not in data.estimator_seeds]
+    if missing:
+        summary = (f"so far {', '.join(m.upper() for m in data.updates)} × {', '.join(data.estimator_seeds)} only "
+                   f"({', '.join(missing)} not run yet): " + summary)
     return {**claim, "verdict": overall, "verdicts": verdicts, "summary": summary, "table": table,
             "agreement": agreement, "confounds": confounds, "missing": missing,
             "headline": main["definition/updates"]}
