@@ -32,9 +32,9 @@ def target(out, *, study=None, overwrite: bool = False) -> Path:
         raise OutputExistsError(f"{str(out)!r} holds files `mrd-bench reproduce` did not write ({', '.join(foreign[:3])}"
                                 f"{', ...' if len(foreign) > 3 else ''}); choose another --out.")
     if study is not None and not overwrite and (out / RUN_RECORD).is_file():
-        before = json.loads((out / RUN_RECORD).read_text()).get("study")
-        if before is not None and before != asdict(study):
-            changed = sorted(k for k in before if before.get(k) != asdict(study).get(k))
+        before = json.loads((out / RUN_RECORD).read_text()).get("study") or {}
+        changed = sorted(k for k in before if k in asdict(study) and before[k] != asdict(study)[k])
+        if changed:  # settings a newer version added are not in an older record: not a difference
             raise OutputExistsError(f"{str(out)!r} holds the report of another setting ({', '.join(changed)} "
                                     "differ); pass --overwrite to replace it, or choose another --out.")
     return out
