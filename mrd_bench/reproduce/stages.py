@@ -162,7 +162,8 @@ def run_sensitivity(ctx: Context, folder: Path) -> dict:
     model, tok = ctx.load_original()
     forget = ctx.splits["forget"]
     pick = sorted(random.Random(0).sample(range(len(forget)), min(s.sensitivity_samples, len(forget))))
-    items = [ctx.encode(tok, forget)[i] for i in pick]
+    encoded = ctx.encode(tok, forget)
+    items = [encoded[i] for i in pick]
     ids = [forget["sample_id"][i] for i in pick]
     out_path = folder / "sensitivity.json"
     result = json.loads(out_path.read_text()) if out_path.is_file() else {"sample_id": ids, "runs": {}}
