@@ -1,4 +1,7 @@
-"""`mrd-bench annotate`: join MRD scores of the original model to a split, with bin edges.
+"""`mrd-bench annotate`: join difficulty scores of the original model to a split, with bin edges.
+
+The scores are MRD's (high = easy) or CUD's (high = hard, `higher_is: harder` in their meta);
+the annotation records which metric made it, and its bins mean the same (easy, hard) either way.
 
 The annotation is what lm-eval tasks read (`--metadata '{"difficulty": PATH}'`): each
 sample's MRD under the *original* (pre-unlearning) model and its bin, the bin edges, and
@@ -27,10 +30,10 @@ def annotate(scores_path: str | Path, sample_ids: list[str], out: str | Path, *,
     if missing:
         raise DataError(f"{len(missing)}/{len(sample_ids)} samples of the split have no MRD score "
                         f"(e.g. {missing[:3]}); score this split with `mrd-bench score` first.")
-    edges = meta["bin_edges"]
-    bins = assign_bins([scores[sid] for sid in sample_ids], edges)
-    labels = bin_labels(len(edges) + 1)
-    write_json(out, record(scores=scores_path.name, scores_cache_key=meta.get("cache_key"),
+    edges, higher = meta["bin_edges"], meta.get("higher_is", "easier")
+    bins = assign_bins([scores[sid] for sid in sample_ids], edges, higher)
+    labels = bin_labels(len(edges) + 1)  # hardest first, whichever metric
+    write_json(out, record(metric=meta.get("metric", "mrd"), higher_is=higher, scores=scores_path.name, scores_cache_key=meta.get("cache_key"),
                            model_hash=meta.get("model_hash"), data_hash=meta.get("data_hash"),
                            score_config=meta.get("score_config"),
                            **(source or {}), bin_edges=edges, bins=labels,

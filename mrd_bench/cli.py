@@ -28,16 +28,20 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from mrd_bench.io import guard_output
+    from mrd_bench.models import torch_dtype
+
+    guard_output(args.out, args.overwrite, what="scores")
+    torch_dtype(args.dtype)
+    if args.metric == "cud":
+        return _score_cud(args)
+    if args.metric != "mrd":
+        raise MrdBenchError(f"--metric must be mrd or cud; got {args.metric!r}.")
     from mrd_bench.models import load_model
     from mrd_bench.pipeline import encode_split, targets
     from mrd_bench.provenance import data_hash, record
     from mrd_bench.scorers.runner import ScoreConfig
     from mrd_bench.scorers.stream import score_to_file
 
-    from mrd_bench.models import torch_dtype
-
-    guard_output(args.out, args.overwrite, what="scores")
-    torch_dtype(args.dtype)
     cfg = ScoreConfig(estimator=args.estimator, sigma=args.sigma, draws=args.k, seed=args.seed,
                       eps=args.eps, batch_size=args.batch_size, chunk_batches=args.chunk_batches,
                       score_prompt=args.score_prompt, baselines=not args.no_baselines, bins=args.bins)
@@ -53,6 +57,104 @@ def _score(args: argparse.Namespace) -> None:
     out = score_to_file(model, items, dataset["sample_id"], targets(dataset), cfg, args.out, meta=meta,
                         overwrite=args.overwrite, progress=not args.no_progress)
     _main_print(f"Wrote {len(dataset)} scores to {out} (bin edges in {out.with_name(out.stem + '.meta.json')})")
+
+
+def _score_cud(args: argparse.Namespace) -> None:
+    from mrd_bench.data.source import prompt_and_target
+    from mrd_bench.models import load_model
+    from mrd_bench.pipeline import encode_split
+    from mrd_bench.provenance import data_hash, record
+    from mrd_bench.scorers.corrupt import corrupt, entity_pool
+    from mrd_bench.scorers.cud_run import CudConfig, read_labels, score_cud_to_file
+    from mrd_bench.scorers.eap import check_architecture
+
+    cfg = CudConfig(baseline=args.baseline, steps=args.steps, heads=args.heads, top_edges=args.top_edges,
+                    distance=args.distance, folds=args.folds, seed=args.seed,
+                    batch_size=args.batch_size if args.batch_size != 16 else 8, chunk_batches=args.chunk_batches,
+                    bins=args.bins)
+    if not args.labels:
+        raise MrdBenchError("--metric cud needs --labels (easy/hard samples from `mrd-bench cud-labels` on the "
+                            "same original model and split).")
+    read_labels(args.labels)
+    dataset = _limited(_load(args), args)
+    if len(dataset) < args.bins:
+        raise MrdBenchError(f"--bins {args.bins} needs at least {args.bins} samples; {args.benchmark}/{args.split} "
+                            f"has {len(dataset)} here. Use fewer bins.")
+    model, tokenizer = load_model(args.model, dtype="float32", trust_remote_code=args.trust_remote_code)
+    check_architecture(model)
+    items = encode_split(tokenizer, dataset, max_length=args.max_length)
+    pairs = [prompt_and_target(row) for row in dataset]
+    if cfg.baseline == "corrupt":
+        pool = entity_pool([p for p, _ in pairs])
+        done = [corrupt(tokenizer, p, t, e, pool, seed=cfg.seed, max_length=args.max_length)
+                for (p, t), e in zip(pairs, items)]
+    else:
+        done = [(None, {"baseline": "zero"}) for _ in items]
+    meta = record(benchmark=args.benchmark, split=args.split, subset_authors=args.subset_authors, model=args.model,
+                  data_hash=data_hash(dataset))
+    out = score_cud_to_file(model, items, dataset["sample_id"], [d[0] for d in done], [d[1] for d in done],
+                            args.labels, cfg, args.out, meta=meta, overwrite=args.overwrite,
+                            progress=not args.no_progress)
+    _main_print(f"Wrote {len(dataset)} CUD scores to {out} (bin edges and settings in "
+                f"{out.with_name(out.stem + '.meta.json')}; attributions in {out.with_name(out.stem + '.attributions.npz')})")
+
+
+def _cud_labels(args: argparse.Namespace) -> None:
+    from mrd_bench.cud_labels import LabelConfig, make_labels
+    from mrd_bench.data import keep_authors, load
+    from mrd_bench.io import guard_output, write_json
+    from mrd_bench.models import load_model, weights_hash
+    from mrd_bench.pipeline import encode_split
+    from mrd_bench.provenance import data_hash, record
+    from mrd_bench.unlearn import Settings, read_scores, refusal_items
+
+    guard_output(args.out, args.overwrite, what="CUD labels")
+    cfg = LabelConfig(methods=args.methods, steps=args.steps, lr=args.lr, batch_size=args.unlearn_batch_size,
+                      q=args.q, min_votes=args.min_votes, seed=args.seed)
+    dataset = _limited(_load(args), args)
+    ids = list(dataset["sample_id"])
+    scores = read_scores(args.scores, ids) if args.scores else None
+    retain = None
+    if args.retain:
+        retain = keep_authors(load(args.benchmark, args.retain, data_dir=args.data_dir), args.benchmark,
+                              args.subset_authors, args.data_dir, "error")
+    model, tokenizer = load_model(args.model, dtype="float32", trust_remote_code=args.trust_remote_code)
+    original_hash = weights_hash(model)
+    items = encode_split(tokenizer, dataset, max_length=args.max_length)
+    result = make_labels(model, items, ids, cfg,
+                         retain=encode_split(tokenizer, retain, max_length=args.max_length) if retain else None,
+                         refusals=refusal_items(tokenizer, dataset, args.benchmark, Settings(method="po")),
+                         scores=scores, progress=not args.no_progress)
+    write_json(args.out, {**result, **record(benchmark=args.benchmark, split=args.split, retain=args.retain,
+                                             subset_authors=args.subset_authors, model=args.model,
+                                             model_hash=original_hash, data_hash=data_hash(dataset),
+                                             scores=args.scores)})
+    kappa = result["agreement"]["fleiss_kappa"]
+    print(f"Wrote CUD labels to {args.out}: {result['n_easy']} easy, {result['n_hard']} hard of {result['n']} "
+          f"(Fleiss' kappa across {len(cfg.method_list)} unlearners: {kappa:.2f})")
+
+
+def _circuits(args: argparse.Namespace) -> None:
+    from mrd_bench.io import guard_output
+    from mrd_bench.report.circuits import draw_circuit
+
+    target = args.out or "circuit_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", args.sample_id) + ".png"
+    guard_output(target, args.overwrite, what="a plot")
+    out = draw_circuit(args.scores, args.sample_id, target)
+    print(f"Wrote {args.sample_id}'s circuit beside the easy and hard anchors to {out}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    import json
+
+    from mrd_bench.compare import compare
+
+    out = compare(args.a, args.b, args.out, overwrite=args.overwrite, resamples=args.resamples, seed=args.seed)
+    result = json.loads((out / "compare.json").read_text())
+    s = result["spearman"]
+    print(f"{result['n']} samples: Spearman {s['value']:+.3f} [{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}] "
+          f"(oriented, + = agree on easy: {s['oriented']:+.3f}); Kendall {result['kendall']['value']:+.3f}; "
+          f"bins Cohen's kappa {result['cohen_kappa_bins']:.3f}. Plot and JSON in {out}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -373,9 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board-lr", type=float, default=8e-5, help="unlearning learning rate (default: 8e-5)")
     p.set_defaults(run=_demo)
 
-    p = sub.add_parser("score", help="score per-sample MRD on a benchmark split")
+    p = sub.add_parser("score", help="score per-sample difficulty (MRD, or CUD) on a benchmark split")
     p.add_argument("--model", default=EMBEDDED, help="hub id, checkpoint folder, or the embedded model")
     _data_flags(p)
+    p.add_argument("--metric", default="mrd", help="mrd (default) or cud (circuit-guided unlearning difficulty)")
+    g = p.add_argument_group("CUD (--metric cud)")
+    g.add_argument("--labels", help="easy/hard labels from `mrd-bench cud-labels` on the same model and split")
+    g.add_argument("--baseline", default="corrupt", help="EAP-IG baseline: corrupt (another entity's name, "
+                   "default) or zero (zero ablation)")
+    g.add_argument("--steps", type=int, default=5, help="EAP-IG interpolation steps m (default: 5)")
+    g.add_argument("--heads", action="store_true", help="attention sources per head (default: per layer)")
+    g.add_argument("--top-edges", type=int, default=75, help="edges kept per circuit n (default: 75)")
+    g.add_argument("--distance", default="cosine", help="cosine (default), jaccard or hamming")
+    g.add_argument("--folds", type=int, default=5, help="cross-fitting folds k (default: 5)")
     p.add_argument("--estimator", default="definition", help="definition (default), alg1 or hutchinson")
     p.add_argument("--sigma", type=float, help="noise scale σ (default: definition/hutchinson 1e-4, "
                    "alg1 1e-5 as in the paper)")
@@ -383,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "pairs, alg1 32, hutchinson 8 probes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eps", type=float, default=1e-3, help="clamp |log p| up to eps (default: 1e-3)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="default: 16 (MRD), 8 (CUD)")
     p.add_argument("--chunk-batches", type=int, default=4, help="batches per resumable chunk (default: 4)")
     p.add_argument("--max-length", type=int, default=512, help="truncate samples to this many tokens")
     p.add_argument("--score-prompt", action="store_true", help="score the prompt tokens too")
@@ -393,6 +505,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code")
     p.add_argument("--out", default="scores.jsonl")
     p.set_defaults(run=_score)
+
+    p = sub.add_parser("cud-labels", help="easy/hard samples for CUD's anchors: the reference unlearners vote")
+    p.add_argument("--model", required=True, help="the original (fine-tuned) model: a checkpoint folder or hub id")
+    _data_flags(p)
+    p.add_argument("--retain", help="retain split (graddiff and po need one), e.g. retain90 for forget10")
+    p.add_argument("--scores", help="MRD scores of the split (cga samples by MRD); without it leave cga out")
+    p.add_argument("--methods", default="ga,graddiff,npo,po,cga", help="unlearners (default: ga,graddiff,npo,po,cga)")
+    p.add_argument("--steps", type=int, default=10, help="updates per unlearner (default: 10)")
+    p.add_argument("--lr", type=float, default=2e-5, help="learning rate (default: 2e-5)")
+    p.add_argument("--unlearn-batch-size", type=int, default=8, help="forget samples per update (default: 8)")
+    p.add_argument("--q", type=float, default=0.25, help="share called easy and share called hard per method "
+                   "(default: 0.25)")
+    p.add_argument("--min-votes", type=int, default=3, help="methods that must agree (default: 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--out", required=True, help="labels JSON to write")
+    p.set_defaults(run=_cud_labels)
+
+    p = sub.add_parser("circuits", help="draw one sample's CUD circuit beside the easy and hard anchors (PNG)")
+    p.add_argument("sample_id")
+    p.add_argument("--scores", required=True, help="scores file from `mrd-bench score --metric cud`")
+    p.add_argument("--out", help="PNG to write (default: circuit_<SAMPLE_ID>.png)")
+    p.set_defaults(run=_circuits)
+
+    p = sub.add_parser("compare-difficulty", help="agreement of two difficulty scorings: Spearman, Kendall, "
+                       "Cohen's kappa of bins, scatter plot")
+    p.add_argument("a", help="scores file (MRD or CUD)")
+    p.add_argument("b", help="scores file (MRD or CUD)")
+    p.add_argument("--out", default="compare_difficulty", help="output folder (default: compare_difficulty)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_compare)
 
     p = sub.add_parser("export-model", help="write a model (e.g. the embedded GGUF) as safetensors")
     p.add_argument("--model", default=EMBEDDED)

@@ -59,7 +59,8 @@ def annotate_docs(docs: list[dict], benchmark: str, split: str, difficulty: str 
                         f"for {benchmark}/{split}.")
     return [{**d, "mrd": samples[d["sample_id"]]["score"], "mrd_bin": samples[d["sample_id"]]["bin"],
              "bin_weight": weights[samples[d["sample_id"]]["bin"]], "bin_weights": dict(weights),
-             "renormalize": bool(renormalize), "annotation": str(path)} for d in docs]
+             "renormalize": bool(renormalize), "annotation": str(path),
+             "difficulty_metric": annotation.get("metric", "mrd")} for d in docs]
 
 
 def first_n(rows, n, what: str):

@@ -30,8 +30,14 @@ UTILITY_PARTS = {"retain": ("tofu_retain_mrd_prob", "tofu_retain_mrd_rouge"),
                  "real_authors": ("tofu_real_authors_prob", "tofu_real_authors_rouge"),
                  "world_facts": ("tofu_world_facts_prob", "tofu_world_facts_rouge")}
 TOKEN_LEVEL = {"fa", "ua", "prob", "min_k_auc", "truth_ratio", "forget_quality"}
-EXPLANATION = ("Bins are by each sample's MRD under the original model: easy = fragile memory (high MRD), "
-               "hard = low MRD. *reweighted* is Σ_b w_b · metric_b with the annotation's reference bin shares, "
+BIN_MEANING = {"MRD": "Bins are by each sample's MRD under the original model: easy = fragile memory (high MRD), "
+                      "hard = low MRD.",
+               "CUD": "Bins are by each sample's CUD (circuit-guided unlearning difficulty) under the original "
+                      "model: easy = a circuit like the easy anchor's (low CUD), hard = like the hard anchor's "
+                      "(high CUD).",
+               "difficulty": "Bins are by each sample's difficulty under the original model, by the metric of each "
+                             "task's annotation (listed below)."}
+EXPLANATION = ("*reweighted* is Σ_b w_b · metric_b with the annotation's reference bin shares, "
                "so results on forget subsets of different difficulty compare; it is NaN when a bin with a "
                "share is empty (`--metadata '{\"renormalize\": true}'` reweights over the bins present). "
                "Intervals are bootstrap 95% percentile intervals over the logged samples (1000 resamples, "
@@ -224,6 +230,12 @@ def run_info(data: dict, samples: dict) -> dict:
             "bootstrap_iters": config.get("bootstrap_iters")}
 
 
+def metric_name(annotations: dict[str, dict]) -> str:
+    """"MRD" or "CUD": the metric that made every annotation used ("difficulty" if they differ)."""
+    names = {str(a.get("metric", "mrd")).upper() for a in annotations.values()}
+    return names.pop() if len(names) == 1 else ("MRD" if not names else "difficulty")
+
+
 def annotations_used(samples: dict[str, list[dict]]) -> dict[str, str]:
     """task -> the difficulty annotation its documents were joined to."""
     found = {}
@@ -281,22 +293,25 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     reasons = nan_reasons(table, counts, info["model_type"])
     higher = data.get("higher_is_better", {})  # task -> metric -> True, False or None
     figures = []
+    annotations = annotations_used(samples)
+    name = metric_name({t: json.loads(Path(p).read_text()) for t, p in annotations.items() if Path(p).is_file()})
     if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
-        figures.append(("Metrics per MRD bin", plots.plot_bins(table, counts, cis, higher, out / "bins.png")))
+        figures.append((f"Metrics per {name} bin", plots.plot_bins(table, counts, cis, higher, out / "bins.png", name)))
     points = per_sample(samples)
     if points:
-        figures.append(("Per-sample metric against MRD", plots.plot_vs_mrd(points, out / "per_sample.png")))
-    annotations = annotations_used(samples)
+        figures.append((f"Per-sample metric against {name}", plots.plot_vs_mrd(points, out / "per_sample.png", name)))
     histograms = {task: json.loads(Path(p).read_text()) for task, p in annotations.items() if Path(p).is_file()}
     if histograms:
-        figures.append(("MRD distribution with bin edges", plots.plot_mrd_histograms(histograms, out / "mrd_hist.png")))
+        figures.append((f"{name} distribution with bin edges",
+                        plots.plot_mrd_histograms(histograms, out / "mrd_hist.png", name)))
     model = data.get("model_name") or info["model_args"]
-    page = {"model": model, "results_file": results_file, "table": table, "counts": counts, "cis": cis,
+    page = {"model": model, "results_file": results_file, "difficulty_metric": name, "table": table, "counts": counts, "cis": cis,
             "reasons": reasons, "higher": higher, "info": info, "derived": derived, "annotations": annotations,
             "figures": figures}
     summary = record(results_file=str(results_file), model=model, lm_eval_version=data.get("lm_eval_version"),
                      run=info, table=table, bin_counts=counts, intervals=cis, nan_reasons=reasons,
-                     derived=derived, annotations=annotations, figures=[p.name for _, p in figures])
+                     derived=derived, annotations=annotations, difficulty_metric=name,
+                     figures=[p.name for _, p in figures])
     write_json(out / "report.json", summary)
     write_text(out / "report.md", _markdown(page))
     write_text(out / "report.html", _html(page))
@@ -353,7 +368,8 @@ def _run_lines(info: dict) -> list[tuple[str, str]]:
 
 
 def _markdown(page: dict) -> str:
-    lines = [f"# mrd_bench report: {page['model']}", "", f"From `{page['results_file']}`.", "", EXPLANATION, "",
+    lines = [f"# mrd_bench report: {page['model']}", "", f"From `{page['results_file']}`.", "",
+             BIN_MEANING[page["difficulty_metric"]] + " " + EXPLANATION, "",
              "| run | |", "|---|---|", *[f"| {k} | {v} |" for k, v in _run_lines(page["info"])], ""]
     current = None
     notes: list[str] = []
@@ -382,7 +398,8 @@ def _markdown(page: dict) -> str:
         fq = derived["forget_quality"]
         lines += ["", f"**Forget quality** against `{fq['retain_reference']}`: {_fmt(fq['overall'])}"]
     if page["annotations"]:
-        lines += ["", "Difficulty annotations:", ""] + [f"- {t}: `{p}`" for t, p in sorted(page["annotations"].items())]
+        lines += ["", f"Difficulty annotations (by {page['difficulty_metric']}):", ""] + [
+            f"- {t}: `{p}`" for t, p in sorted(page["annotations"].items())]
     for title, path in page["figures"]:
         lines += ["", f"## {title}", "", f"![{title}]({path.name})"]
     return "\n".join(lines) + "\n"
@@ -393,7 +410,7 @@ def _html(page: dict) -> str:
     parts = [f"<h1>mrd_bench report: {e(str(page['model']))}</h1>",
              f"<p>From <code>{e(str(page['results_file']))}</code>.</p>",
              "<p class=\"explain\">" + re.sub(r"`([^`]*)`", r"<code>\1</code>",
-                                               e(EXPLANATION).replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
+                                               e(BIN_MEANING[page["difficulty_metric"]] + " " + EXPLANATION).replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
              "<table class=\"run\">" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>"
                                                for k, v in _run_lines(page["info"])) + "</table>"]
     notes: list[str] = []
@@ -433,7 +450,7 @@ def _html(page: dict) -> str:
         parts.append(f"<p><b>Forget quality</b> against <code>{e(fq['retain_reference'])}</code>: "
                      f"{e(_fmt(fq['overall']))}</p>")
     if page["annotations"]:
-        parts.append("<p>Difficulty annotations:</p><ul>" + "".join(
+        parts.append(f"<p>Difficulty annotations (by {e(page['difficulty_metric'])}):</p><ul>" + "".join(
             f"<li>{e(t)}: <code>{e(p)}</code></li>" for t, p in sorted(page["annotations"].items())) + "</ul>")
     for title, path in page["figures"]:
         parts.append(f"<h2>{e(title)}</h2><img src=\"{e(path.name)}\" alt=\"{e(title)}\" style=\"max-width:100%\">")

@@ -12,13 +12,18 @@ import numpy as np
 from mrd_bench.errors import ConfigError
 
 
-def bin_labels(n_bins: int) -> list[str]:
-    """From the lowest score to the highest: hard ... easy."""
+def bin_labels(n_bins: int, higher: str = "easier") -> list[str]:
+    """From the lowest score to the highest: hard ... easy for MRD (higher = easier), easy ... hard
+    for a metric where higher = harder (CUD)."""
+    if higher not in ("easier", "harder"):
+        raise ConfigError(f"a difficulty score's direction is 'easier' or 'harder'; got {higher!r}.")
     if n_bins == 3:
-        return ["hard", "medium", "easy"]
-    if n_bins == 2:
-        return ["hard", "easy"]
-    return [f"q{i + 1}" for i in range(n_bins)]
+        labels = ["hard", "medium", "easy"]
+    elif n_bins == 2:
+        labels = ["hard", "easy"]
+    else:
+        return [f"q{i + 1}" for i in range(n_bins)] if higher == "easier" else [f"q{n_bins - i}" for i in range(n_bins)]
+    return labels if higher == "easier" else labels[::-1]
 
 
 def quantile_edges(scores: Sequence[float], n_bins: int = 3) -> list[float]:
@@ -30,9 +35,9 @@ def quantile_edges(scores: Sequence[float], n_bins: int = 3) -> list[float]:
     return np.quantile(np.asarray(scores, dtype=float), np.linspace(0, 1, n_bins + 1)[1:-1]).tolist()
 
 
-def assign_bins(scores: Sequence[float], edges: Sequence[float]) -> list[str]:
+def assign_bins(scores: Sequence[float], edges: Sequence[float], higher: str = "easier") -> list[str]:
     """Label each score with its bin; a score equal to an edge goes to the higher bin."""
-    labels = bin_labels(len(edges) + 1)
+    labels = bin_labels(len(edges) + 1, higher)
     return [labels[int(i)] for i in np.searchsorted(np.asarray(edges), np.asarray(scores), side="right")]
 
 

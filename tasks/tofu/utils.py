@@ -60,7 +60,7 @@ def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: st
                            benchmark, split, difficulty, renormalize)
     holdout = [{**_qa(r, prompt_format), "member": 0, "mrd": math.nan, "mrd_bin": "", "bin_weight": 0.0,
                 "bin_weights": forget[0]["bin_weights"], "renormalize": forget[0]["renormalize"],
-                "annotation": forget[0]["annotation"]}
+                "annotation": forget[0]["annotation"], "difficulty_metric": forget[0]["difficulty_metric"]}
                for r in load(benchmark, split.replace("forget", "holdout"), data_dir=data_dir)]
     mixed = [doc for pair in zip(forget, holdout) for doc in pair]  # --limit keeps both sides
     return _dataset(mixed + forget[len(holdout):] + holdout[len(forget):])
