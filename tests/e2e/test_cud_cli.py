@@ -144,3 +144,18 @@ def test_cud_refuses_bad_input(labelled, tiny_checkpoint, tmp_path):
     metric = mrd_bench("score", "--metric", "cdu", "--model", str(tiny_checkpoint), *DATA, "--out",
                        str(tmp_path / "e.jsonl"))
     assert_one_line_error(metric, "mrd or cud")
+
+
+def test_cud_scores_the_same_in_one_and_in_two_processes(labelled, tiny_checkpoint, tmp_path):
+    from tests.e2e.test_cli import one_and_two_processes
+
+    _, labels = labelled
+    args = ["score", "--metric", "cud", "--model", str(tiny_checkpoint), *DATA, "--labels", str(labels), "--steps", "2",
+            "--folds", "2", "--top-edges", "6", "--chunk-batches", "1", "--no-progress"]
+    one_and_two_processes(args, tmp_path / "one.jsonl", tmp_path / "two.jsonl", port=29533)
+    one = [json.loads(x) for x in (tmp_path / "one.jsonl").read_text().splitlines()]
+    two = [json.loads(x) for x in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert [r["sample_id"] for r in one] == [r["sample_id"] for r in two]
+    for a, b in zip(one, two):
+        assert a["score"] == pytest.approx(b["score"], abs=1e-6) and a["bin"] == b["bin"]
+    assert json.loads((tmp_path / "two.meta.json").read_text())["metric"] == "cud"
