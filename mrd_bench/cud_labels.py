@@ -111,8 +111,9 @@ def fleiss_kappa(counts: np.ndarray) -> float:
 
 def make_labels(model, items: Sequence[Encoded], ids: Sequence[str], cfg: LabelConfig, *,
                 retain: Optional[Sequence[Encoded]] = None, refusals=None, scores: Optional[Sequence[float]] = None,
-                progress: bool = True) -> dict:
-    """Run every unlearner from `model`'s weights (restored after) and vote."""
+                progress: bool = True, done: Optional[dict[str, list[float]]] = None, on_method=None) -> dict:
+    """Run every unlearner from `model`'s weights (restored after) and vote. `done` holds the losses of
+    methods already run (they are not run again); `on_method(method, losses)` is called after each."""
     from scipy.stats import spearmanr
 
     from mrd_bench.methods.loop import LoopConfig, train
@@ -121,6 +122,9 @@ def make_labels(model, items: Sequence[Encoded], ids: Sequence[str], cfg: LabelC
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     losses: dict[str, list[float]] = {}
     for method in tqdm(cfg.method_list, desc="unlearners for CUD labels", unit="method", disable=not progress):
+        if done and method in done:
+            losses[method] = list(done[method])
+            continue
         settings = Settings(method=method)
         built = settings.build_method()
         if built.retain != "none" and retain is None:
@@ -136,6 +140,8 @@ def make_labels(model, items: Sequence[Encoded], ids: Sequence[str], cfg: LabelC
                          refusals=refusals if method == "po" else None, progress=False)
         model.eval()
         losses[method] = answer_losses(model, items)
+        if on_method is not None:
+            on_method(method, losses[method])
     model.load_state_dict(original)
     per_method = {m: calls(v, cfg.q) for m, v in losses.items()}
     labels = vote(per_method, cfg.min_votes)

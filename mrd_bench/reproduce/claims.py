@@ -67,6 +67,15 @@ class Data:
                 self.updates[method] = [rows[i] for i in self.ids]
         self.sensitivity = _read(work / "sensitivity" / "sensitivity.json") \
             if _read(work / "sensitivity" / "done.json") else None
+        self.cud: Optional[list[dict]] = None
+        self.cud_labels = _read(work / "cud_labels" / "labels.json") if _read(work / "cud_labels" / "done.json") \
+            else None
+        if _read(work / "cud" / "done.json") and self.ids:
+            rows = {}
+            for line in (work / "cud" / "cud.jsonl").read_text().splitlines():
+                row = json.loads(line)
+                rows[row["sample_id"]] = row
+            self.cud = [rows[i] for i in self.ids]
 
     def column(self, name: str) -> list[float]:
         return [r[name] for r in self.baselines["rows"]]
@@ -365,10 +374,66 @@ def sampling(data: Data) -> dict:
             "lower or utility drops; inconclusive otherwise."}
 
 
+DEPTH = {"mean_layer": "attribution-weighted mean layer", "late_share": "share of edges in the last third",
+         "mean_span": "mean edge span (layers)", "longest_path": "longest path (edges)"}
+
+
+def _auc_ci(scores: np.ndarray, positive: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """ROC AUC of `scores` for `positive` against the rest, with a stratified bootstrap 95% CI."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    pos, neg = scores[positive], scores[~positive]
+    boot = []
+    for _ in range(n_boot):
+        a, b = rng.choice(pos, len(pos)), rng.choice(neg, len(neg))
+        boot.append(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
+    return {"auc": float(roc_auc_score(positive.astype(int), scores)), "ci": stats._ci(np.asarray(boot)),
+            "n_hard": int(positive.sum()), "n_easy": int((~positive).sum())}
+
+
 def cud(data: Data) -> dict:
-    return _pending({"id": "cud", "title": "CUD separates easy from hard samples",
-                     "paper": "CUD paper (arXiv 2601.09624): circuit distance to easy/hard anchors separates easy "
-                              "from hard samples; hard samples use deeper, later pathways."}, ["cud (issue #11)"])
+    claim = {"id": "cud", "title": "CUD separates easy from hard samples; hard ones use deeper, later pathways",
+             "paper": "CUD paper (arXiv 2601.09624): circuit distance to easy/hard anchors separates easy from "
+                      "hard samples before any unlearning; easy samples use shorter, shallower pathways in early-to-"
+                      "middle layers, hard ones longer, deeper, late-stage pathways."}
+    if data.cud is None or data.cud_labels is None:
+        return _pending(claim, [n for n, ok in (("cud_labels", data.cud_labels), ("cud", data.cud)) if not ok])
+    score = np.array([r["score"] for r in data.cud])
+    label = np.array([r["label"] or "" for r in data.cud])
+    keep = np.isin(label, ["easy", "hard"])
+    hard = label[keep] == "hard"
+    separation = _auc_ci(score[keep], hard)
+    out = {"separation": separation, "fleiss_kappa": data.cud_labels["agreement"]["fleiss_kappa"],
+           "loss_spearman": data.cud_labels["agreement"]["loss_spearman"],
+           "n_labelled": int(keep.sum()), "n": len(score)}
+    if data.draws:
+        out["mrd"] = stats.correlation([score], data.mrd())  # expected negative: MRD is high for easy samples
+    out["updates"] = {m: stats.correlation([score], data.measure(m, "updates")) for m in data.updates}
+    depth = {}
+    for name in DEPTH:
+        values = np.array([r[name] for r in data.cud])[keep]
+        depth[name] = stats.group_difference(values, hard)  # δ > 0: hard circuits have more of it
+    out["depth"] = depth
+    lo, hi = separation["ci"]
+    sep_verdict = "reproduced" if lo > 0.5 else "not reproduced" if hi < 0.6 else "inconclusive"
+    significant = [d["delta"] for d in depth.values() if math.isfinite(d["p"]) and d["p"] < 0.05]
+    deeper, shallower = sum(x > 0 for x in significant), sum(x < 0 for x in significant)
+    depth_verdict = ("reproduced" if deeper >= 2 and not shallower else
+                     "not reproduced" if shallower >= 2 or not significant else "inconclusive")
+    out["verdicts"] = {"separation": sep_verdict, "depth": depth_verdict}
+    corr = out.get("mrd")
+    summary = (f"AUC of CUD, held-out hard vs easy: {separation['auc']:.2f} [{lo:.2f}, {hi:.2f}] "
+               f"({separation['n_hard']} hard, {separation['n_easy']} easy); label agreement Fleiss' κ "
+               f"{out['fleiss_kappa']:.2f}; depth (hard vs easy, Cliff's δ): "
+               + ", ".join(f"{n} {d['delta']:+.2f} (p {d['p']:.2g})" for n, d in depth.items())
+               + (f"; Spearman with MRD {corr['rho']:+.2f} [{corr['ci'][0]:+.2f}, {corr['ci'][1]:+.2f}]"
+                  if corr else ""))
+    return {**claim, "verdict": _combine([sep_verdict, depth_verdict]), "summary": summary, "measured": out,
+            "rule": "separation: reproduced when the AUC's CI lies above 0.5, not reproduced when it lies below 0.6; "
+                    "depth: reproduced when at least 2 of the 4 statistics are significantly (p < 0.05) larger for "
+                    "hard samples and none smaller, not reproduced when none differs or 2 are smaller; the claim "
+                    "is reproduced when both parts are."}
 
 
 CLAIMS = (variance, predicts, characteristics, sampling, sensitivity, cud)

@@ -215,7 +215,55 @@ def _plots(data, results: dict, out: Path) -> list[str]:
             ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
         _save(fig, out / "sensitivity.png")
         written.append("sensitivity.png")
+    if results["cud"]["verdict"] != "pending":
+        written.append(_cud_plot(data, results["cud"], out))
     return written
+
+
+def _cud_plot(data, c: dict, out: Path) -> str:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mrd_bench.reproduce.claims import DEPTH
+    from mrd_bench.report.plots import _save
+
+    colours = {"easy": "#2e86c1", "hard": "#c0392b", "": "#aaaaaa"}
+    score = np.array([r["score"] for r in data.cud])
+    label = np.array([r["label"] or "" for r in data.cud])
+    fig = plt.figure(figsize=(13, 7.5), layout="constrained")
+    grid = fig.add_gridspec(2, 4)
+    ax = fig.add_subplot(grid[0, :2])
+    bins = np.linspace(0, 1, 26)
+    for name, text in (("easy", "labelled easy"), ("hard", "labelled hard"), ("", "unlabelled")):
+        ax.hist(score[label == name], bins=bins, alpha=0.6, color=colours[name], label=f"{text} ({(label == name).sum()})")
+    sep = c["measured"]["separation"]
+    ax.set_xlabel("CUD (cross-fitted: 0 = like the easy anchor, 1 = like the hard anchor)")
+    ax.set_ylabel("samples")
+    ax.set_title(f"AUC hard vs easy {sep['auc']:.2f} [{sep['ci'][0]:.2f}, {sep['ci'][1]:.2f}]", fontsize=9)
+    ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[0, 2:])
+    if data.draws:
+        mrd = np.asarray(data.mrd())
+        for name in ("", "easy", "hard"):
+            pick = label == name
+            ax.scatter(mrd[pick], score[pick], s=12, color=colours[name], edgecolors="none", alpha=0.8)
+        corr = c["measured"]["mrd"]
+        ax.set_xscale("log")
+        ax.set_xlabel("MRD (definition; high = easy)")
+        ax.set_ylabel("CUD (high = hard)")
+        ax.set_title(f"Spearman(CUD, MRD) {corr['rho']:+.2f} [{corr['ci'][0]:+.2f}, {corr['ci'][1]:+.2f}]", fontsize=9)
+    for k, (name, text) in enumerate(DEPTH.items()):
+        ax = fig.add_subplot(grid[1, k])
+        values = np.array([r[name] for r in data.cud])
+        parts = [values[label == "easy"], values[label == "hard"]]
+        ax.boxplot(parts, tick_labels=["easy", "hard"], widths=0.5)
+        d = c["measured"]["depth"][name]
+        ax.set_title(f"{text}\nδ(hard − easy) {d['delta']:+.2f}, p {d['p']:.2g}", fontsize=8)
+        ax.tick_params(labelsize=8)
+    fig.suptitle("Claim 6: CUD on the forget set (labels from the reference unlearners; each sample scored "
+                 "against anchors built without it)", fontsize=10)
+    _save(fig, out / "cud.png")
+    return "cud.png"
 
 
 # ----------------------------------------------------------------------------- text
@@ -371,6 +419,32 @@ def _sensitivity_section(c: dict, study) -> list[str]:
     return lines
 
 
+def _cud_section(c: dict) -> list[str]:
+    from mrd_bench.reproduce.claims import DEPTH
+
+    if c["verdict"] == "pending":
+        return []
+    m = c["measured"]
+    lines = ["![CUD: separation, agreement with MRD, depth statistics](cud.png)", "", c["rule"], "",
+             f"Labels: {m['n_labelled']} of {m['n']} forget samples labelled (easy or hard by at least 3 unlearners); "
+             f"agreement of the unlearners' easy/middle/hard calls, Fleiss' κ = {_fmt(m['fleiss_kappa'], False)}; "
+             "Spearman of their post-unlearning losses: "
+             + ", ".join(f"{k} {_fmt(v)}" for k, v in m["loss_spearman"].items()) + ".", "",
+             f"Verdicts: separation **{m['verdicts']['separation']}**, depth **{m['verdicts']['depth']}**.", "",
+             "| depth statistic (kept edges) | median easy / hard | Cliff's δ hard vs easy [95% CI] | p (Mann–Whitney) |",
+             "|---|---|---|---|"]
+    for name, text in DEPTH.items():
+        d = m["depth"][name]
+        lines.append(f"| {text} | {d['median_low']:.3g} / {d['median_high']:.3g} | {_fmt(d['delta'])} "
+                     f"[{_fmt(d['ci'][0])}, {_fmt(d['ci'][1])}] | {_p(d['p'])} |")
+    lines += ["", "| CUD against | Spearman [95% CI] | p |", "|---|---|---|"]
+    if "mrd" in m:
+        lines.append(f"| MRD (definition; high = easy, so agreement is negative) | {_rho(m['mrd'])} | {_p(m['mrd']['p'])} |")
+    for method, corr in m["updates"].items():
+        lines.append(f"| updates to forget, {method.upper()} (agreement is positive) | {_rho(corr)} | {_p(corr['p'])} |")
+    return lines
+
+
 def write(ctx, out: Path, *, argv) -> Path:
     from mrd_bench.provenance import record
     from mrd_bench.reproduce.claims import CLAIMS, Data
@@ -404,7 +478,7 @@ def write(ctx, out: Path, *, argv) -> Path:
                 "characteristics": _characteristics_section,
                 "sampling": lambda c: _sampling_section(c, study),
                 "sensitivity": lambda c: _sensitivity_section(c, study),
-                "cud": lambda c: []}
+                "cud": _cud_section}
     for n, (cid, c) in enumerate(results.items(), 1):
         lines += ["", f"## {n}. {c['title']}", "", f"The paper: {c['paper']}", "",
                   f"Verdict: **{c['verdict']}**. {c['summary'][0].upper() + c['summary'][1:]}.", ""] + sections[cid](c)

@@ -379,6 +379,79 @@ def run_sampling(ctx: Context, folder: Path) -> dict:
     return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}
 
 
+# ----------------------------------------------------------------------------- claim 6: CUD
+
+
+def run_cud_labels(ctx: Context, folder: Path) -> dict:
+    """The reference unlearners each unlearn the forget set from the original model; their
+    post-unlearning answer losses vote easy and hard (resumes per method)."""
+    from mrd_bench.cud_labels import LabelConfig, make_labels
+    from mrd_bench.models import weights_hash
+    from mrd_bench.reproduce.claims import Data
+    from mrd_bench.unlearn import Settings, refusal_items
+
+    s = ctx.study
+    model, tok = ctx.load_original()
+    model_hash = weights_hash(model)
+    forget = ctx.splits["forget"]
+    ids = list(forget["sample_id"])
+    data = Data(ctx.work, s)
+    by_id = dict(zip(data.ids, data.mrd()))
+    cfg = LabelConfig(methods=s.cud_label_methods, steps=s.cud_label_steps, lr=s.cud_label_lr, q=s.cud_label_q,
+                      min_votes=min(3, len(s.cud_label_methods.split(","))), seed=0)
+    path = folder / "losses.jsonl"
+    drop_torn_tail(path)
+    done = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done[row["method"]] = row["losses"]
+
+    def keep(method, losses):
+        _append(path, {"method": method, "losses": losses})
+
+    result = make_labels(model, ctx.encode(tok, forget), ids, cfg, retain=ctx.encode(tok, ctx.splits["retain"]),
+                         refusals=refusal_items(tok, forget, "tofu", Settings(method="po")),
+                         scores=[by_id[i] for i in ids], progress=ctx.progress, done=done, on_method=keep)
+    write_json(folder / "labels.json", {**result, "model_hash": model_hash})
+    return {"n_easy": result["n_easy"], "n_hard": result["n_hard"],
+            "fleiss_kappa": result["agreement"]["fleiss_kappa"]}
+
+
+def run_cud(ctx: Context, folder: Path) -> dict:
+    """EAP-IG attribution of every forget sample on the original model, then cross-fitted CUD."""
+    import shutil
+
+    from mrd_bench.data.source import prompt_and_target
+    from mrd_bench.errors import OutputExistsError
+    from mrd_bench.provenance import record
+    from mrd_bench.scorers.corrupt import corrupt, entity_pool
+    from mrd_bench.scorers.cud_run import CudConfig, score_cud_to_file
+
+    s = ctx.study
+    model, tok = ctx.load_original()
+    forget = ctx.splits["forget"]
+    items = ctx.encode(tok, forget)
+    pairs = [prompt_and_target(row) for row in forget]
+    pool = entity_pool([prompt_and_target(row)[0] for rows in (forget, ctx.splits["retain"]) for row in rows])
+    made = ([corrupt(tok, p, t, e, pool, seed=0) for (p, t), e in zip(pairs, items)] if s.cud_baseline == "corrupt"
+            else [(None, {"baseline": "zero"}) for _ in items])
+    cfg = CudConfig(baseline=s.cud_baseline, steps=s.cud_steps, top_edges=s.cud_top_edges, folds=s.cud_folds,
+                    seed=0, batch_size=8)
+    out = folder / "cud.jsonl"
+    for stale in (out, folder / "cud.meta.json", folder / "cud.attributions.npz"):
+        stale.unlink(missing_ok=True)  # from other settings: this stage is not done
+    args = (model, items, list(forget["sample_id"]), [m[0] for m in made], [m[1] for m in made],
+            ctx.work / "cud_labels" / "labels.json", cfg, out)
+    meta = record(benchmark="tofu", split="forget (study)", model=str(ctx.original))
+    try:
+        score_cud_to_file(*args, meta=meta, progress=ctx.progress)
+    except OutputExistsError:  # a partial run of other settings
+        shutil.rmtree(folder / "cud.jsonl.partial")
+        score_cud_to_file(*args, meta=meta, progress=ctx.progress)
+    return {"corrupt": sum(m[0] is not None for m in made), "n": len(items)}
+
+
 def _updates_stage(m: str) -> Stage:
     return Stage(f"updates_{m}", f"updates to forget each sample alone with {m} (and the loss/MA curves)",
                  lambda c: {**_setting(c), "method": m, "lr": c.study.updates_lr_for(m), "max": c.study.max_updates,
@@ -410,6 +483,16 @@ STAGES = [
                      "alg1_draws": c.study.alg1_draws, "sigma": c.study.sigma}, run_sensitivity),
     _updates_stage("npo"),
     _estimator_stage("alg1"),
+    Stage("cud_labels", "easy/hard labels from the reference unlearners' post-unlearning losses (claim 6)",
+          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps",
+                                                                       "cud_label_lr", "cud_label_q", "sigma",
+                                                                       "pairs", "seeds")}},
+          run_cud_labels),
+    Stage("cud", "CUD: EAP-IG circuits of every forget sample, cross-fitted anchors (claim 6)",
+          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps",
+                                                                       "cud_label_lr", "cud_label_q", "cud_baseline",
+                                                                       "cud_steps", "cud_top_edges", "cud_folds")}},
+          run_cud),
     _updates_stage("graddiff"),
     _estimator_stage("hutchinson"),
     Stage("variance", "random forget subsets unlearned by GradDiff and NPO; utility of each (claim 1)",

@@ -66,6 +66,15 @@ class Study:
     sampling_steps: int = opt(25, "claim 4: updates (of 8 samples) per run: the equal budget")
     sampling_lr: float = opt(2e-5, "claim 4: learning rate")
     sampling_check_every: int = opt(5, "claim 4: updates between the MA early-stopping checks")
+    cud_label_methods: str = opt("ga,graddiff,npo,po,cga", "claim 6: the unlearners whose post-unlearning losses "
+                                 "label samples easy or hard")
+    cud_label_steps: int = opt(25, "claim 6: updates (of 8 samples) per labelling unlearner")
+    cud_label_lr: float = opt(2e-5, "claim 6: learning rate of the labelling unlearners")
+    cud_label_q: float = opt(0.25, "claim 6: the share called easy (highest losses) and hard (lowest) per unlearner")
+    cud_baseline: str = opt("corrupt", "claim 6: EAP-IG's baseline input, corrupt or zero")
+    cud_steps: int = opt(5, "claim 6: EAP-IG interpolation steps m")
+    cud_top_edges: int = opt(75, "claim 6: edges per circuit n")
+    cud_folds: int = opt(5, "claim 6: cross-fitting folds")
 
     def __post_init__(self) -> None:
         if self.benchmark not in BENCHMARKS:
@@ -84,9 +93,16 @@ class Study:
                               f"--forget-authors; got {self.sampling_forget_authors}.")
         for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
                      "horizon", "batch_size", "finetune_epochs", "variance_subsets", "variance_size",
-                     "variance_steps", "sampling_steps", "sampling_check_every"):
+                     "variance_steps", "sampling_steps", "sampling_check_every", "cud_label_steps", "cud_steps",
+                     "cud_top_edges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
+        from mrd_bench.cud_labels import LabelConfig
+        from mrd_bench.scorers.cud_run import CudConfig
+
+        LabelConfig(methods=self.cud_label_methods, steps=self.cud_label_steps, lr=self.cud_label_lr,
+                    q=self.cud_label_q)
+        CudConfig(baseline=self.cud_baseline, steps=self.cud_steps, top_edges=self.cud_top_edges, folds=self.cud_folds)
         for name in ("finetune_lr", "sigma", "alg1_sigma", "eps", "updates_lr", "variance_lr", "sampling_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}.")

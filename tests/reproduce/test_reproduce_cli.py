@@ -12,7 +12,8 @@ TINY = ["--authors", "3", "--forget-authors", "2", "--seeds", "2", "--pairs", "2
         "--hutchinson-draws", "2", "--sensitivity-samples", "6", "--max-updates", "6", "--horizon", "2",
         "--finetune-epochs", "1", "--updates-lr", "1e-3", "--variance-subsets", "2", "--variance-size", "6",
         "--variance-steps", "1", "--sampling-methods", "ga", "--sampling-steps", "2", "--sampling-check-every", "1",
-        "--no-progress"]
+        "--cud-label-steps", "2", "--cud-label-lr", "1e-3", "--cud-steps", "1", "--cud-top-edges", "5",
+        "--cud-folds", "2", "--no-progress"]
 
 
 @pytest.fixture()
@@ -66,8 +67,18 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
                                              "ga+uniform/seed-1"]
     assert all(0 <= r["forget_ua"] <= 1 and 0 <= r["forget_rougeL"] <= 1 and len(r["checks"]) == 3 for r in runs)
     assert not list(work.glob("*/.model"))  # scratch weights removed after each evaluation
-    for png in ("variance.png", "sampling.png"):
+    for png in ("variance.png", "sampling.png", "cud.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    cud = results["cud"]
+    assert cud["verdict"] in ("reproduced", "not reproduced", "inconclusive")
+    labels = json.loads((work / "cud_labels" / "labels.json").read_text())
+    assert set(labels["losses"]) == {"ga", "graddiff", "npo", "po", "cga"}
+    measured = cud["measured"]
+    assert measured["n"] == 40 and measured["n_labelled"] == labels["n_easy"] + labels["n_hard"]
+    assert 0 <= measured["separation"]["auc"] <= 1 and set(measured["depth"]) == {"mean_layer", "late_share",
+                                                                                  "mean_span", "longest_path"}
+    assert {"ga", "npo", "graddiff"} == set(measured["updates"]) and "mrd" in measured
+    assert "## 6. CUD separates easy from hard" in (out / "README.md").read_text()
 
     (out / "notes.txt").write_text("mine")
     assert_one_line_error(mrd_bench(*args, "--stages", "report"), "did not write", "notes.txt")
