@@ -461,6 +461,7 @@ def write(ctx, out: Path, *, argv) -> Path:
     for path in sorted(ctx.work.glob("*/done.json")):
         done = json.loads(path.read_text())
         stages[path.parent.name] = {"wall_s": done["wall_s"], "created": done["created"],
+                                    "invocations": done.get("invocations"),
                                     "hardware": done["hardware"], "settings": done["settings"], "result": done["result"]}
     original = stages.get("original", {}).get("result", {})
     n_forget = study.forget_authors * 20
@@ -483,8 +484,10 @@ def write(ctx, out: Path, *, argv) -> Path:
         lines += ["", f"## {n}. {c['title']}", "", f"The paper: {c['paper']}", "",
                   f"Verdict: **{c['verdict']}**. {c['summary'][0].upper() + c['summary'][1:]}.", ""] + sections[cid](c)
     lines += ["", "## How this report was made", "", "```", " ".join(argv), "```", "",
-              "| stage | wall time (s) | finished |", "|---|---|---|"]
-    lines += [f"| {name} | {s['wall_s']:.0f} | {s['created']} |" for name, s in stages.items()]
+              "| stage | wall time (s) | invocations | finished |", "|---|---|---|---|"]
+    lines += [f"| {name} | {s['wall_s']:.0f} | " + (f"{s['invocations']}" if s["invocations"] else
+                                                    "the last only (run before invocations were summed)")
+              + f" | {s['created']} |" for name, s in stages.items()]
     pending = sorted({n for c in results.values() for n in c.get("needs", []) + c.get("missing", [])})
     if pending:
         lines += ["", "Stages not run yet: " + ", ".join(pending) + ". The same command runs them and rebuilds "

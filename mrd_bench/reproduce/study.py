@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -202,6 +203,40 @@ def key_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class StageClock:
+    """A stage's wall time summed over every invocation under the same key: a killed run's time
+    is kept in `clock.json`, rewritten every `every` seconds by a daemon thread."""
+
+    def __init__(self, path: Path, key: str, every: float = 30.0):
+        self.path, self.key, self.every = path, key, every
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        same = old.get("key") == key
+        self.prior = float(old.get("wall_s", 0.0)) if same else 0.0
+        self.invocations = int(old.get("invocations", 0)) + 1 if same else 1
+        self._stop = threading.Event()
+
+    @property
+    def total(self) -> float:
+        return self.prior + time.perf_counter() - self._started
+
+    def _save(self) -> None:
+        write_json(self.path, {"key": self.key, "wall_s": round(self.total, 1), "invocations": self.invocations})
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            self._save()
+
+    def __enter__(self):
+        self._started = time.perf_counter()
+        self._save()
+        threading.Thread(target=self._tick, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._save()
+
+
 def run_stage(ctx: Context, stage: Stage) -> dict:
     from mrd_bench.provenance import record
 
@@ -218,11 +253,11 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     if done is not None:
         (folder / "done.json").unlink()  # settings changed: the stage's own resume keys decide what is kept
     folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    result = stage.run(ctx, folder)
-    wall = time.perf_counter() - started + (result.pop("earlier_wall_s", 0.0) if isinstance(result, dict) else 0)
+    with StageClock(folder / "clock.json", key) as clock:
+        result = stage.run(ctx, folder)
+    wall = clock.total + (result.pop("earlier_wall_s", 0.0) if isinstance(result, dict) else 0)
     out = record(kind=f"reproduce/{stage.name}", key=key, settings=stage.key(ctx), wall_s=round(wall, 1),
-                 result=result)
+                 invocations=clock.invocations, wall_s_counts="every invocation", result=result)
     write_json(folder / "done.json", out)
     ctx.times[stage.name] = out["wall_s"]
     return out

@@ -49,3 +49,22 @@ def test_cliffs_delta_and_groups():
     out = stats.group_difference([5, 6, 7, 8, 1, 2, 3, 4], [True] * 4 + [False] * 4, n_boot=200)
     assert out["delta"] == 1.0 and out["median_high"] == 6.5 and out["p"] < 0.05
     assert stats.ties([1, 1, 2, 3, 3, 3]) == {"distinct": 3, "tied_share": 5 / 6, "largest_tie": 3}
+
+
+def test_stage_clock_sums_invocations_of_the_same_key(tmp_path):
+    import json
+    import time
+
+    from mrd_bench.reproduce.study import StageClock
+
+    path = tmp_path / "clock.json"
+    with StageClock(path, "k1", every=0.05):
+        time.sleep(0.3)
+        mid = json.loads(path.read_text())
+    assert 0.1 <= mid["wall_s"] <= 0.5  # written while running: a killed run keeps its time
+    with StageClock(path, "k1") as clock:
+        time.sleep(0.1)
+    assert clock.invocations == 2 and 0.35 <= clock.total <= 1.0
+    with StageClock(path, "k2") as other:  # other settings start from zero
+        pass
+    assert other.invocations == 1 and other.total < 0.2
