@@ -43,7 +43,7 @@ def _score(args: argparse.Namespace) -> None:
     from mrd_bench.scorers.stream import score_to_file
 
     cfg = ScoreConfig(estimator=args.estimator, sigma=args.sigma, draws=args.k, seed=args.seed,
-                      eps=args.eps, batch_size=args.batch_size, chunk_batches=args.chunk_batches,
+                      eps=args.eps, batch_size=16 if args.batch_size is None else args.batch_size, chunk_batches=args.chunk_batches,
                       score_prompt=args.score_prompt, baselines=not args.no_baselines, bins=args.bins)
     cfg.build()  # validates σ before any loading
     dataset = _limited(_load(args), args)
@@ -70,7 +70,7 @@ def _score_cud(args: argparse.Namespace) -> None:
 
     cfg = CudConfig(baseline=args.baseline, steps=args.steps, heads=args.heads, top_edges=args.top_edges,
                     distance=args.distance, folds=args.folds, seed=args.seed,
-                    batch_size=args.batch_size if args.batch_size != 16 else 8, chunk_batches=args.chunk_batches,
+                    batch_size=8 if args.batch_size is None else args.batch_size, chunk_batches=args.chunk_batches,
                     bins=args.bins)
     if not args.labels:
         raise MrdBenchError("--metric cud needs --labels (easy/hard samples from `mrd-bench cud-labels` on the "
@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "pairs, alg1 32, hutchinson 8 probes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eps", type=float, default=1e-3, help="clamp |log p| up to eps (default: 1e-3)")
-    p.add_argument("--batch-size", type=int, default=16, help="default: 16 (MRD), 8 (CUD)")
+    p.add_argument("--batch-size", type=int, help="samples per batch (default: 16 for MRD, 8 for CUD)")
     p.add_argument("--chunk-batches", type=int, default=4, help="batches per resumable chunk (default: 4)")
     p.add_argument("--max-length", type=int, default=512, help="truncate samples to this many tokens")
     p.add_argument("--score-prompt", action="store_true", help="score the prompt tokens too")
