@@ -491,7 +491,8 @@ STAGES = [
     Stage("cud", "CUD: EAP-IG circuits of every forget sample, cross-fitted anchors (claim 6)",
           lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps",
                                                                        "cud_label_lr", "cud_label_q", "cud_baseline",
-                                                                       "cud_steps", "cud_top_edges", "cud_folds")}},
+                                                                       "cud_steps", "cud_top_edges", "cud_folds")},
+                     "v": 2},  # 2: zero-ablation points avoid α = 0; entity names without "'s" or the opening word
           run_cud),
     _updates_stage("graddiff"),
     _estimator_stage("hutchinson"),

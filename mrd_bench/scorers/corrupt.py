@@ -4,8 +4,9 @@ token length, so the clean and the corrupted run line up position by position.
 An entity is a run of capitalised words (two or more, or one that does not open the prompt),
 like "Hsiao Yun-Hwa". Its replacement comes from the other entities of the same split, tried
 in a seeded order: the first whose question encodes to the same tokens around the name, with a
-name of exactly as many tokens, is used. When no name has exactly that many tokens, the first
-longer one is cut to length (recorded as ``exact: false``). A prompt without an entity has no
+name of exactly as many tokens, is used; failing that, a name made of two others' words
+("First Last", "First Middle Last") of exactly that length; failing that, the first longer name
+cut to length (recorded as ``exact: false``). A prompt without an entity has no
 corrupted counterpart, and its row says so (``baseline: zero``): it is zero-ablated instead.
 """
 from __future__ import annotations
@@ -21,9 +22,18 @@ _ENTITY = re.compile(rf"{_WORD}(?:\s+{_WORD})+|{_WORD}")
 
 
 def entities(text: str) -> list[str]:
-    """Capitalised spans, longest first; a single word that opens the text (a question word) is not one."""
-    found = [m for m in _ENTITY.finditer(text) if " " in m.group() or m.start() > 0]
-    return [m.group() for m in sorted(found, key=lambda m: (-len(m.group()), m.start()))]
+    """Capitalised spans, longest first, without a possessive 's; the word that opens the text is
+    capitalised by grammar ("Is", "Through"), so it is never part of one."""
+    found = []
+    for m in _ENTITY.finditer(text):
+        span, start = m.group(), m.start()
+        if start == 0:  # drop the opening word
+            head, _, span = span.partition(" ")
+            start += len(head) + 1
+        span = re.sub(r"'s$", "", span)
+        if len(span) > 1 and span[0].isupper():
+            found.append((span, start))
+    return [s for s, _ in sorted(found, key=lambda f: (-len(f[0]), f[1]))]
 
 
 def _span(a: list[int], b: list[int]) -> tuple[int, int, int]:
@@ -58,6 +68,16 @@ def corrupt(tokenizer, prompt: str, target: str, clean: Encoded, pool: Sequence[
         if longer is None and end_other - start >= end_clean - start:
             length = end_clean - start
             longer = (clean.input_ids[:start] + ids[start:start + length] + clean.input_ids[end_clean:], other)
+    # no single name fits: names made of two others' words ("First Last", "First Middle Last")
+    pairs = list(zip(candidates, candidates[1:] + candidates[:1])) if len(candidates) > 1 else []
+    made = [f"{a.split()[0]} {b.split()[-1]}" for a, b in pairs] + [f"{a} {b.split()[-1]}" for a, b in pairs]
+    for other in made:
+        if other == entity or entity in other or other in entity:
+            continue
+        ids = encode_qa(tokenizer, prompt.replace(entity, other), target, max_length=max_length, fmt=fmt).input_ids
+        start, end_clean, end_other = _span(clean.input_ids, ids)
+        if start < end_clean <= first_scored and len(ids) == len(clean.input_ids) and end_clean == end_other:
+            return ids, {"baseline": "corrupt", "entity": entity, "replacement": other, "exact": True}
     if longer is not None:
         return longer[0], {"baseline": "corrupt", "entity": entity, "replacement": longer[1], "exact": False}
     return None, {"baseline": "zero", "reason": f"no other entity of at least {entity!r}'s token length"}

@@ -153,6 +153,10 @@ def attribute_to_file(model, items: Sequence[Encoded], ids: Sequence[str], basel
 def cud_rows(attributions: np.ndarray, ids: Sequence[str], labels: dict[str, str], graph: Graph,
              cfg: CudConfig) -> tuple[list[dict], list, np.ndarray]:
     """Cross-fitted CUD rows with their depth statistics, the anchors per fold, and the folds."""
+    bad = [sid for sid, row in zip(ids, attributions) if not np.isfinite(row).all()]
+    if bad:
+        raise DataError(f"{len(bad)} sample(s) got non-finite edge attributions (e.g. {bad[:3]}): a float32 overflow; "
+                        "check the model in float32, or use --baseline corrupt.")
     per_row = [labels.get(sid) for sid in ids]
     if sum(v == "easy" for v in per_row) < 2 or sum(v == "hard" for v in per_row) < 2:
         raise DataError(f"the labels name {sum(v == 'easy' for v in per_row)} easy and "

@@ -10,8 +10,10 @@ for every node u before v. Its score is
 where x_v is v's input *as v alone sees it* (a clone of the residual stream fed only to v's
 norm, so the skip path that carries the same tensor on to later nodes is not in its gradient),
 M is the sum of the answer tokens' log-likelihoods, and the m steps interpolate the input
-embeddings from the baseline to the clean input, α_k = k/m for k = 0..m−1, as the EAP-IG
-reference code does. Baselines:
+embeddings from the baseline to the clean input: α_k = k/m for k = 0..m−1 with a corrupted
+input, as the EAP-IG reference code does; α_k = (k+1)/m with zero ablation, whose α = 0 point is
+degenerate (every activation is exactly 0 there, so each RMSNorm's Jacobian is w/√eps and their
+product over a deep model overflows to inf). Baselines:
 
 - ``zero``: zero ablation, z^baseline = 0. A zero embedding makes every node output exactly
   zero in a bias-free Llama (RMSNorm(0) = 0, attention and MLP of 0 are 0), so the zero input
@@ -162,6 +164,11 @@ def _activations(model, graph: Graph, embeds, attention_mask) -> list[torch.Tens
     return hooks.outputs
 
 
+def alphas(steps: int, *, zero: bool) -> list[float]:
+    """The interpolation points: k/m (k = 0..m−1) from a corrupted input, (k+1)/m from zero."""
+    return [(k + 1) / steps if zero else k / steps for k in range(steps)]
+
+
 def attribute(model, graph: Graph, batch: dict[str, torch.Tensor], *, steps: int = 5,
               baseline_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
     """EAP-IG edge scores per row: [B, n_edges] float32, in `graph.edges` order.
@@ -183,8 +190,8 @@ def attribute(model, graph: Graph, batch: dict[str, torch.Tensor], *, steps: int
               else _activations(model, graph, base, mask))
     grads: Optional[list[torch.Tensor]] = None
     with torch.enable_grad():
-        for k in range(steps):
-            x = (base + (k / steps) * (clean - base)).requires_grad_(True)
+        for alpha in alphas(steps, zero=baseline_ids is None):
+            x = (base + alpha * (clean - base)).requires_grad_(True)
             with _Hooks(model, graph, record=False, clone=True) as hooks:
                 m = answer_loglik(model, x, mask, labels).sum()
                 g = torch.autograd.grad(m, hooks.inputs)

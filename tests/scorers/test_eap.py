@@ -65,14 +65,16 @@ def _exact(model, batch, source, dest, baseline_ids):
     z_base = torch.zeros_like(z_clean) if baseline_ids is None else _source_output(model, source, base, mask)
     delta = z_clean - z_base
     total = torch.zeros(batch["input_ids"].shape[0])
-    for k in range(STEPS):
+    # EAP-IG's points from a corrupted input; from zero, α = 0 is degenerate (all activations 0)
+    points = [(k + 1) / STEPS for k in range(STEPS)] if baseline_ids is None else [k / STEPS for k in range(STEPS)]
+    for alpha in points:
         per_row = []
         for row in range(batch["input_ids"].shape[0]):
             beta = torch.zeros((), requires_grad=True)
             keep = torch.zeros_like(delta)
             keep[row] = delta[row]
             handle = _norm_of(model, dest).register_forward_pre_hook(lambda m, a: (a[0] + beta * keep,))
-            x = base + (k / STEPS) * (clean - base)
+            x = base + alpha * (clean - base)
             (grad,) = torch.autograd.grad(_loglik(model, x, batch), beta)
             handle.remove()
             per_row.append(grad)
@@ -144,3 +146,16 @@ def test_unsupported_architecture_names_the_supported_ones(tokenizer):
     model.config.attention_bias = True
     with pytest.raises(ConfigError, match="bias"):
         model_graph(model)
+
+
+def test_zero_ablation_stays_finite_on_a_deep_model(tokenizer):
+    """At α = 0 every activation of a zero input is 0 and the norms' Jacobians (w/√eps) multiply
+    past float32's range over many layers; the zero baseline's points avoid α = 0."""
+    model = build_model(len(tokenizer), seed=5, hidden=16, layers=24)
+    with torch.no_grad():  # trained-size projections (a random init's 0.02 keeps the product small)
+        for name, p in model.named_parameters():
+            if "proj" in name:
+                p.mul_(10)
+    batch = _batch(tokenizer, [("Who wrote the novel about the lighthouse?", "Liesel Varnakov wrote it.")])
+    scores = attribute(model, model_graph(model), batch, steps=2)
+    assert torch.isfinite(scores).all()
