@@ -233,11 +233,11 @@ def _cud_plot(data, c: dict, out: Path) -> str:
     fig = plt.figure(figsize=(13, 7.5), layout="constrained")
     grid = fig.add_gridspec(2, 4)
     ax = fig.add_subplot(grid[0, :2])
-    bins = np.linspace(0, 1, 26)
+    bins = np.linspace(score.min(), score.max(), 26) if score.max() > score.min() else 10
     for name, text in (("easy", "labelled easy"), ("hard", "labelled hard"), ("", "unlabelled")):
         ax.hist(score[label == name], bins=bins, alpha=0.6, color=colours[name], label=f"{text} ({(label == name).sum()})")
     sep = c["measured"]["separation"]
-    ax.set_xlabel("CUD (cross-fitted: 0 = like the easy anchor, 1 = like the hard anchor)")
+    ax.set_xlabel("CUD (cross-fitted; 0 = like the easy anchor, 1 = like the hard anchor, 0.5 = between)")
     ax.set_ylabel("samples")
     ax.set_title(f"AUC hard vs easy {sep['auc']:.2f} [{sep['ci'][0]:.2f}, {sep['ci'][1]:.2f}]", fontsize=9)
     ax.legend(fontsize=8)
