@@ -7,7 +7,7 @@ for every node u before v. Its score is
 
     score(u→v) = Σ_{t,d} (z_u^clean − z_u^baseline)[t, d] · mean_k ∂M/∂x_v[t, d] at step k,
 
-where x_v is v's input *as v alone sees it* (a clone of the residual stream fed only to v's
+where x_v is v's input *as v alone sees it* (a fresh view of the residual stream fed only to v's
 norm, so the skip path that carries the same tensor on to later nodes is not in its gradient),
 M is the sum of the answer tokens' log-likelihoods, and the m steps interpolate the input
 embeddings from the baseline to the clean input: α_k = k/m for k = 0..m−1 with a corrupted
@@ -108,7 +108,7 @@ def _decoder(model):
 
 class _Hooks:
     """Forward hooks that record source outputs, and (with `clone`) feed each destination's
-    norm a clone of its input whose gradient is v's alone."""
+    norm a fresh view of its input (a new autograd node), whose gradient is v's alone."""
 
     def __init__(self, model, graph: Graph, *, record: bool, clone: bool):
         self.outputs: list[torch.Tensor] = []  # per source after emb, in graph order (heads: o_proj input)
@@ -129,7 +129,7 @@ class _Hooks:
             self.handles.append(body.norm.register_forward_pre_hook(self._clone))
 
     def _clone(self, module, args):
-        x = args[0].clone()
+        x = args[0].view_as(args[0])  # a new autograd node that only v reads (no copy)
         self.inputs.append(x)
         return (x,) + tuple(args[1:])
 
@@ -205,18 +205,26 @@ def attribute(model, graph: Graph, batch: dict[str, torch.Tensor], *, steps: int
 
 
 def _edge_scores(model, graph: Graph, d_emb, z_clean, z_base, grad) -> torch.Tensor:
-    """[B, U, V]: Σ_{t,d} Δz_u · ḡ_v for every source u and destination v (invalid pairs included)."""
-    parts = [torch.einsum("btd,vbtd->bv", d_emb, grad)[:, None]]  # the embedding
+    """[B, U, V]: Σ_{t,d} Δz_u · ḡ_v for every source u and destination v (invalid pairs included).
+
+    One batched matrix product per layer against the gradients laid out once as [B, T·D, V]; a
+    head's Δz is its slice of the o_proj input times its slice of W_o."""
+    b, t, d = d_emb.shape
+    g = grad.permute(1, 2, 3, 0).reshape(b, t * d, -1)  # [B, T·D, V]
+
+    def scores(z: torch.Tensor) -> torch.Tensor:  # z: [B, U, T, D] -> [B, U, V]
+        return torch.bmm(z.reshape(b, z.shape[1], t * d), g)
+
+    parts = [scores(d_emb[:, None])]
     for n in range(graph.n_layers):
         d_attn = (z_clean[2 * n] - z_base[2 * n]).float()
         d_mlp = (z_clean[2 * n + 1] - z_base[2 * n + 1]).float()
         if graph.n_heads:
-            w_o = _decoder(model).layers[n].self_attn.o_proj.weight.float()  # [D, H*dh]
+            w_o = _decoder(model).layers[n].self_attn.o_proj.weight.float()  # [D, H·dh]
             heads = graph.n_heads
-            g_head = torch.einsum("vbtd,de->vbte", grad, w_o)  # gradient in o_proj input space
-            shape = d_attn.shape[:-1] + (heads, d_attn.shape[-1] // heads)
-            parts.append(torch.einsum("bthe,vbthe->bhv", d_attn.view(shape), g_head.view(g_head.shape[:-1] + shape[-2:])))
+            per_head = d_attn.view(b, t, heads, -1)  # [B, T, H, dh]
+            z_heads = torch.einsum("bthe,dhe->bhtd", per_head, w_o.view(d, heads, -1))  # [B, H, T, D]
+            parts.append(scores(torch.cat([z_heads, d_mlp[:, None]], dim=1)))
         else:
-            parts.append(torch.einsum("btd,vbtd->bv", d_attn, grad)[:, None])
-        parts.append(torch.einsum("btd,vbtd->bv", d_mlp, grad)[:, None])
+            parts.append(scores(torch.stack([d_attn, d_mlp], dim=1)))
     return torch.cat(parts, dim=1)
