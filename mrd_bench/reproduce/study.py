@@ -205,7 +205,7 @@ def key_hash(obj) -> str:
 
 class StageClock:
     """A stage's wall time summed over every invocation under the same key: a killed run's time
-    is kept in `clock.json`, rewritten every `every` seconds by a daemon thread."""
+    is kept in `<work>/.clocks/<stage>.json`, rewritten every `every` seconds by a daemon thread."""
 
     def __init__(self, path: Path, key: str, every: float = 30.0):
         self.path, self.key, self.every = path, key, every
@@ -253,7 +253,8 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     if done is not None:
         (folder / "done.json").unlink()  # settings changed: the stage's own resume keys decide what is kept
     folder.mkdir(parents=True, exist_ok=True)
-    with StageClock(folder / "clock.json", key) as clock:
+    # beside the stage folders, not in them: `original`'s folder is the checkpoint, which admits no foreign file
+    with StageClock(ctx.work / ".clocks" / f"{stage.name}.json", key) as clock:
         result = stage.run(ctx, folder)
     wall = clock.total + (result.pop("earlier_wall_s", 0.0) if isinstance(result, dict) else 0)
     out = record(kind=f"reproduce/{stage.name}", key=key, settings=stage.key(ctx), wall_s=round(wall, 1),

