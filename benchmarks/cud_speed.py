@@ -25,8 +25,9 @@ from mrd_bench.io import write_json
 from mrd_bench.models import EMBEDDED, Encoded, collate, encode_qa, load_model, weights_hash
 from mrd_bench.provenance import record
 from mrd_bench.scorers.corrupt import corrupt, entity_pool
-from mrd_bench.scorers.cud_run import CudConfig, _plan
+from mrd_bench.scorers.cud_run import CudConfig
 from mrd_bench.scorers.eap import answer_loglik, attribute, model_graph
+from mrd_bench.scorers.runner import plan_chunks
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -63,7 +64,7 @@ def main() -> None:
     cfg = CudConfig(steps=args.steps, batch_size=args.batch_size)
     graph = model_graph(model)
     pad = model.config.pad_token_id or 0
-    batches = [rows_ for chunk in _plan(items, cfg) for rows_ in chunk]
+    batches = [rows_ for chunk in plan_chunks(items, cfg) for rows_ in chunk]
     times = {"attribute": [], "bare": []}
     per_batch = []
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

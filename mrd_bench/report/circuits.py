@@ -90,8 +90,8 @@ def draw_circuit(scores_path: str | os.PathLike, sample_id: str, out: str | os.P
     graph = build_graph(g["n_layers"], g["n_heads"])
     n = meta["cud_config"]["top_edges"]
     fold = int(data["fold"][i])
-    row = next(json.loads(line) for line in Path(scores_path).read_text().splitlines()
-               if line.strip() and json.loads(line)["sample_id"] == sample_id)
+    rows = (json.loads(line) for line in Path(scores_path).read_text().splitlines() if line.strip())
+    row = next(r for r in rows if r["sample_id"] == sample_id)
     panels = [(circuit(data["attribution"][i], n), f"{sample_id}: CUD {row['score']:.3f} ({row['bin']})"),
               (Circuit(data["easy_edges"][fold], data["easy_scores"][fold]), f"easy anchor (fold {fold}, other folds)"),
               (Circuit(data["hard_edges"][fold], data["hard_scores"][fold]), f"hard anchor (fold {fold}, other folds)")]

@@ -57,27 +57,21 @@ def corrupt(tokenizer, prompt: str, target: str, clean: Encoded, pool: Sequence[
     candidates = sorted({p for p in pool if p != entity and p not in entity and entity not in p})
     random.Random(f"{seed}:{prompt}").shuffle(candidates)
     first_scored = next((i for i, label in enumerate(clean.labels) if label != IGNORE), len(clean.labels))
+    # after the single names, names made of two others' words ("First Last", "First Middle Last")
+    pairs = list(zip(candidates, candidates[1:] + candidates[:1])) if len(candidates) > 1 else []
+    made = [f"{a.split()[0]} {b.split()[-1]}" for a, b in pairs] + [f"{a} {b.split()[-1]}" for a, b in pairs]
+    made = [m for m in made if m != entity and entity not in m and m not in entity]
     longer = None
-    for other in candidates:
+    for n, other in enumerate(candidates + made):
         ids = encode_qa(tokenizer, prompt.replace(entity, other), target, max_length=max_length, fmt=fmt).input_ids
         start, end_clean, end_other = _span(clean.input_ids, ids)
         if end_clean <= start or end_clean > first_scored:  # nothing changed, or the answer did
             continue
         if len(ids) == len(clean.input_ids) and end_clean == end_other:
             return ids, {"baseline": "corrupt", "entity": entity, "replacement": other, "exact": True}
-        if longer is None and end_other - start >= end_clean - start:
-            length = end_clean - start
+        if n < len(candidates) and longer is None and end_other - start >= end_clean - start:
+            length = end_clean - start  # a real name, cut to length: the last resort
             longer = (clean.input_ids[:start] + ids[start:start + length] + clean.input_ids[end_clean:], other)
-    # no single name fits: names made of two others' words ("First Last", "First Middle Last")
-    pairs = list(zip(candidates, candidates[1:] + candidates[:1])) if len(candidates) > 1 else []
-    made = [f"{a.split()[0]} {b.split()[-1]}" for a, b in pairs] + [f"{a} {b.split()[-1]}" for a, b in pairs]
-    for other in made:
-        if other == entity or entity in other or other in entity:
-            continue
-        ids = encode_qa(tokenizer, prompt.replace(entity, other), target, max_length=max_length, fmt=fmt).input_ids
-        start, end_clean, end_other = _span(clean.input_ids, ids)
-        if start < end_clean <= first_scored and len(ids) == len(clean.input_ids) and end_clean == end_other:
-            return ids, {"baseline": "corrupt", "entity": entity, "replacement": other, "exact": True}
     if longer is not None:
         return longer[0], {"baseline": "corrupt", "entity": entity, "replacement": longer[1], "exact": False}
     return None, {"baseline": "zero", "reason": f"no other entity of at least {entity!r}'s token length"}

@@ -31,6 +31,7 @@ from mrd_bench.models import Encoded, collate, weights_hash
 from mrd_bench.pipeline import write_scores
 from mrd_bench.scorers.cud import DISTANCES, circuit, circuit_stats, cross_fit
 from mrd_bench.scorers.eap import BASELINES, Graph, attribute, model_graph
+from mrd_bench.scorers.runner import plan_chunks
 
 LABELS = ("easy", "hard")
 
@@ -88,12 +89,6 @@ def _key(model_hash: str, items: Sequence[Encoded], ids: Sequence[str], baseline
     return digest.hexdigest()
 
 
-def _plan(items: Sequence[Encoded], cfg: CudConfig) -> list[list[list[int]]]:
-    from mrd_bench.scorers.runner import plan_chunks
-
-    return plan_chunks(items, cfg)  # the same length-sorted plan as MRD's
-
-
 def _attribute_chunk(model, graph, chunk, items, baseline_ids, cfg, device, pad) -> list[tuple[int, list[float]]]:
     out = []
     for rows in chunk:
@@ -125,7 +120,7 @@ def attribute_to_file(model, items: Sequence[Encoded], ids: Sequence[str], basel
         open_partial(partial, key, overwrite, attribution=cfg.attribution_settings(), graph=graph.describe())
     state.wait_for_everyone()
     done = read_partial_rows(partial)
-    chunks = _plan(items, cfg)
+    chunks = plan_chunks(items, cfg)  # the same length-sorted plan as MRD's
     todo = [c for n, c in enumerate(chunks) if n % state.num_processes == state.process_index
             and not all(ids[i] in done for rows in c for i in rows)]
     pad = getattr(model.config, "pad_token_id", None) or 0
