@@ -1,8 +1,10 @@
 """The built wheel carries tasks/ (extension-less templates included) and the embedded data."""
+import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -28,6 +30,20 @@ def test_wheel_carries_tasks_and_embedded_data(tmp_path):
     wheel = zipfile.ZipFile(next((tmp_path / "dist").glob("mrd_bench-*.whl")))
     entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "[lm_eval.models]\nhf-mrd = mrd_bench.lmeval.model:TokenLevelHFLM" in entry_points
+
+    # installed from the wheel (no checkout beside it), lm-eval finds our tasks through tasks_dir()
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                    str(next((tmp_path / "dist").glob("mrd_bench-*.whl")))], check=True, capture_output=True)
+    probe = ("from mrd_bench.lmeval.paths import tasks_dir; from lm_eval.tasks import TaskManager; "
+             "d = tasks_dir(); print(d); tm = TaskManager(include_path=str(d)); "
+             "print(sorted(t for t in tm.all_tasks if t in ('tofu_forget_mrd', 'example')))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(site)})
+    assert proc.returncode == 0, proc.stderr
+    folder, found = proc.stdout.strip().splitlines()[-2:]
+    assert Path(folder) == site / "mrd_bench" / "tasks"
+    assert found == "['example', 'tofu_forget_mrd']"
 
 
 def test_hf_mrd_is_declared_as_an_lm_eval_model_plugin():

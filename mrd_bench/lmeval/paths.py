@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 
 def tasks_dir() -> Path:
     """Our lm-eval task folders.
 
-    A wheel carries them as the package `mrd_bench.tasks`; a source checkout (and an
-    editable install of it) keeps them in `tasks/` beside the package.
+    A wheel carries them inside the package (`mrd_bench/tasks`); a source checkout (and an
+    editable install of it) keeps them in `tasks/` beside the package. The folder is a plain
+    path: `importlib.resources` would give a namespace package's MultiplexedPath, whose str()
+    is no path at all, and lm-eval would index nothing.
     """
-    checkout = Path(__file__).resolve().parent.parent.parent / "tasks"
-    if checkout.is_dir():
-        return checkout
-    return Path(str(resources.files("mrd_bench.tasks")))
+    package = Path(__file__).resolve().parent.parent
+    for folder in (package / "tasks", package.parent / "tasks"):
+        if (folder / "_generate_configs.py").is_file():  # ours, not some other package's tasks/
+            return folder
+    raise FileNotFoundError(f"mrd_bench's lm-eval tasks are missing beside {package}; reinstall mrd_bench.")
 
 
 @lru_cache(maxsize=1)
