@@ -5,6 +5,11 @@ lm-eval's loglikelihood requests return (sum log p, is_greedy) only. Forget accu
 whether it was the argmax, so for our tasks this model returns `TokenLogprobs`; every
 other task's requests go through HFLM unchanged.
 
+Speed, with the same outputs: our likelihood requests are deduplicated across tasks and
+each distinct context runs once, its KV cache shared by every continuation
+(`shared_prefix.py`; model_args `reuse_prefix=False` turns it off); our greedy generations
+drop finished rows from the batch (`greedy.py`; `drop_finished=False` turns it off).
+
 Import order matters: `lm_eval.models` must be imported (registering the built-in models)
 before this module registers its own, or lm-eval's registry loses the built-ins.
 """
@@ -18,6 +23,8 @@ import lm_eval.models  # noqa: F401  (built-in models first; see the docstring)
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
+from mrd_bench.lmeval import shared_prefix
+from mrd_bench.lmeval.greedy import greedy
 from mrd_bench.lmeval.paths import our_task_names
 from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.scorers.base import scored_logits
@@ -34,8 +41,17 @@ class TokenLogprobs(NamedTuple):
     correct: list  # whether each continuation token was the argmax
 
 
+def _flag(value) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no")
+
+
 @register_model(MODEL_NAME)
 class TokenLevelHFLM(HFLM):
+    def __init__(self, *args, reuse_prefix=True, drop_finished=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reuse_prefix = _flag(reuse_prefix) and shared_prefix.supported(self.model)
+        self.drop_finished = _flag(drop_finished)
+
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         ours = [i for i, r in enumerate(requests) if r.task_name in our_task_names()]
         if not ours:
@@ -68,8 +84,20 @@ class TokenLevelHFLM(HFLM):
         from tqdm.auto import tqdm
 
         encoded = [self._encode(c, x) for c, x in pairs]
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         size = self.batch_size if isinstance(self.batch_size, int) else 8
+        if self.reuse_prefix:
+            trimmed = []
+            for context, continuation in encoded:  # truncated from the left, as below
+                continuation = continuation[-(self.max_length - 1):]
+                ids = (context + continuation)[-self.max_length:]
+                trimmed.append((ids[:len(ids) - len(continuation)], continuation))
+            bar = tqdm(total=len(trimmed), desc="hf-mrd token log-probs", unit="seq",
+                       disable=disable_tqdm or self.rank != 0)
+            scored = shared_prefix.continuation_logprobs(self.model, trimmed, size, self.tokenizer.pad_token_id or 0,
+                                                         progress=bar.update)
+            bar.close()
+            return [TokenLogprobs(total, bool(all(right)), lp, right) for total, lp, right in scored]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         out: list = [None] * len(encoded)
         bar = tqdm(total=len(order), desc="hf-mrd token log-probs", unit="seq",
                    disable=disable_tqdm or self.rank != 0)
@@ -87,6 +115,68 @@ class TokenLevelHFLM(HFLM):
             counts = [len(item.input_ids) - item.labels.count(IGNORE) for item in items]
             for i, logp, right in zip(rows, token_logp.split(counts), correct.split(counts)):
                 out[i] = TokenLogprobs(float(logp.sum()), bool(right.all()), logp.tolist(), right.tolist())
+            bar.update(len(rows))
+        bar.close()
+        return out
+
+    # ------------------------------------------------------------------ generation
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        ours = [i for i, r in enumerate(requests)
+                if self.drop_finished and r.task_name in our_task_names() and self._plain_greedy(r.args[1])]
+        if not ours:
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        mine = set(ours)
+        others = [i for i in range(len(requests)) if i not in mine]
+        results: list = [None] * len(requests)
+        if others:
+            for i, res in zip(others, super().generate_until([requests[i] for i in others], disable_tqdm)):
+                results[i] = res
+        for i, res in zip(ours, self._greedy_until([requests[i].args for i in ours], disable_tqdm)):
+            results[i] = res
+        return results
+
+    def _plain_greedy(self, gen_kwargs: dict) -> bool:
+        """Greedy with stop strings and a token budget, nothing else (other kwargs go to HFLM)."""
+        from lm_eval.models.utils import normalize_gen_kwargs
+
+        kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
+        return (not kwargs.get("do_sample") and not kwargs.get("temperature")
+                and set(kwargs) <= {"do_sample", "until", "max_gen_toks", "temperature"}
+                and self.backend == "causal" and self.think_end_token is None and isinstance(self.batch_size, int))
+
+    def _greedy_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        """HFLM's generate_until (same batches, encoding, stop strings and post-processing) with
+        finished rows leaving the batch."""
+        import json
+
+        from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+        from tqdm.auto import tqdm
+
+        eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        eos_ids = {self.eot_token_id, *([configured] if isinstance(configured, int) else configured or [])}
+        order = sorted(range(len(requests)), key=lambda i: (json.dumps(requests[i][1], sort_keys=True, default=str),
+                                                            -len(self.tok_encode(requests[i][0])), requests[i][0]))
+        out: list = [None] * len(requests)
+        bar = tqdm(total=len(order), desc="hf-mrd greedy generation", unit="seq", disable=disable_tqdm or self.rank != 0)
+        start = 0
+        while start < len(order):
+            kind = json.dumps(requests[order[start]][1], sort_keys=True, default=str)
+            rows = [order[start]]
+            while (start + len(rows) < len(order) and len(rows) < self.batch_size
+                   and json.dumps(requests[order[start + len(rows)]][1], sort_keys=True, default=str) == kind):
+                rows.append(order[start + len(rows)])
+            start += len(rows)
+            kwargs = normalize_gen_kwargs(dict(requests[rows[0]][1]), self.max_gen_toks)
+            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
+            budget = kwargs.pop("max_gen_toks")
+            ids, mask = self.tok_batch_encode([requests[i][0] for i in rows], left_truncate_len=self.max_length - budget,
+                                              truncation=self.truncation)
+            tokens = greedy(self.model, ids.to(self.device), mask.to(self.device), budget, eos_ids, until, self.tok_decode)
+            for i, toks in zip(rows, tokens):
+                out[i] = postprocess_generated_text(self.tok_decode(toks), until, None)
+                self.cache_hook.add_partial("generate_until", requests[i], out[i])
             bar.update(len(rows))
         bar.close()
         return out

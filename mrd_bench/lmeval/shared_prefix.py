@@ -1,0 +1,103 @@
+"""Continuation log-probs with every distinct context run once.
+
+The TOFU tasks score 4-7 answers after the same prompt (the truth ratio's paraphrase and
+perturbations, the options of real authors and world facts, the forget answer that the MIA,
+probability and truth-ratio tasks all score), and the chat template's system prompt is a
+large part of each prompt. So requests are deduplicated (the same context and continuation
+in several tasks is scored once), grouped by context, each context runs once with its KV
+cache kept, and every continuation of that context is scored from the cache. The LM head
+runs only where a continuation token is predicted.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable, Optional
+
+import torch
+
+Pair = tuple[list[int], list[int]]  # (context ids, continuation ids), both non-empty
+
+
+def _batches(groups: list[tuple[tuple, list[int]]], size: int) -> list[list[tuple[tuple, list[int]]]]:
+    """Consecutive groups, at most `size` continuations per batch (a larger group is split)."""
+    pieces = [(ctx, members[i:i + size]) for ctx, members in groups for i in range(0, len(members), size)]
+    out, current, count = [], [], 0
+    for piece in pieces:
+        if current and count + len(piece[1]) > size:
+            out.append(current)
+            current, count = [], 0
+        current.append(piece)
+        count += len(piece[1])
+    return out + ([current] if current else [])
+
+
+@torch.no_grad()
+def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size: int, pad_id: int,
+                          progress: Optional[Callable[[int], None]] = None) -> list[tuple[float, list[float], list[bool]]]:
+    """For each (context, continuation): the summed log p, the log p of every continuation token
+    and whether it was the argmax. Contexts are left-padded, run once per batch with the cache kept; the cache is
+    copied to each continuation row, whose positions continue its context's."""
+    device = next(model.parameters()).device
+    keys = [(tuple(c), tuple(x)) for c, x in pairs]
+    distinct = list(dict.fromkeys(keys))
+    copies = Counter(keys)
+    where = {key: j for j, key in enumerate(distinct)}
+    by_context: dict[tuple, list[int]] = {}
+    results: list = [None] * len(distinct)
+    for j, (ctx, cont) in enumerate(distinct):
+        if cont:
+            by_context.setdefault(ctx, []).append(j)
+        else:  # nothing to score
+            results[j] = (0.0, [], [])
+    # longest first, as lm-eval orders its requests: memory peaks at once, and like lengths share a batch
+    groups = sorted(by_context.items(), key=lambda kv: -(len(kv[0]) + max(len(distinct[j][1]) for j in kv[1])))
+    head = model.get_output_embeddings()
+    for batch in _batches(groups, max(1, batch_size)):
+        width = max(len(ctx) for ctx, _ in batch)
+        ctx_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        ctx_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for g, (ctx, _) in enumerate(batch):
+            ctx_ids[g, width - len(ctx):] = torch.tensor(ctx)
+            ctx_mask[g, width - len(ctx):] = 1
+        ctx_ids, ctx_mask = ctx_ids.to(device), ctx_mask.to(device)
+        position = (ctx_mask.cumsum(-1) - 1).clamp(min=0)
+        out = model.base_model(input_ids=ctx_ids, attention_mask=ctx_mask, position_ids=position, use_cache=True)
+        first = out.last_hidden_state[:, -1]  # [G, H]: predicts each continuation's first token
+        cache = out.past_key_values
+
+        rows = [(g, j) for g, (_, members) in enumerate(batch) for j in members]
+        group = torch.tensor([g for g, _ in rows], device=device)
+        cache.reorder_cache(group)
+        conts = [list(distinct[j][1]) for _, j in rows]
+        span = max(len(c) for c in conts)
+        cont_ids = torch.full((len(rows), span), pad_id, dtype=torch.long)
+        cont_mask = torch.zeros((len(rows), span), dtype=torch.long)
+        for r, cont in enumerate(conts):
+            cont_ids[r, :len(cont)] = torch.tensor(cont)
+            cont_mask[r, :len(cont)] = 1
+        cont_ids, cont_mask = cont_ids.to(device), cont_mask.to(device)
+        start = ctx_mask.sum(-1)[group]  # [R] each row's context length
+        position = start[:, None] + torch.arange(span, device=device)[None, :]
+        hidden = model.base_model(input_ids=cont_ids, attention_mask=torch.cat([ctx_mask[group], cont_mask], 1),
+                                  position_ids=position, past_key_values=cache, use_cache=False).last_hidden_state
+
+        # predictors of continuation token t: the context's last state for t = 0, else state t - 1
+        lengths = [len(c) for c in conts]
+        states = torch.cat([torch.cat([first[g][None], hidden[r, :n - 1]]) for r, ((g, _), n) in
+                            enumerate(zip(rows, lengths))])  # [N, H]
+        targets = torch.tensor([t for c in conts for t in c], device=device)
+        logits = head(states).float()
+        logp = logits.log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
+        correct = logits.argmax(-1) == targets
+        for (_, j), lp, right in zip(rows, logp.split(lengths), correct.split(lengths)):
+            results[j] = (float(lp.sum()), lp.tolist(), right.tolist())
+        if progress:
+            progress(sum(copies[distinct[j]] for _, j in rows))
+    return [results[where[key]] for key in keys]
+
+
+def supported(model: torch.nn.Module) -> bool:
+    """Models whose head is a plain projection of the last hidden state, with a KV cache."""
+    config = model.config
+    return (not getattr(config, "final_logit_softcapping", None) and not config.is_encoder_decoder
+            and model.get_output_embeddings() is not None)

@@ -1,0 +1,113 @@
+"""hf-mrd's speed paths give the outputs of the plain ones: shared contexts scored once from their
+KV cache (against each pair run alone), and greedy generation that drops finished rows (against
+lm-eval's own HFLM.generate_until), then a whole TOFU group through the lm-eval CLI both ways."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mrd_bench.lmeval.greedy import greedy
+from tests.e2e.test_cli import mrd_bench
+
+CONTEXTS = ["Question: Who wrote the novel about the lighthouse?\nAnswer:", "Where was the author born?",
+            "Question: What genre does she write?\nAnswer:", "the quick brown fox"]
+ANSWERS = [" Liesel Varnakov wrote it in 1999.", " The author was born in Tartu, Estonia.",
+           " She writes historical fiction about the sea.", " jumps over the lazy dog", " In 1999."]
+
+
+def _lm(checkpoint, **flags):
+    from mrd_bench.lmeval.model import TokenLevelHFLM
+
+    return TokenLevelHFLM(pretrained=str(checkpoint), device="cpu", batch_size=3, **flags)
+
+
+def _requests(kind, pairs, tasks):
+    from lm_eval.api.instance import Instance
+
+    return [Instance(kind, {}, p, i, (tasks[i % len(tasks)], i, 1)) for i, p in enumerate(pairs)]
+
+
+def test_shared_contexts_score_as_each_pair_alone(tiny_checkpoint):
+    # 4 contexts x up to 5 answers; the same pairs again under other task names (scored once)
+    pairs = [(c, a) for i, c in enumerate(CONTEXTS) for a in ANSWERS[:2 + i]]
+    pairs += pairs[:5] + [(CONTEXTS[0], " " + "sea " * 200)]  # one past max_length: truncated from the left
+    tasks = ["tofu_forget_mrd_mia", "tofu_forget_mrd_tr", "tofu_real_authors_prob"]
+    # max_length 160: the long pair loses part of its context
+    fast, plain = _lm(tiny_checkpoint, max_length=160), _lm(tiny_checkpoint, max_length=160, reuse_prefix="False")
+    assert fast.reuse_prefix and not plain.reuse_prefix
+    got, want = fast.loglikelihood(_requests("loglikelihood", pairs, tasks)), \
+        plain.loglikelihood(_requests("loglikelihood", pairs, tasks))
+    model = fast.model
+    for (context, answer), a, b in zip(pairs, got, want):
+        assert len(a.logprobs) == len(b.logprobs) > 0
+        assert a.ll == pytest.approx(b.ll, abs=1e-6) and a.correct == b.correct and a.is_greedy == b.is_greedy
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-6)
+        # and each pair alone, no batch, no cache, written out here
+        ctx, cont = fast._encode(context, answer)
+        ids = (ctx + cont[-159:])[-160:]  # the continuation keeps at most max_length - 1 tokens
+        with torch.no_grad():
+            logp = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+        n = len(a.logprobs)
+        alone = [float(logp[len(ids) - n - 1 + t, ids[len(ids) - n + t]]) for t in range(n)]
+        assert a.logprobs == pytest.approx(alone, abs=1e-5)
+
+
+def test_dropping_finished_rows_generates_what_hflm_generates(tiny_checkpoint, monkeypatch):
+    from lm_eval.models.huggingface import HFLM
+
+    import mrd_bench.lmeval.model as hf_mrd
+
+    calls = []
+    monkeypatch.setattr(hf_mrd, "greedy", lambda *a, **k: calls.append(a[1].shape) or greedy(*a, **k))
+    lm = _lm(tiny_checkpoint)
+    # stop strings the random model hits at different steps, a budget some rows reach, left padding
+    pairs = [(c + suffix, {"until": ["ea", "\nQ"], "max_gen_toks": 24, "do_sample": False})
+             for c in CONTEXTS for suffix in ("", " the")]
+    pairs.append((CONTEXTS[1], {"until": ["zzz"], "max_gen_toks": 9, "do_sample": False}))
+    requests = _requests("generate_until", pairs, ["tofu_forget_mrd_rouge", "tofu_real_authors_rouge"])
+    ours = lm.generate_until(requests)
+    assert [shape[0] for shape in calls] == [3, 3, 2, 1]  # our path ran: 8 greedy rows in 3s, then the other kwargs
+    stock = HFLM.generate_until(lm, requests)
+    assert ours == stock
+    lengths = {len(lm.tok_encode(s)) for s in ours}
+    assert len(lengths) > 2  # rows did stop at different steps
+    assert lm.generate_until(_requests("generate_until", pairs, ["some_other_task"])) == stock  # HFLM's own path
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_a_tofu_group_through_lm_eval_gives_the_same_samples_both_ways(tiny_checkpoint, tmp_path):
+    runs = {}
+    for name, extra in (("fast", ""), ("plain", ",reuse_prefix=False,drop_finished=False")):
+        out = tmp_path / name
+        proc = mrd_bench("eval", "--model", "hf-mrd", "--model_args", f"pretrained={tiny_checkpoint}{extra}",
+                         "--tasks", "tofu_forget_mrd,tofu_real_authors", "--metadata", '{"split": "forget01"}',
+                         "--limit", "6", "--gen_kwargs", "max_gen_toks=16", "--device", "cpu", "--log_samples",
+                         "--output_path", str(out))
+        assert proc.returncode == 0, proc.stderr
+        samples = {}
+        for path in sorted(out.rglob("samples_*.jsonl")):
+            task = path.name.split("_2")[0].removeprefix("samples_")
+            samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
+        runs[name] = samples
+    assert set(runs["fast"]) == set(runs["plain"]) and len(runs["fast"]) == 5
+    for task, rows in runs["fast"].items():
+        for a, b in zip(rows, runs["plain"][task], strict=True):
+            assert a["doc_id"] == b["doc_id"]
+            gap = _gap(a["filtered_resps"], b["filtered_resps"])
+            assert gap <= 1e-6, (task, a["doc_id"], gap)
+
+
+def _gap(a, b) -> float:
+    """The largest difference between two logged responses, relative to the value where it is
+    above 1 (a float32 sum near -257 moves by one ulp, 3e-5, when its terms are summed in another
+    order): 0 when equal, inf when they differ other than numerically (lm-eval logs numbers as strings)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return max((_gap(x, y) for x, y in zip(a, b)), default=0.0) if len(a) == len(b) else float("inf")
+    if a == b:
+        return 0.0
+    try:
+        return abs(float(a) - float(b)) / max(1.0, abs(float(a)), abs(float(b)))
+    except (TypeError, ValueError):
+        return float("inf")
