@@ -1,0 +1,148 @@
+"""TOFU evaluation speed against open-unlearning's (a measurement, not a test).
+
+    MRD_BENCH_DATA_DIR=../shared/data python benchmarks/tofu_eval_speed.py [--before] [--per-task]
+        [--tasks tofu_mrd,wmdp_cyber_mrd,whp_forget_mrd] [--limit N]
+
+The `tofu_mrd` group (forget, retain, real authors, world facts: every metric) on forget10
+through `mrd-bench eval --model hf-mrd` on the embedded model (float32, chat template, batch
+32), one command under /usr/bin/time: its wall time and peak resident memory (`wall_s`,
+`peak_rss_gb`). In the same run, the bare floors: the answer log-likelihoods of the split's
+questions in batches of 32 (`floor_loglik_s`) and padded greedy generation of up to 200 tokens
+for each of them (`floor_generate_s`), as open-unlearning generates. `--before` also runs each
+command with the speed paths off (model_args reuse_prefix=False,drop_finished=False) and
+compares the metrics; `--per-task` times each TOFU subgroup alone too. Results:
+benchmarks/results/tofu_eval_speed.json (tofu_eval_speed_<limit>.json with --limit).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from mrd_bench.io import write_json
+from mrd_bench.models import EMBEDDED, cache_dir, export_model, weights_hash
+from mrd_bench.provenance import record
+
+RESULTS = Path(__file__).parent / "results"
+SUBGROUPS = ["tofu_forget_mrd", "tofu_retain_mrd", "tofu_real_authors", "tofu_world_facts"]
+BEFORE = ",reuse_prefix=False,drop_finished=False"
+OPEN_UNLEARNING = {"wall_s": 2809.5, "peak_rss_gb": 5.41, "floor_loglik_s": [57, 90], "floor_generate_s": 508}
+
+
+def run(checkpoint: Path, task: str, split: str, limit: int | None, extra: str) -> dict:
+    """One `mrd-bench eval` command under /usr/bin/time -v: wall, peak RSS, metrics."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "mrd_bench.cli", "eval", "--model", "hf-mrd",
+               "--model_args", f"pretrained={checkpoint},dtype=float32{extra}", "--tasks", task,
+               "--apply_chat_template", "--metadata", json.dumps({"split": split}), "--batch_size", "32",
+               "--device", "cpu", "--output_path", out]
+        if limit:
+            cmd += ["--limit", str(limit)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"{task} failed:\n{proc.stderr[-3000:]}")
+        peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+        result = json.loads(next(Path(out).rglob("results_*.json")).read_text())
+    metrics = {f"{t}/{k.split(',')[0]}": v for t, block in result["results"].items() for k, v in block.items()
+               if "," in k and "stderr" not in k and isinstance(v, (int, float))}
+    print(f"{task:22s}{' (before)' if extra else '         '} {wall:8.1f} s  {peak_kb / 2**20:.2f} GB", flush=True)
+    return {"task": task, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_kb / 2**20, 3), "metrics": metrics}
+
+
+def largest_gap(a: dict, b: dict) -> float:
+    """The largest difference of two runs' metrics, relative where a value is above 1 (NaN = NaN)."""
+    gaps = [0.0]
+    for key in a.keys() & b.keys():
+        x, y = float(a[key]), float(b[key])
+        if x != x and y != y:
+            continue
+        gaps.append(abs(x - y) / max(1.0, abs(x), abs(y)))
+    return max(gaps)
+
+
+@torch.no_grad()
+def floors(checkpoint: Path, split: str, limit: int | None) -> dict:
+    """The bare cost of the two kinds of work: answer log-likelihoods, padded greedy generation."""
+    from mrd_bench.data import load
+    from mrd_bench.models import load_model
+
+    model, tok = load_model(str(checkpoint))
+    rows = load("tofu", split)
+    rows = rows.select(range(min(limit, len(rows)))) if limit else rows
+    prompts = [tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+               for q in rows["question"]]
+    pairs = [(tok(p, add_special_tokens=False).input_ids, tok(a, add_special_tokens=False).input_ids)
+             for p, a in zip(prompts, rows["answer"])]
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+    start = time.perf_counter()
+    for at in range(0, len(order), 32):
+        batch = [pairs[i][0] + pairs[i][1] for i in order[at:at + 32]]
+        width = max(map(len, batch))
+        ids = torch.tensor([b + [tok.pad_token_id] * (width - len(b)) for b in batch])
+        mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
+        logp = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
+        for r, i in enumerate(order[at:at + 32]):
+            n, m = len(pairs[i][0]), len(pairs[i][1])
+            logp[r, n - 1:n + m - 1].gather(-1, ids[r, n:n + m, None]).sum()
+    loglik = time.perf_counter() - start
+    tok.padding_side = "left"
+    start = time.perf_counter()
+    for at in range(0, len(prompts), 32):
+        enc = tok(prompts[at:at + 32], return_tensors="pt", padding=True, add_special_tokens=False)
+        model.generate(**enc, max_new_tokens=200, do_sample=False, pad_token_id=tok.pad_token_id)
+    generate = time.perf_counter() - start
+    print(f"floors: log-likelihoods {loglik:.1f} s, generation {generate:.1f} s ({len(pairs)} questions)", flush=True)
+    return {"floor_loglik_s": round(loglik, 1), "floor_generate_s": round(generate, 1), "floor_questions": len(pairs),
+            "model_hash": weights_hash(model)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", default="forget10")
+    parser.add_argument("--tasks", default="tofu_mrd", help="comma-separated: each runs as one command")
+    parser.add_argument("--before", action="store_true", help="also run each with the speed paths off")
+    parser.add_argument("--per-task", action="store_true", help="also time each TOFU subgroup alone")
+    parser.add_argument("--limit", type=int, help="first N documents of each task (a trial run)")
+    args = parser.parse_args()
+    checkpoint = cache_dir() / "models" / EMBEDDED
+    if not (checkpoint / "model.safetensors").is_file():
+        export_model(EMBEDDED, checkpoint)
+
+    result = floors(checkpoint, args.split, args.limit)
+    tasks = args.tasks.split(",")
+    runs = []
+    for task in tasks + (SUBGROUPS if args.per_task and "tofu_mrd" in tasks else []):
+        after = run(checkpoint, task, args.split, args.limit, "")
+        row = {"task": task, "after_s": after["wall_s"], "after_peak_rss_gb": after["peak_rss_gb"]}
+        if args.before:
+            before = run(checkpoint, task, args.split, args.limit, BEFORE)
+            row.update(before_s=before["wall_s"], before_peak_rss_gb=before["peak_rss_gb"],
+                       speedup=round(before["wall_s"] / after["wall_s"], 2),
+                       metrics_compared=len(after["metrics"].keys() & before["metrics"].keys()),
+                       largest_metric_gap=largest_gap(after["metrics"], before["metrics"]))
+        row["metrics"] = after["metrics"]
+        runs.append(row)
+    main_run = next((r for r in runs if r["task"] == "tofu_mrd"), runs[0])
+    name = f"tofu_eval_speed{'_' + str(args.limit) if args.limit else ''}.json"
+    out = write_json(RESULTS / name, record(
+        kind="tofu_eval_speed", model=EMBEDDED, split=args.split, limit=args.limit, batch_size=32,
+        wall_s=main_run["after_s"], peak_rss_gb=main_run["after_peak_rss_gb"], **result,
+        goal={"wall_s": OPEN_UNLEARNING["wall_s"] / 2, "peak_rss_gb": 5.4}, open_unlearning=OPEN_UNLEARNING,
+        within_goal=main_run["after_s"] <= OPEN_UNLEARNING["wall_s"] / 2 and main_run["after_peak_rss_gb"] <= 5.4,
+        runs=runs, command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/tofu_eval_speed.py " +
+        " ".join(sys.argv[1:])))
+    print(f"tofu_mrd on {args.split}: {main_run['after_s']:.1f} s, {main_run['after_peak_rss_gb']:.2f} GB peak "
+          f"(goal <= {OPEN_UNLEARNING['wall_s'] / 2:.0f} s, <= 5.4 GB). Wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
