@@ -41,6 +41,22 @@ class TokenLogprobs(NamedTuple):
     correct: list  # whether each continuation token was the argmax
 
 
+def _route(requests, ours: list[bool], stock, own, disable_tqdm: bool) -> list:
+    """The requests marked ours through `own` (on their args), the rest through HFLM's `stock`;
+    results in request order."""
+    if not any(ours):
+        return stock(requests, disable_tqdm=disable_tqdm)
+    mine = [i for i, flag in enumerate(ours) if flag]
+    others = [i for i, flag in enumerate(ours) if not flag]
+    results: list = [None] * len(requests)
+    if others:
+        for i, res in zip(others, stock([requests[i] for i in others], disable_tqdm=disable_tqdm)):
+            results[i] = res
+    for i, res in zip(mine, own([requests[i].args for i in mine], disable_tqdm)):
+        results[i] = res
+    return results
+
+
 def _flag(value) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no")
 
@@ -53,17 +69,8 @@ class TokenLevelHFLM(HFLM):
         self.drop_finished = _flag(drop_finished)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
-        ours = [i for i, r in enumerate(requests) if r.task_name in our_task_names()]
-        if not ours:
-            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-        others = [i for i in range(len(requests)) if i not in set(ours)]
-        results: list = [None] * len(requests)
-        if others:
-            for i, res in zip(others, super().loglikelihood([requests[i] for i in others], disable_tqdm)):
-                results[i] = res
-        for i, res in zip(ours, self._token_logprobs([requests[i].args for i in ours], disable_tqdm)):
-            results[i] = res
-        return results
+        ours = [r.task_name in our_task_names() for r in requests]
+        return _route(requests, ours, super().loglikelihood, self._token_logprobs, disable_tqdm)
 
     def _encode(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Context and continuation tokenised apart, so the scored tokens are exactly the target's.
@@ -122,19 +129,9 @@ class TokenLevelHFLM(HFLM):
     # ------------------------------------------------------------------ generation
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        ours = [i for i, r in enumerate(requests)
-                if self.drop_finished and r.task_name in our_task_names() and self._plain_greedy(r.args[1])]
-        if not ours:
-            return super().generate_until(requests, disable_tqdm=disable_tqdm)
-        mine = set(ours)
-        others = [i for i in range(len(requests)) if i not in mine]
-        results: list = [None] * len(requests)
-        if others:
-            for i, res in zip(others, super().generate_until([requests[i] for i in others], disable_tqdm)):
-                results[i] = res
-        for i, res in zip(ours, self._greedy_until([requests[i].args for i in ours], disable_tqdm)):
-            results[i] = res
-        return results
+        ours = [self.drop_finished and r.task_name in our_task_names() and self._plain_greedy(r.args[1])
+                for r in requests]
+        return _route(requests, ours, super().generate_until, self._greedy_until, disable_tqdm)
 
     def _plain_greedy(self, gen_kwargs: dict) -> bool:
         """Greedy with stop strings and a token budget, nothing else (other kwargs go to HFLM)."""
