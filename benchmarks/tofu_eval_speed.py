@@ -41,8 +41,9 @@ def run(checkpoint: Path, task: str, split: str, limit: int | None, extra: str) 
     with tempfile.TemporaryDirectory() as out:
         cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "mrd_bench.cli", "eval", "--model", "hf-mrd",
                "--model_args", f"pretrained={checkpoint},dtype=float32{extra}", "--tasks", task,
-               "--apply_chat_template", "--metadata", json.dumps({"split": split}), "--batch_size", "32",
-               "--device", "cpu", "--output_path", out]
+               "--batch_size", "32", "--device", "cpu", "--output_path", out]
+        if task.startswith("tofu"):  # chat prompts, as the embedded model answers; WMDP and WHP as shipped
+            cmd += ["--apply_chat_template", "--metadata", json.dumps({"split": split})]
         if limit:
             cmd += ["--limit", str(limit)]
         start = time.perf_counter()
