@@ -152,8 +152,8 @@ def _plots(data, results: dict, out: Path) -> list[str]:
             ax.set_xticks([0, 1])
             ax.set_xticklabels(["GradDiff", "NPO"])
             ax.set_xlim(-0.4, 1.4)
-            ax.set_title(f"{label}\norder reverses in {entry['reversal_share']:.0%} of subsets", fontsize=8)
-        axes[0].set_ylabel("utility after unlearning (one line per forget subset)")
+            ax.set_title(f"{label} (own y-scale)\norder reverses in {entry['reversal_share']:.0%} of subsets", fontsize=8)
+        axes[0].set_ylabel("utility after unlearning\n(one line per forget subset)")
         _save(fig, out / "variance.png")
         written.append("variance.png")
 
