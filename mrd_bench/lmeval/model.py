@@ -90,31 +90,25 @@ class TokenLevelHFLM(HFLM):
         """The continuation tokens' log p and argmax agreement; the LM head runs at those tokens only."""
         from tqdm.auto import tqdm
 
-        encoded = [self._encode(c, x) for c, x in pairs]
+        encoded = []
+        for context, continuation in (self._encode(c, x) for c, x in pairs):  # truncated from the left, as HFLM does
+            continuation = continuation[-(self.max_length - 1):]
+            ids = (context + continuation)[-self.max_length:]
+            encoded.append((ids[:len(ids) - len(continuation)], continuation))
         size = self.batch_size if isinstance(self.batch_size, int) else 8
+        bar = tqdm(total=len(encoded), desc="hf-mrd token log-probs", unit="seq",
+                   disable=disable_tqdm or self.rank != 0)
         if self.reuse_prefix:
-            trimmed = []
-            for context, continuation in encoded:  # truncated from the left, as below
-                continuation = continuation[-(self.max_length - 1):]
-                ids = (context + continuation)[-self.max_length:]
-                trimmed.append((ids[:len(ids) - len(continuation)], continuation))
-            bar = tqdm(total=len(trimmed), desc="hf-mrd token log-probs", unit="seq",
-                       disable=disable_tqdm or self.rank != 0)
-            scored = shared_prefix.continuation_logprobs(self.model, trimmed, size, self.tokenizer.pad_token_id or 0,
+            scored = shared_prefix.continuation_logprobs(self.model, encoded, size, self.tokenizer.pad_token_id or 0,
                                                          progress=bar.update)
             bar.close()
             return [TokenLogprobs(total, bool(all(right)), lp, right) for total, lp, right in scored]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         out: list = [None] * len(encoded)
-        bar = tqdm(total=len(order), desc="hf-mrd token log-probs", unit="seq",
-                   disable=disable_tqdm or self.rank != 0)
         for start in range(0, len(order), size):
             rows = order[start:start + size]
-            items = []
-            for i in rows:  # context truncated from the left, as HFLM does
-                context, continuation = encoded[i][0], encoded[i][1][-(self.max_length - 1):]
-                ids = (context + continuation)[-self.max_length:]
-                items.append(Encoded(ids, [IGNORE] * (len(ids) - len(continuation)) + continuation))
+            items = [Encoded(encoded[i][0] + encoded[i][1], [IGNORE] * len(encoded[i][0]) + encoded[i][1])
+                     for i in rows]
             batch = {k: v.to(self.device) for k, v in collate(items, self.tokenizer.pad_token_id or 0).items()}
             logits, targets = scored_logits(self.model, batch)  # [N, V], [N], row-major
             token_logp = logits.float().log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
@@ -143,37 +137,30 @@ class TokenLevelHFLM(HFLM):
                 and self.backend == "causal" and self.think_end_token is None and isinstance(self.batch_size, int))
 
     def _greedy_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
-        """HFLM's generate_until (same batches, encoding, stop strings and post-processing) with
-        finished rows leaving the batch."""
-        import json
-
-        from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+        """HFLM's generate_until (lm-eval's Collator for the same batches; the same encoding, stop
+        strings and post-processing) with finished rows leaving the batch."""
+        from lm_eval.models.utils import Collator, handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
         from tqdm.auto import tqdm
 
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
         configured = getattr(self.model.generation_config, "eos_token_id", None)
         eos_ids = {self.eot_token_id, *([configured] if isinstance(configured, int) else configured or [])}
-        order = sorted(range(len(requests)), key=lambda i: (json.dumps(requests[i][1], sort_keys=True, default=str),
-                                                            -len(self.tok_encode(requests[i][0])), requests[i][0]))
-        out: list = [None] * len(requests)
-        bar = tqdm(total=len(order), desc="hf-mrd greedy generation", unit="seq", disable=disable_tqdm or self.rank != 0)
-        start = 0
-        while start < len(order):
-            kind = json.dumps(requests[order[start]][1], sort_keys=True, default=str)
-            rows = [order[start]]
-            while (start + len(rows) < len(order) and len(rows) < self.batch_size
-                   and json.dumps(requests[order[start + len(rows)]][1], sort_keys=True, default=str) == kind):
-                rows.append(order[start + len(rows)])
-            start += len(rows)
-            kwargs = normalize_gen_kwargs(dict(requests[rows[0]][1]), self.max_gen_toks)
+        batches = Collator(list(requests), sort_fn=lambda req: (-len(self.tok_encode(req[0])), req[0]),
+                           group_by="gen_kwargs", group_fn=lambda req: req[1])
+        out: list = []
+        bar = tqdm(total=len(requests), desc="hf-mrd greedy generation", unit="seq",
+                   disable=disable_tqdm or self.rank != 0)
+        for chunk in batches.get_batched(n=self.batch_size):
+            contexts, all_kwargs = zip(*chunk)
+            kwargs = normalize_gen_kwargs(dict(all_kwargs[0]), self.max_gen_toks)
             until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
             budget = kwargs.pop("max_gen_toks")
-            ids, mask = self.tok_batch_encode([requests[i][0] for i in rows], left_truncate_len=self.max_length - budget,
+            ids, mask = self.tok_batch_encode(list(contexts), left_truncate_len=self.max_length - budget,
                                               truncation=self.truncation)
             tokens = greedy(self.model, ids.to(self.device), mask.to(self.device), budget, eos_ids, until, self.tok_decode)
-            for i, toks in zip(rows, tokens):
-                out[i] = postprocess_generated_text(self.tok_decode(toks), until, None)
-                self.cache_hook.add_partial("generate_until", requests[i], out[i])
-            bar.update(len(rows))
+            for request, toks in zip(chunk, tokens):
+                out.append(postprocess_generated_text(self.tok_decode(toks), until, None))
+                self.cache_hook.add_partial("generate_until", request, out[-1])
+            bar.update(len(chunk))
         bar.close()
-        return out
+        return batches.get_original(out)
