@@ -301,8 +301,16 @@ def variance(data: Data) -> dict:
     runs = _runs(data.work, "variance")
     if runs is None:
         return _pending(claim, ["variance"])
+    noise = _runs(data.work, "variance_noise")
     by = {(r["method"], r["subset"]): r for r in runs}
     subsets = sorted({r["subset"] for r in runs})
+    seeded: dict = {}  # (method, subset) -> {seed: run}: the variance run and the seed-noise runs of a subset
+    for r in noise or []:
+        seeded.setdefault((r["method"], r["subset"]), {})[r["seed"]] = r
+    noise_subsets = sorted({k for _, k in seeded})
+    for k in noise_subsets:
+        for method in ("graddiff", "npo"):
+            seeded[(method, k)][k] = by[(method, k)]  # its seed is the subset's index
     table = {}
     for metric in UTILITIES:
         entry = {}
@@ -310,23 +318,44 @@ def variance(data: Data) -> dict:
             values = np.asarray([by[(method, k)][metric] for k in subsets])
             rng = np.random.default_rng(0)
             boot = np.array([rng.choice(values, len(values)).std(ddof=1) for _ in range(2000)])
+            groups = [[run[metric] for run in seeded[(method, k)].values()] for k in noise_subsets]
             entry[method] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)),
                              "sd_ci": stats._ci(boot), "min": float(values.min()), "max": float(values.max()),
-                             "values": values.tolist()}
-        diff = np.asarray([by[("graddiff", k)][metric] - by[("npo", k)][metric] for k in subsets])
-        moved = diff[diff != 0]
-        share = float((moved > 0).mean()) if len(moved) else 0.0
-        entry["graddiff_above_npo_share"] = share
-        entry["reversal_share"] = min(share, 1 - share)
+                             "values": values.tolist(), "seed_values": groups,
+                             "spread": stats.spread_beyond_noise(values, groups)}
+        diff = [by[("graddiff", k)][metric] - by[("npo", k)][metric] for k in subsets]
+        seed_diffs = [[seeded[("graddiff", k)][seed][metric] - seeded[("npo", k)][seed][metric]
+                       for seed in seeded[("graddiff", k)]] for k in noise_subsets]
+        sd_diff = stats.spread_beyond_noise(diff, seed_diffs)["sd_seed"]
+        order = stats.reversals(diff, sd_diff)
+        entry["difference"] = {"values": diff, "seed_values": seed_diffs, "sd_seed": sd_diff}
+        entry["reversal_share"] = order["share"]
+        entry["reversal_beyond_noise_share"] = order["beyond_noise_share"]
+        entry["reversal_threshold"] = order["threshold"]
         table[metric] = entry
-    reversals = [e["reversal_share"] for e in table.values()]
-    verdict = ("reproduced" if max(reversals) >= 0.2 else "not reproduced" if max(reversals) == 0 else "inconclusive")
     summary = "; ".join(f"{UTILITIES[m]}: GradDiff range {e['graddiff']['min']:.3f}–{e['graddiff']['max']:.3f}, "
                         f"NPO {e['npo']['min']:.3f}–{e['npo']['max']:.3f}, order reverses in "
                         f"{e['reversal_share']:.0%} of subsets" for m, e in table.items())
+    rule = ("reproduced when, for some utility, the spread over subsets exceeds the seed's own spread (F test, "
+            "p < 0.05, for GradDiff or NPO) and the GradDiff-vs-NPO order reverses, by more than 1.96 seed SDs of "
+            "their difference, in at least 20% of the subsets; not reproduced when no utility's spread exceeds the "
+            "seed's and no order reverses beyond seed noise; inconclusive otherwise.")
+    if noise is None:
+        return {**claim, "verdict": "pending", "summary": "so far without the seed's own spread (variance_noise not "
+                "run yet): " + summary, "table": table, "subsets": len(subsets), "rule": rule,
+                "missing": ["variance_noise"]}
+    spread = {m: any(e[method]["spread"]["p"] < 0.05 for method in ("graddiff", "npo")) for m, e in table.items()}
+    clear = {m: e["reversal_beyond_noise_share"] for m, e in table.items()}
+    verdict = ("reproduced" if any(spread[m] and clear[m] >= 0.2 for m in table)
+               else "not reproduced" if not any(spread.values()) and not any(clear.values()) else "inconclusive")
+    summary += "; " + "; ".join(
+        f"{UTILITIES[m]}: SD over subsets / of the seed GradDiff {e['graddiff']['spread']['sd_between']:.4f} / "
+        f"{e['graddiff']['spread']['sd_seed']:.4f} (p {e['graddiff']['spread']['p']:.2g}), NPO "
+        f"{e['npo']['spread']['sd_between']:.4f} / {e['npo']['spread']['sd_seed']:.4f} (p {e['npo']['spread']['p']:.2g})"
+        f", reversals beyond seed noise {e['reversal_beyond_noise_share']:.0%}" for m, e in table.items())
     return {**claim, "verdict": verdict, "summary": summary, "table": table, "subsets": len(subsets),
-            "rule": "reproduced when the GradDiff-vs-NPO order reverses in at least 20% of the subsets for some "
-                    "utility; not reproduced when it never reverses; inconclusive otherwise."}
+            "noise_subsets": noise_subsets, "seeds_per_noise_subset": len(seeded[("graddiff", noise_subsets[0])])
+            if noise_subsets else 0, "rule": rule}
 
 
 # ----------------------------------------------------------------------------- claim 4

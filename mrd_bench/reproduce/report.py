@@ -139,21 +139,31 @@ def _plots(data, results: dict, out: Path) -> list[str]:
         written.append("characteristics.png")
 
     var = results["variance"]
-    if var["verdict"] != "pending":
+    if var.get("table"):
         from mrd_bench.reproduce.claims import UTILITIES
 
-        fig, axes = plt.subplots(1, len(UTILITIES), figsize=(4 * len(UTILITIES), 3.4))
+        fig, axes = plt.subplots(1, len(UTILITIES), figsize=(4 * len(UTILITIES), 3.6))
         for ax, (metric, label) in zip(axes, UTILITIES.items()):
             entry = var["table"][metric]
             for k in range(len(entry["graddiff"]["values"])):
                 ax.plot([0, 1], [entry["graddiff"]["values"][k], entry["npo"]["values"][k]], color="#bbbbbb", lw=0.8)
-            ax.scatter([0] * len(entry["graddiff"]["values"]), entry["graddiff"]["values"], color="#1f77b4", s=16)
+            ax.scatter([0] * len(entry["graddiff"]["values"]), entry["graddiff"]["values"], color="#1f77b4", s=16,
+                       label="one forget subset")
             ax.scatter([1] * len(entry["npo"]["values"]), entry["npo"]["values"], color="#ff7f0e", s=16)
+            for x, method in ((-0.25, "graddiff"), (1.25, "npo")):
+                seeds = [v for group in entry[method].get("seed_values", []) for v in group]
+                if seeds:
+                    ax.scatter([x] * len(seeds), seeds, marker="_", color="black", s=60,
+                               label="one subset, other seeds" if method == "graddiff" else None)
             ax.set_xticks([0, 1])
             ax.set_xticklabels(["GradDiff", "NPO"])
-            ax.set_xlim(-0.4, 1.4)
-            ax.set_title(f"{label} (own y-scale)\norder reverses in {entry['reversal_share']:.0%} of subsets", fontsize=8)
+            ax.set_xlim(-0.5, 1.5)
+            beyond = entry.get("reversal_beyond_noise_share")
+            ax.set_title(f"{label} (own y-scale)\norder reverses in {entry['reversal_share']:.0%} of subsets"
+                         + (f", {beyond:.0%} beyond seed noise" if beyond is not None and var.get("noise_subsets")
+                            else ""), fontsize=8)
         axes[0].set_ylabel("utility after unlearning\n(one line per forget subset)")
+        axes[0].legend(fontsize=7, loc="best")
         _save(fig, out / "variance.png")
         written.append("variance.png")
 
@@ -355,20 +365,34 @@ def _characteristics_section(c: dict) -> list[str]:
 def _variance_section(c: dict, study) -> list[str]:
     from mrd_bench.reproduce.claims import UTILITIES
 
-    if c["verdict"] == "pending":
+    if not c.get("table"):
         return []
     lines = ["![Utility after unlearning random forget subsets](variance.png)", "",
              f"{c['subsets']} random forget subsets of {study.variance_size} samples drawn from the forget set (seed = "
              f"the subset's index), each unlearned by GradDiff (with the retain set) and by NPO, {study.variance_steps} "
              f"updates of 8 at lr {study.variance_lr:g}; utility from `tofu_retain_qa_prob`, `tofu_real_authors_prob` "
-             f"and `tofu_world_facts_prob`. Verdict rule: {c['rule']}", "",
-             "| utility | GradDiff mean (SD [95% CI]) | GradDiff range | NPO mean (SD [95% CI]) | NPO range | "
-             "order reverses |", "|---|---|---|---|---|---|"]
+             f"and `tofu_world_facts_prob`."]
+    if c.get("noise_subsets"):
+        lines[-1] += (f" The seed's own spread: subset(s) {', '.join(map(str, c['noise_subsets']))} unlearned again "
+                      f"with other training seeds ({c['seeds_per_noise_subset']} runs per method and subset; the "
+                      f"black dashes in the plot). The F test assumes the seed spreads every subset alike.")
+    lines[-1] += f" Verdict rule: {c['rule']}"
+    lines += ["", "| utility | GradDiff mean (SD over subsets [95% CI]) | GradDiff range | seed SD, F-test p | "
+              "NPO mean (SD [95% CI]) | NPO range | seed SD, F-test p | order reverses | beyond seed noise |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def noise(e: dict) -> str:
+        sp = e["spread"]
+        return f"{sp['sd_seed']:.4f}, {_p(sp['p'])}" if math.isfinite(sp["sd_seed"]) else "not measured"
+
     for metric, e in c["table"].items():
         g, n = e["graddiff"], e["npo"]
-        lines.append(f"| {UTILITIES[metric]} | {g['mean']:.3f} ({g['sd']:.3f} [{g['sd_ci'][0]:.3f}, {g['sd_ci'][1]:.3f}])"
-                     f" | {g['min']:.3f}–{g['max']:.3f} | {n['mean']:.3f} ({n['sd']:.3f} [{n['sd_ci'][0]:.3f}, "
-                     f"{n['sd_ci'][1]:.3f}]) | {n['min']:.3f}–{n['max']:.3f} | {e['reversal_share']:.0%} |")
+        beyond = (f"{e['reversal_beyond_noise_share']:.0%} (|difference| > {e['reversal_threshold']:.4f})"
+                  if math.isfinite(e["reversal_threshold"]) else "not measured")
+        lines.append(f"| {UTILITIES[metric]} | {g['mean']:.3f} ({g['sd']:.4f} [{g['sd_ci'][0]:.4f}, "
+                     f"{g['sd_ci'][1]:.4f}]) | {g['min']:.3f}–{g['max']:.3f} | {noise(g)} | {n['mean']:.3f} "
+                     f"({n['sd']:.4f} [{n['sd_ci'][0]:.4f}, {n['sd_ci'][1]:.4f}]) | {n['min']:.3f}–{n['max']:.3f} | "
+                     f"{noise(n)} | {e['reversal_share']:.0%} | {beyond} |")
     return lines
 
 

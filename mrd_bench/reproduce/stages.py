@@ -266,10 +266,16 @@ def _value(results: dict, task: str, metric: str) -> float:
     return float(results[task][f"{metric},none"])
 
 
-def run_variance(ctx: Context, folder: Path) -> dict:
-    """Random forget subsets of equal size, each unlearned by GradDiff and by NPO (seed = the subset's
-    index), then retain, real-author and world-fact utility through the lm-eval tasks."""
+def _subset(subset: int, n_items: int, size: int) -> list[int]:
+    """The indices of random forget subset `subset` (the same draw in both variance stages)."""
     import random
+
+    return sorted(random.Random(subset).sample(range(n_items), min(size, n_items)))
+
+
+def _variance_runs(ctx: Context, folder: Path, todo: list[tuple[str, str, int, int]], desc: str) -> dict:
+    """Runs (name, method, subset, training seed): unlearn the subset, then retain, real-author and
+    world-fact utility through the lm-eval tasks; one row per run in runs.jsonl (resumes per run)."""
     import time
 
     from mrd_bench.reproduce.study import RETAIN
@@ -285,18 +291,16 @@ def run_variance(ctx: Context, folder: Path) -> dict:
     done = _read_runs(path)
     tasks = ["tofu_retain_qa_prob", "tofu_real_authors_prob", "tofu_world_facts_prob"]
     metadata = {"retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
-    todo = [(subset, method) for subset in range(s.variance_subsets) for method in ("graddiff", "npo")]
-    for subset, method in tqdm(todo, desc="forget subsets x methods", unit="run", disable=not ctx.progress):
-        name = f"{method}/subset-{subset}"
+    for name, method, subset, seed in tqdm(todo, desc=desc, unit="run", disable=not ctx.progress):
         if name in done:
             continue
         started = time.perf_counter()
-        pick = sorted(random.Random(subset).sample(range(len(items)), min(s.variance_size, len(items))))
+        pick = _subset(subset, len(items), s.variance_size)
         model, result = unlearn(model, original, [items[i] for i in pick], method, "uniform", steps=s.variance_steps,
-                                lr=s.variance_lr, seed=subset, retain=retain)
+                                lr=s.variance_lr, seed=seed, retain=retain)
         results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
                                  metadata, device=s.torch_device)
-        _append(path, {"run": name, "method": method, "subset": subset,
+        _append(path, {"run": name, "method": method, "subset": subset, "seed": seed,
                        "sample_id": [forget["sample_id"][i] for i in pick],
                        "retain_prob": _value(results, "tofu_retain_qa_prob", "prob"),
                        "real_authors_prob": _value(results, "tofu_real_authors_prob", "prob"),
@@ -305,6 +309,30 @@ def run_variance(ctx: Context, folder: Path) -> dict:
                        "world_facts_truth_ratio": _value(results, "tofu_world_facts_prob", "truth_ratio"),
                        "final_loss": result.losses[-1], "wall_s": time.perf_counter() - started})
     return {"runs": len(todo)}
+
+
+def run_variance(ctx: Context, folder: Path) -> dict:
+    """Random forget subsets of equal size, each unlearned by GradDiff and by NPO (seed = the subset's
+    index), then retain, real-author and world-fact utility through the lm-eval tasks."""
+    todo = [(f"{method}/subset-{subset}", method, subset, subset)
+            for subset in range(ctx.study.variance_subsets) for method in ("graddiff", "npo")]
+    return _variance_runs(ctx, folder, todo, "forget subsets x methods")
+
+
+def noise_seeds(subset: int, seeds: int) -> list[int]:
+    """The extra training seeds of a subset in the seed-noise runs; with the variance stage's own
+    run (seed = the subset's index) the subset has `seeds` runs per method."""
+    return [subset + 100 * j for j in range(1, seeds)]
+
+
+def run_variance_noise(ctx: Context, folder: Path) -> dict:
+    """The first subsets again, each with more training seeds (batch order), so that the spread over
+    subsets can be set against the spread that the seed alone makes (claim 1)."""
+    s = ctx.study
+    todo = [(f"{method}/subset-{subset}/seed-{seed}", method, subset, seed)
+            for subset in range(min(s.variance_noise_subsets, s.variance_subsets))
+            for seed in noise_seeds(subset, s.seeds) for method in ("graddiff", "npo")]
+    return _variance_runs(ctx, folder, todo, "seed-noise runs")
 
 
 # ----------------------------------------------------------------------------- claim 4: sampling
@@ -500,6 +528,11 @@ STAGES = [
           lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size",
                                                                        "variance_steps", "variance_lr")}},
           run_variance),
+    Stage("variance_noise", "the first forget subsets again with more training seeds: the seed's own spread (claim 1)",
+          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size",
+                                                                       "variance_steps", "variance_lr", "seeds",
+                                                                       "variance_noise_subsets")}},
+          run_variance_noise),
     Stage("sampling", "each method with the uniform and the MRD-weighted sampler, every seed (claim 4)",
           lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors",
                                                                        "sampling_steps", "sampling_lr",

@@ -158,3 +158,32 @@ def ties(counts: Sequence[float]) -> dict:
     values, freq = np.unique(np.asarray(counts), return_counts=True)
     return {"distinct": int(len(values)), "tied_share": float(freq[freq > 1].sum() / max(1, len(counts))),
             "largest_tie": int(freq.max()) if len(freq) else 0}
+
+
+def spread_beyond_noise(between: Sequence[float], groups: Sequence[Sequence[float]]) -> dict:
+    """Is the spread over subsets more than the seed alone makes? `between` holds one run per subset
+    (each with its own seed); each of `groups` holds runs of one subset that differ only in their
+    seed. A one-way random-effects F test: F = var(between) / pooled var(groups), one-sided p from
+    F(n - 1, Σ (n_g - 1)); the subsets add variance when p is small."""
+    between = np.asarray(between, float)
+    within = [np.asarray(g, float) for g in groups if len(g) >= 2]
+    df_within = sum(len(g) - 1 for g in within)
+    if len(between) < 2 or not df_within:
+        return {"sd_between": math.nan, "sd_seed": math.nan, "f": math.nan, "p": math.nan, "df": [0, 0]}
+    var_seed = sum(((g - g.mean()) ** 2).sum() for g in within) / df_within
+    var_between = between.var(ddof=1)
+    f = var_between / var_seed if var_seed > 0 else math.inf
+    return {"sd_between": float(math.sqrt(var_between)), "sd_seed": float(math.sqrt(var_seed)), "f": float(f),
+            "p": float(stats.f.sf(f, len(between) - 1, df_within)), "df": [len(between) - 1, df_within]}
+
+
+def reversals(differences: Sequence[float], sd_seed: float, *, z: float = 1.96) -> dict:
+    """How often the order of two methods (the sign of their per-subset difference) goes against
+    the order of their mean: all such subsets, and those whose difference also exceeds z times the
+    seed's own SD of the difference (a reversal the seed alone would rarely make)."""
+    d = np.asarray(differences, float)
+    sign = np.sign(d.mean()) if d.mean() != 0 else 1.0
+    against = np.sign(d) == -sign
+    clear = against & (np.abs(d) > z * sd_seed) if np.isfinite(sd_seed) else np.zeros_like(against)
+    return {"share": float(against.mean()), "beyond_noise_share": float(clear.mean()),
+            "threshold": float(z * sd_seed) if np.isfinite(sd_seed) else math.nan}

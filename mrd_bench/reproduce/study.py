@@ -60,6 +60,8 @@ class Study:
     variance_size: int = opt(40, "claim 1: samples per random forget subset")
     variance_steps: int = opt(10, "claim 1: updates (of 8 samples) per run")
     variance_lr: float = opt(2e-5, "claim 1: learning rate")
+    variance_noise_subsets: int = opt(1, "claim 1: subsets unlearned again with --seeds training seeds each (the "
+                                      "seed's own spread, set against the spread over subsets)")
     sampling_forget_authors: int = opt(2, "claim 4: the forget set of the sampler comparison, the last F authors "
                                        "(2 = TOFU forget01; its runs also generate answers for ROUGE)")
     sampling_methods: str = opt("ga,graddiff,npo,po", "claim 4: methods compared with their MRD-weighted "
@@ -94,7 +96,7 @@ class Study:
                               f"--forget-authors; got {self.sampling_forget_authors}.")
         for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
                      "horizon", "batch_size", "finetune_epochs", "variance_subsets", "variance_size",
-                     "variance_steps", "sampling_steps", "sampling_check_every", "cud_label_steps", "cud_steps",
+                     "variance_steps", "variance_noise_subsets", "sampling_steps", "sampling_check_every", "cud_label_steps", "cud_steps",
                      "cud_top_edges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")

@@ -60,6 +60,15 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     assert variance["subsets"] == 2 and set(variance["table"]) == {"retain_prob", "real_authors_prob",
                                                                    "world_facts_prob"}
     assert all(len(e["graddiff"]["values"]) == 2 for e in variance["table"].values())
+    noise = [json.loads(line) for line in (work / "variance_noise" / "runs.jsonl").read_text().splitlines()]
+    # subset 0 again with the other seed (--seeds 2), same samples as its variance run
+    first = json.loads((work / "variance" / "runs.jsonl").read_text().splitlines()[0])
+    assert sorted(r["run"] for r in noise) == ["graddiff/subset-0/seed-100", "npo/subset-0/seed-100"]
+    assert all(r["sample_id"] == first["sample_id"] and r["seed"] == 100 for r in noise)
+    assert variance["noise_subsets"] == [0] and variance["seeds_per_noise_subset"] == 2
+    for e in variance["table"].values():
+        assert [len(g) for g in e["graddiff"]["seed_values"]] == [2] and e["graddiff"]["spread"]["df"] == [1, 1]
+        assert 0 <= e["reversal_beyond_noise_share"] <= e["reversal_share"] <= 1
     sampling = results["sampling"]
     assert [e["method"] for e in sampling["table"]] == ["ga"] and sampling["table"][0]["seeds"] == 2
     runs = [json.loads(line) for line in (work / "sampling" / "runs.jsonl").read_text().splitlines()]

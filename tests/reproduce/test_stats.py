@@ -68,3 +68,28 @@ def test_stage_clock_sums_invocations_of_the_same_key(tmp_path):
     with StageClock(path, "k2") as other:  # other settings start from zero
         pass
     assert other.invocations == 1 and other.total < 0.2
+
+
+def test_spread_beyond_noise_rejects_at_its_level_and_finds_added_variance():
+    rng = np.random.default_rng(3)
+    # subsets that add nothing: every run is one seed's noise, so p is uniform and rejects ~5% of the time
+    null = [stats.spread_beyond_noise(rng.normal(size=10), [rng.normal(size=5)])["p"] for _ in range(2000)]
+    assert 0.03 < np.mean(np.asarray(null) < 0.05) < 0.07
+    # subsets that add a spread five times the seed's (with 4 degrees of freedom within, the test needs a big one)
+    added = [stats.spread_beyond_noise(rng.normal(size=10) + 5 * rng.normal(size=10), [rng.normal(size=5)])["p"]
+             for _ in range(500)]
+    assert np.mean(np.asarray(added) < 0.05) > 0.9
+    out = stats.spread_beyond_noise([1.0, 3.0], [[0.0, 1.0], [5.0, 6.0, 7.0]])
+    # pooled within: (0.5 + 2) / (1 + 2); between: var([1, 3]) = 2
+    assert math.isclose(out["sd_seed"], math.sqrt(2.5 / 3)) and math.isclose(out["f"], 2 / (2.5 / 3))
+    assert out["df"] == [1, 3]
+    assert math.isnan(stats.spread_beyond_noise([1.0, 2.0], [[1.0]])["p"])  # one seed measures no noise
+
+
+def test_reversals_count_only_those_beyond_the_seed_noise():
+    d = [0.05, 0.04, 0.06, -0.001, -0.03, 0.05, 0.02, 0.03, 0.04, 0.05]
+    out = stats.reversals(d, sd_seed=0.005)
+    assert out["share"] == 0.2  # two subsets go against the mean's order
+    assert out["beyond_noise_share"] == 0.1  # only -0.03 is beyond 1.96 × 0.005
+    assert math.isclose(out["threshold"], 0.0098)
+    assert stats.reversals(d, sd_seed=math.nan)["beyond_noise_share"] == 0.0
