@@ -1,7 +1,7 @@
 """TOFU evaluation speed against open-unlearning's (a measurement, not a test).
 
     MRD_BENCH_DATA_DIR=../shared/data python benchmarks/tofu_eval_speed.py [--before] [--per-task]
-        [--tasks tofu_mrd,wmdp_cyber_mrd,whp_forget_mrd] [--limit N]
+        [--tasks tofu_mrd,wmdp_cyber_mrd,whp_forget_mrd] [--limit N] [--other-limit N]
 
 The `tofu_mrd` group (forget, retain, real authors, world facts: every metric) on forget10
 through `mrd-bench eval --model hf-mrd` on the embedded model (float32, chat template, batch
@@ -10,7 +10,9 @@ through `mrd-bench eval --model hf-mrd` on the embedded model (float32, chat tem
 questions in batches of 32 (`floor_loglik_s`) and padded greedy generation of up to 200 tokens
 for each of them (`floor_generate_s`), as open-unlearning generates. `--before` also runs each
 command with the speed paths off (model_args reuse_prefix=False,drop_finished=False) and
-compares the metrics; `--per-task` times each TOFU subgroup alone too. Results:
+compares the metrics; `--per-task` times each TOFU subgroup alone too. Tasks other than TOFU's
+run on their first `--other-limit` documents (default 50: WMDP-cyber's 1,987 long questions
+would take hours a run on 2 cores). Results:
 benchmarks/results/tofu_eval_speed.json (tofu_eval_speed_<limit>.json with --limit).
 """
 from __future__ import annotations
@@ -113,6 +115,8 @@ def main() -> None:
     parser.add_argument("--before", action="store_true", help="also run each with the speed paths off")
     parser.add_argument("--per-task", action="store_true", help="also time each TOFU subgroup alone")
     parser.add_argument("--limit", type=int, help="first N documents of each task (a trial run)")
+    parser.add_argument("--other-limit", type=int, default=50,
+                        help="first N documents of each task that is not TOFU's (0: all)")
     args = parser.parse_args()
     checkpoint = cache_dir() / "models" / EMBEDDED
     if not (checkpoint / "model.safetensors").is_file():
@@ -122,10 +126,12 @@ def main() -> None:
     tasks = args.tasks.split(",")
     runs = []
     for task in tasks + (SUBGROUPS if args.per_task and "tofu_mrd" in tasks else []):
-        after = run(checkpoint, task, args.split, args.limit, "")
-        row = {"task": task, "after_s": after["wall_s"], "after_peak_rss_gb": after["peak_rss_gb"]}
+        limit = args.limit if task.startswith("tofu") else min(filter(None, (args.limit, args.other_limit)),
+                                                                 default=None)
+        after = run(checkpoint, task, args.split, limit, "")
+        row = {"task": task, "limit": limit, "after_s": after["wall_s"], "after_peak_rss_gb": after["peak_rss_gb"]}
         if args.before:
-            before = run(checkpoint, task, args.split, args.limit, BEFORE)
+            before = run(checkpoint, task, args.split, limit, BEFORE)
             row.update(before_s=before["wall_s"], before_peak_rss_gb=before["peak_rss_gb"],
                        speedup=round(before["wall_s"] / after["wall_s"], 2),
                        metrics_compared=len(after["metrics"].keys() & before["metrics"].keys()),
