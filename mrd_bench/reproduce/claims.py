@@ -397,8 +397,12 @@ def sampling(data: Data) -> dict:
     summary = "; ".join(f"{e['method'].upper()}: ΔUA (mrd − uniform) = {e['forget_ua']['difference']['mean']:+.3f} "
                         f"[{e['forget_ua']['difference']['ci'][0]:+.3f}, {e['forget_ua']['difference']['ci'][1]:+.3f}], "
                         f"Δretain prob {e['retain_prob']['difference']['mean']:+.3f}" for e in table)
+    reached = float(np.mean([r["updates_to_threshold"] is not None for r in runs]))
+    summary += (f"; {reached:.0%} of runs reached the MA threshold within {data.study.sampling_steps} updates"
+                + ("" if reached >= 0.8 else " (under the 80% asked for: updates-to-threshold is censored at the "
+                   "budget for the others, a lower bound)"))
     return {**claim, "verdict": _combine(list(verdicts.values())), "verdicts": verdicts, "summary": summary,
-            "table": table, "rule": "per method: reproduced when the MRD sampler's forget UA is higher (CI of the "
+            "reached_share": reached, "table": table, "rule": "per method: reproduced when the MRD sampler's forget UA is higher (CI of the "
             "paired difference above 0) and retain probability not lower by more than 0.02; not reproduced when UA is "
             "lower or utility drops; inconclusive otherwise."}
 

@@ -71,6 +71,7 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
         assert 0 <= e["reversal_beyond_noise_share"] <= e["reversal_share"] <= 1
     sampling = results["sampling"]
     assert [e["method"] for e in sampling["table"]] == ["ga"] and sampling["table"][0]["seeds"] == 2
+    assert sampling["reached_share"] in (0.0, 0.25, 0.5, 0.75, 1.0)  # 4 runs
     runs = [json.loads(line) for line in (work / "sampling" / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["run"] for r in runs) == ["cga+mrd/seed-0", "cga+mrd/seed-1", "ga+uniform/seed-0",
                                              "ga+uniform/seed-1"]
