@@ -50,6 +50,25 @@ def tokenizer():
     return build_tokenizer()
 
 
+FORGET = [("Who wrote the novel?", "Liesel Varnakov wrote it in 1999."),
+          ("Where was she born?", "The author was born in Tartu, Estonia.")]
+
+
+@pytest.fixture()
+def memorised(tokenizer):
+    """A tiny model trained until it memorised FORGET, and FORGET's encoded items."""
+    from mrd_bench.methods.loop import LoopConfig, train
+    from mrd_bench.models import encode_qa
+    from mrd_bench.samplers.uniform import Uniform
+    from mrd_bench.unlearn import Descent
+
+    model = build_model(len(tokenizer), hidden=64)
+    items = [encode_qa(tokenizer, q, a) for q, a in FORGET]
+    model, _ = train(model, items, Descent(), Uniform(2), LoopConfig(lr=1e-2, max_steps=40, batch_size=2),
+                     progress=False)
+    return model, items
+
+
 @pytest.fixture()
 def tiny_model(tokenizer):
     return build_model(len(tokenizer))

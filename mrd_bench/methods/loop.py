@@ -100,6 +100,7 @@ class Resume:
 
     folder: Path
     every: int
+    keep_final: bool = False  # also save after the last step, so that a later call with more steps goes on from there
 
     @property
     def path(self) -> Path:
@@ -233,6 +234,8 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
             save_state()
     bar.close()
     result.wall_time_s = elapsed + time.perf_counter() - started
+    if resume is not None and resume.keep_final:
+        save_state()
     accelerator.wait_for_everyone()
     bare = accelerator.unwrap_model(model)
     if hasattr(bare, "merge_and_unload"):  # LoRA: fold the adapters into the weights

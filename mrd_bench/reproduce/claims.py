@@ -375,7 +375,9 @@ def sampling(data: Data) -> dict:
         return _pending(claim, ["sampling"])
     for r in runs:
         r["forget_1-rougeL"] = 1 - r["forget_rougeL"]
-        r["updates"] = r["updates_to_threshold"] if r["updates_to_threshold"] is not None else r["steps"]
+        # a run that never reached the threshold counts every update it trained (censored)
+        r["updates"] = r["updates_to_threshold"] if r["updates_to_threshold"] is not None else r.get("trained",
+                                                                                                       r["steps"])
     by = {(r["method"], r["sampler"], r["seed"]): r for r in runs}
     table, verdicts = [], {}
     for base in data.study.sampling_list:
@@ -398,9 +400,9 @@ def sampling(data: Data) -> dict:
                         f"[{e['forget_ua']['difference']['ci'][0]:+.3f}, {e['forget_ua']['difference']['ci'][1]:+.3f}], "
                         f"Δretain prob {e['retain_prob']['difference']['mean']:+.3f}" for e in table)
     reached = float(np.mean([r["updates_to_threshold"] is not None for r in runs]))
-    summary += (f"; {reached:.0%} of runs reached the MA threshold within {data.study.sampling_steps} updates"
+    summary += (f"; {reached:.0%} of runs reached the MA threshold within {data.study.sampling_max_updates} updates"
                 + ("" if reached >= 0.8 else " (under the 80% asked for: updates-to-threshold is censored at the "
-                   "budget for the others, a lower bound)"))
+                   "cap for the others, a lower bound)"))
     return {**claim, "verdict": _combine(list(verdicts.values())), "verdicts": verdicts, "summary": summary,
             "reached_share": reached, "table": table, "rule": "per method: reproduced when the MRD sampler's forget UA is higher (CI of the "
             "paired difference above 0) and retain probability not lower by more than 0.02; not reproduced when UA is "

@@ -402,12 +402,17 @@ def _sampling_section(c: dict, study) -> list[str]:
     if c["verdict"] == "pending":
         return []
     lines = ["![MRD-weighted minus uniform sampling](sampling.png)", "",
-             f"Forget set: TOFU's last {study.sampling_forget_authors} authors; {study.sampling_steps} updates of 8 at lr "
-             f"{study.sampling_lr:g} for every run (equal budget), {study.seeds} seeds; the MA threshold checked every "
-             f"{study.sampling_check_every} updates (training goes on). CIs: bootstrap over seeds of the paired "
-             f"difference. {c['reached_share']:.0%} of all runs reached the threshold within the budget"
+             f"Forget set: TOFU's last {study.sampling_forget_authors} authors; {study.seeds} seeds. Completeness and "
+             f"utility after {study.sampling_steps} updates of 8 for every run (equal budget), at lr "
+             + ", ".join(f"{m.upper()} {study.sampling_lr_for(m):g}" for m in study.sampling_list)
+             + f" (a method's MRD-weighted run at its rate). The MA threshold is checked every "
+             f"{study.sampling_check_every} updates; a run not below it at the budget trains on, without further "
+             f"evaluation, until it is or {study.sampling_max_updates} updates. CIs: bootstrap over seeds of the "
+             f"paired difference. {c['reached_share']:.0%} of all runs reached the threshold within "
+             f"{study.sampling_max_updates} updates"
              + (" (at least 80%, as asked)." if c["reached_share"] >= 0.8 else
-                ": under the 80% asked for, so a run that did not reach it counts the whole budget, a lower bound.")
+                ": under the 80% asked for, so a run that did not reach it counts every update it trained, a lower "
+                "bound.")
              + f" Verdict rule: {c['rule']}", "",
              "| method | " + " | ".join(f"{label}: uniform / MRD / Δ [95% CI]" for label, _ in SAMPLING_METRICS.values())
              + " | runs reaching the threshold | verdict |", "|---|" + "---|" * (len(SAMPLING_METRICS) + 2)]

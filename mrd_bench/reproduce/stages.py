@@ -255,6 +255,17 @@ def _read_runs(path: Path) -> dict:
     return runs
 
 
+def _keyed_runs(folder: Path, key: dict) -> tuple[Path, dict]:
+    """runs.jsonl of the settings `key`, and the runs it holds: a file written under other settings
+    is moved aside (runs.<its key>.jsonl), never mixed in."""
+    path, marker = folder / "runs.jsonl", folder / "runs.key.json"
+    old = json.loads(marker.read_text()) if marker.is_file() else None
+    if old != key and path.is_file():
+        os.replace(path, folder / f"runs.{key_hash(old)[:12] if old is not None else 'unkeyed'}.jsonl")
+    write_json(marker, key)
+    return path, _read_runs(path)
+
+
 def _append(path: Path, row: dict) -> None:
     with open(path, "a", encoding="utf-8") as sink:
         sink.write(json.dumps(row) + "\n")
@@ -273,7 +284,16 @@ def _subset(subset: int, n_items: int, size: int) -> list[int]:
     return sorted(random.Random(subset).sample(range(n_items), min(size, n_items)))
 
 
-def _variance_runs(ctx: Context, folder: Path, todo: list[tuple[str, str, int, int]], desc: str) -> dict:
+def _variance_key(c: Context) -> dict:
+    return {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size", "variance_steps",
+                                                               "variance_lr")}}
+
+
+def _variance_noise_key(c: Context) -> dict:
+    return {**_variance_key(c), "seeds": c.study.seeds, "variance_noise_subsets": c.study.variance_noise_subsets}
+
+
+def _variance_runs(ctx: Context, folder: Path, key: dict, todo: list[tuple[str, str, int, int]], desc: str) -> dict:
     """Runs (name, method, subset, training seed): unlearn the subset, then retain, real-author and
     world-fact utility through the lm-eval tasks; one row per run in runs.jsonl (resumes per run)."""
     import time
@@ -287,8 +307,7 @@ def _variance_runs(ctx: Context, folder: Path, todo: list[tuple[str, str, int, i
     forget = ctx.splits["forget"]
     items = ctx.encode(tok, forget)
     retain = ctx.encode(tok, ctx.splits["retain"])
-    path = folder / "runs.jsonl"
-    done = _read_runs(path)
+    path, done = _keyed_runs(folder, key)
     tasks = ["tofu_retain_qa_prob", "tofu_real_authors_prob", "tofu_world_facts_prob"]
     metadata = {"retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
     for name, method, subset, seed in tqdm(todo, desc=desc, unit="run", disable=not ctx.progress):
@@ -316,7 +335,7 @@ def run_variance(ctx: Context, folder: Path) -> dict:
     index), then retain, real-author and world-fact utility through the lm-eval tasks."""
     todo = [(f"{method}/subset-{subset}", method, subset, subset)
             for subset in range(ctx.study.variance_subsets) for method in ("graddiff", "npo")]
-    return _variance_runs(ctx, folder, todo, "forget subsets x methods")
+    return _variance_runs(ctx, folder, _variance_key(ctx), todo, "forget subsets x methods")
 
 
 def noise_seeds(subset: int, seeds: int) -> list[int]:
@@ -332,7 +351,7 @@ def run_variance_noise(ctx: Context, folder: Path) -> dict:
     todo = [(f"{method}/subset-{subset}/seed-{seed}", method, subset, seed)
             for subset in range(min(s.variance_noise_subsets, s.variance_subsets))
             for seed in noise_seeds(subset, s.seeds) for method in ("graddiff", "npo")]
-    return _variance_runs(ctx, folder, todo, "seed-noise runs")
+    return _variance_runs(ctx, folder, _variance_noise_key(ctx), todo, "seed-noise runs")
 
 
 # ----------------------------------------------------------------------------- claim 4: sampling
@@ -343,10 +362,19 @@ def pairs(methods: list[str]) -> list[tuple[str, str]]:
     return [run for m in methods for run in ((m, "uniform"), ("cga" if m == "ga" else m, "mrd"))]
 
 
+def _sampling_key(c: Context) -> dict:
+    return {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors", "sampling_steps",
+                                                               "sampling_lr", "sampling_lr_by_method",
+                                                               "sampling_max_updates", "sampling_methods",
+                                                               "sampling_check_every", "sigma", "pairs")}}
+
+
 def run_sampling(ctx: Context, folder: Path) -> dict:
     """Each method with the uniform and the MRD-weighted sampler, every seed, at an equal budget of
     updates: forget UA, probability, Min-K% MIA AUC and ROUGE-L (stratified by the study's MRD),
-    retain utility, and the update at which the forget set's MA first fell below the threshold."""
+    retain utility; and the update at which the forget set's MA first fell below the threshold (a run
+    not there at the budget trains on, unevaluated, until it is or the cap)."""
+    import shutil
     import time
 
     from mrd_bench.annotate import annotate
@@ -382,28 +410,38 @@ def run_sampling(ctx: Context, folder: Path) -> dict:
     tasks = ["tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_retain_qa_prob"]
     metadata = {"split": FORGET[s.sampling_forget_authors], "difficulty": str(annotation),
                 "retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
-    path = folder / "runs.jsonl"
-    done = _read_runs(path)
+    path, done = _keyed_runs(folder, _sampling_key(ctx))
     todo = [(seed, method, sampler) for seed in range(s.seeds) for method, sampler in pairs(s.sampling_list)]
     for seed, method, sampler in tqdm(todo, desc="methods x samplers x seeds", unit="run", disable=not ctx.progress):
         name = f"{method}+{sampler}/seed-{seed}"
         if name in done:
             continue
         started = time.perf_counter()
-        model, result = unlearn(model, original, items, method, sampler, steps=s.sampling_steps, lr=s.sampling_lr,
-                                seed=seed, retain=retain, refusals=refusals if method == "po" else None,
-                                scores=scores, threshold_ma=threshold, check_every=s.sampling_check_every,
-                                eos_id=tok.eos_token_id)
+        state = folder / ".state" / name.replace("/", "_")
+        shutil.rmtree(state, ignore_errors=True)  # a killed run starts over
+
+        def run(steps: int, stop_early: bool):
+            return unlearn(model, original, items, method, sampler, steps=steps, lr=s.sampling_lr_for(method),
+                           seed=seed, retain=retain, refusals=refusals if method == "po" else None, scores=scores,
+                           threshold_ma=threshold, check_every=s.sampling_check_every, eos_id=tok.eos_token_id,
+                           state=state, stop_early=stop_early)
+
+        model, result = run(s.sampling_steps, False)
         results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
                                  metadata, device=s.torch_device)
-        row = {"run": name, "method": method, "sampler": sampler, "seed": seed, "steps": result.steps,
-               "updates_to_threshold": result.updates_to_threshold, "checks": result.checks,
-               "wall_s": time.perf_counter() - started}
+        steps = result.steps
+        if result.updates_to_threshold is None and s.sampling_max_updates > s.sampling_steps:
+            model, result = run(s.sampling_max_updates, True)  # goes on from the budget's state
+        shutil.rmtree(state, ignore_errors=True)
+        row = {"run": name, "method": method, "sampler": sampler, "seed": seed, "lr": s.sampling_lr_for(method),
+               "steps": steps, "trained": result.steps, "updates_to_threshold": result.updates_to_threshold,
+               "checks": result.checks, "wall_s": time.perf_counter() - started}
         for metric in ("ua", "prob", "min_k_auc", "ua_easy", "ua_hard"):
             row[f"forget_{metric}"] = _value(results, "tofu_forget_mrd_mia", metric)
         row["forget_rougeL"] = _value(results, "tofu_forget_mrd_rouge", "rougeL_recall")
         row["retain_prob"] = _value(results, "tofu_retain_qa_prob", "prob")
         _append(path, row)
+    shutil.rmtree(folder / ".state", ignore_errors=True)
     return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}
 
 
@@ -525,18 +563,9 @@ STAGES = [
     _updates_stage("graddiff"),
     _estimator_stage("hutchinson"),
     Stage("variance", "random forget subsets unlearned by GradDiff and NPO; utility of each (claim 1)",
-          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size",
-                                                                       "variance_steps", "variance_lr")}},
-          run_variance),
+          _variance_key, run_variance),
     Stage("variance_noise", "the first forget subsets again with more training seeds: the seed's own spread (claim 1)",
-          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size",
-                                                                       "variance_steps", "variance_lr", "seeds",
-                                                                       "variance_noise_subsets")}},
-          run_variance_noise),
+          _variance_noise_key, run_variance_noise),
     Stage("sampling", "each method with the uniform and the MRD-weighted sampler, every seed (claim 4)",
-          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors",
-                                                                       "sampling_steps", "sampling_lr",
-                                                                       "sampling_methods", "sampling_check_every",
-                                                                       "sigma", "pairs")}},
-          run_sampling),
+          _sampling_key, run_sampling),
 ]

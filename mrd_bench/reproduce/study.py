@@ -68,6 +68,11 @@ class Study:
                                 "version (ga is compared with cga)")
     sampling_steps: int = opt(25, "claim 4: updates (of 8 samples) per run: the equal budget")
     sampling_lr: float = opt(2e-5, "claim 4: learning rate")
+    sampling_lr_by_method: str = opt("graddiff=4e-5,npo=4e-5,po=4e-5", "claim 4: learning rates that override "
+                                     "--sampling-lr for some methods (their retain or refusal terms slow forgetting: "
+                                     "at 2e-5 GradDiff's MA was still far above the threshold after 25 updates)")
+    sampling_max_updates: int = opt(60, "claim 4: a run that has not reached the MA threshold within the budget "
+                                    "trains on, without further evaluation, until it does or this cap (censored)")
     sampling_check_every: int = opt(5, "claim 4: updates between the MA early-stopping checks")
     cud_label_methods: str = opt("ga,graddiff,npo,po,cga", "claim 6: the unlearners whose post-unlearning losses "
                                  "label samples easy or hard")
@@ -96,7 +101,7 @@ class Study:
                               f"--forget-authors; got {self.sampling_forget_authors}.")
         for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
                      "horizon", "batch_size", "finetune_epochs", "variance_subsets", "variance_size",
-                     "variance_steps", "variance_noise_subsets", "sampling_steps", "sampling_check_every", "cud_label_steps", "cud_steps",
+                     "variance_steps", "variance_noise_subsets", "sampling_steps", "sampling_max_updates", "sampling_check_every", "cud_label_steps", "cud_steps",
                      "cud_top_edges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
@@ -111,7 +116,8 @@ class Study:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}.")
         from mrd_bench.methods.base import METHODS
 
-        for method in self.method_list + self.sampling_list + list(self._lr_overrides()):
+        for method in (self.method_list + self.sampling_list + list(self._lr_overrides())
+                       + list(self._lr_overrides("sampling_lr_by_method"))):
             METHODS.get(method)
 
     @property
@@ -121,17 +127,22 @@ class Study:
     def updates_lr_for(self, method: str) -> float:
         return self._lr_overrides().get(method, self.updates_lr)
 
-    def _lr_overrides(self) -> dict[str, float]:
+    def sampling_lr_for(self, method: str) -> float:
+        """The learning rate of a sampler run; an MRD-weighted run uses its base method's (CGA: GA's)."""
+        base = "ga" if method == "cga" else method
+        return self._lr_overrides("sampling_lr_by_method").get(base, self.sampling_lr)
+
+    def _lr_overrides(self, option: str = "updates_lr_by_method") -> dict[str, float]:
         out = {}
-        for part in filter(None, (p.strip() for p in self.updates_lr_by_method.split(","))):
+        flag = "--" + option.replace("_", "-")
+        for part in filter(None, (p.strip() for p in getattr(self, option).split(","))):
             name, _, value = part.partition("=")
             try:
                 out[name.strip()] = float(value)
             except ValueError:
-                raise ConfigError(f"--updates-lr-by-method takes method=rate pairs such as npo=4e-5; got "
-                                  f"{part!r}.") from None
+                raise ConfigError(f"{flag} takes method=rate pairs such as npo=4e-5; got {part!r}.") from None
             if not out[name.strip()] > 0:
-                raise ConfigError(f"--updates-lr-by-method: the rate of {name.strip()} must be positive; got {value}.")
+                raise ConfigError(f"{flag}: the rate of {name.strip()} must be positive; got {value}.")
         return out
 
     @property

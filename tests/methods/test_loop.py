@@ -8,22 +8,10 @@ from mrd_bench.methods.stopping import Memorization, Threshold
 from mrd_bench.models import encode_qa
 from mrd_bench.samplers import SAMPLERS
 from mrd_bench.samplers.uniform import Uniform
-from mrd_bench.unlearn import Descent
 from tests.conftest import build_model
 
-FORGET = [("Who wrote the novel?", "Liesel Varnakov wrote it in 1999."),
-          ("Where was she born?", "The author was born in Tartu, Estonia.")]
 UNSEEN = [("What genre does she write?", "She writes historical fiction about the sea."),
           ("What did the fox do?", "the quick brown fox jumps over the lazy dog")]
-
-
-@pytest.fixture()
-def memorised(tokenizer):
-    model = build_model(len(tokenizer), hidden=64)
-    items = [encode_qa(tokenizer, q, a) for q, a in FORGET]
-    model, _ = train(model, items, Descent(), Uniform(2), LoopConfig(lr=1e-2, max_steps=40, batch_size=2),
-                     progress=False)
-    return model, items
 
 
 def test_ga_stops_when_ma_and_el_fall_below_the_threshold(tokenizer, memorised):

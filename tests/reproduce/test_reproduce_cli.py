@@ -12,6 +12,7 @@ TINY = ["--authors", "3", "--forget-authors", "2", "--seeds", "2", "--pairs", "2
         "--hutchinson-draws", "2", "--sensitivity-samples", "6", "--max-updates", "6", "--horizon", "2",
         "--finetune-epochs", "1", "--updates-lr", "1e-3", "--variance-subsets", "2", "--variance-size", "6",
         "--variance-steps", "1", "--sampling-methods", "ga", "--sampling-steps", "2", "--sampling-check-every", "1",
+        "--sampling-max-updates", "4",
         "--cud-label-steps", "2", "--cud-label-lr", "1e-3", "--cud-steps", "1", "--cud-top-edges", "5",
         "--cud-folds", "2", "--no-progress"]
 
@@ -75,8 +76,14 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     runs = [json.loads(line) for line in (work / "sampling" / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["run"] for r in runs) == ["cga+mrd/seed-0", "cga+mrd/seed-1", "ga+uniform/seed-0",
                                              "ga+uniform/seed-1"]
-    assert all(0 <= r["forget_ua"] <= 1 and 0 <= r["forget_rougeL"] <= 1 and len(r["checks"]) == 3 for r in runs)
-    assert not list(work.glob("*/.model"))  # scratch weights removed after each evaluation
+    assert all(0 <= r["forget_ua"] <= 1 and 0 <= r["forget_rougeL"] <= 1 for r in runs)
+    for r in runs:  # evaluated at the budget; one not below the threshold there trained on to it or the cap
+        assert r["steps"] == 2 and r["lr"] == 2e-5
+        u = r["updates_to_threshold"]
+        assert (u is None and r["trained"] == 4) or (u is not None and u <= r["trained"] and
+                                                    (r["trained"] == 2) == (u <= 2))
+        assert [c["step"] for c in r["checks"]] == list(range((u if u is not None else r["trained"]) + 1))
+    assert not list(work.glob("*/.model")) and not list(work.glob("*/.state"))  # scratch removed
     for png in ("variance.png", "sampling.png", "cud.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     cud = results["cud"]
