@@ -348,11 +348,15 @@ def variance(data: Data) -> dict:
     clear = {m: e["reversal_beyond_noise_share"] for m, e in table.items()}
     verdict = ("reproduced" if any(spread[m] and clear[m] >= 0.2 for m in table)
                else "not reproduced" if not any(spread.values()) and not any(clear.values()) else "inconclusive")
-    summary += "; " + "; ".join(
-        f"{UTILITIES[m]}: SD over subsets / of the seed GradDiff {e['graddiff']['spread']['sd_between']:.4f} / "
-        f"{e['graddiff']['spread']['sd_seed']:.4f} (p {e['graddiff']['spread']['p']:.2g}), NPO "
-        f"{e['npo']['spread']['sd_between']:.4f} / {e['npo']['spread']['sd_seed']:.4f} (p {e['npo']['spread']['p']:.2g})"
-        f", reversals beyond seed noise {e['reversal_beyond_noise_share']:.0%}" for m, e in table.items())
+
+    def spread(e: dict, method: str) -> str:
+        sp = e[method]["spread"]
+        return (f"{e[method]['min']:.3f}–{e[method]['max']:.3f} (SD over subsets {sp['sd_between']:.4f}, the seed's "
+                f"{sp['sd_seed']:.4f}, p {sp['p']:.2g})")
+
+    summary = "; ".join(f"{UTILITIES[m]}: GradDiff {spread(e, 'graddiff')}, NPO {spread(e, 'npo')}, order reverses in "
+                        f"{e['reversal_share']:.0%} of subsets, {e['reversal_beyond_noise_share']:.0%} beyond seed noise"
+                        for m, e in table.items())
     return {**claim, "verdict": verdict, "summary": summary, "table": table, "subsets": len(subsets),
             "noise_subsets": noise_subsets, "seeds_per_noise_subset": len(seeded[("graddiff", noise_subsets[0])])
             if noise_subsets else 0, "rule": rule}

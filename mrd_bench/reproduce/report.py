@@ -387,7 +387,7 @@ def _variance_section(c: dict, study) -> list[str]:
 
     for metric, e in c["table"].items():
         g, n = e["graddiff"], e["npo"]
-        beyond = (f"{e['reversal_beyond_noise_share']:.0%} (|difference| > {e['reversal_threshold']:.4f})"
+        beyond = (f"{e['reversal_beyond_noise_share']:.0%} (by more than {e['reversal_threshold']:.4f})"
                   if math.isfinite(e["reversal_threshold"]) else "not measured")
         lines.append(f"| {UTILITIES[metric]} | {g['mean']:.3f} ({g['sd']:.4f} [{g['sd_ci'][0]:.4f}, "
                      f"{g['sd_ci'][1]:.4f}]) | {g['min']:.3f}–{g['max']:.3f} | {noise(g)} | {n['mean']:.3f} "
