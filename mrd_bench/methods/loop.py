@@ -11,7 +11,8 @@ Optional, inside the loop:
   Algorithm 2, lines 8–9); the optimiser state is kept.
 - The early-stopping check (stopping.py) every `check_every` steps; the step at which
   the forget set first falls below the threshold is `updates_to_threshold`, and checks
-  end there (with `stop_early`, so does training).
+  end there (with `stop_early`, so does training; with `plateau`, training also stops once
+  that many checks in a row found no lower MA: `plateau_at`).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.methods.base import Batch
-from mrd_bench.methods.stopping import Memorization, Threshold
+from mrd_bench.methods.stopping import Memorization, Threshold, plateaued
 from mrd_bench.models import Encoded, collate
 from mrd_bench.samplers.uniform import Uniform
 
@@ -88,6 +89,7 @@ class LoopResult:
     checks: list[dict] = field(default_factory=list)  # {"step", "ma", "el", "below"}
     refreshes: list[int] = field(default_factory=list)  # steps at which MRD was re-scored
     updates_to_threshold: Optional[int] = None
+    plateau_at: Optional[int] = None  # the check at which MA had settled above the threshold (stopped there)
     wall_time_s: float = 0.0
 
 
@@ -127,13 +129,14 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
           retain: Optional[Sequence[Encoded]] = None, refusals: Optional[Sequence[Sequence[Encoded]]] = None,
           stopper: Optional[Stopper] = None, stop_early: bool = False,
           rescore: Optional[Callable[[torch.nn.Module], Sequence[float]]] = None,
-          resume: Optional[Resume] = None,
+          resume: Optional[Resume] = None, plateau: int = 0,
           progress: bool = True, desc: str = "unlearn") -> tuple[torch.nn.Module, LoopResult]:
     """Train `model` with `method`'s loss on `items` drawn by `sampler`; returns the bare model.
 
     `retain`: the retain set (drawn uniformly, without replacement per pass); `refusals`:
     for each item, the refusal answers one is drawn from; `stopper`: check the stopping
-    rule (and stop there if `stop_early`); `rescore(model)`: fresh MRD scores for the sampler;
+    rule (and stop there if `stop_early`, or after `plateau` checks without a lower MA);
+    `rescore(model)`: fresh MRD scores for the sampler;
     `resume`: save the whole state there every `resume.every` steps, and start from a state
     found there (the weights then match an uninterrupted run's bit for bit on a CPU).
     """
@@ -193,6 +196,9 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
         result.checks.append(entry)
         if entry["below"] and result.updates_to_threshold is None:
             result.updates_to_threshold = step
+        if not entry["below"] and stop_early and plateaued(result.checks, plateau):
+            result.plateau_at = step
+            return True
         return entry["below"]
 
     model.train()

@@ -27,6 +27,13 @@ def mean(values: Sequence[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
+def plateaued(checks: Sequence[dict], patience: int) -> bool:
+    """True when the last `patience` checks brought no MA lower than the lowest before them: a run
+    whose forget-set MA has settled above the threshold (its forget and retain terms balance)."""
+    ma = [c["ma"] for c in checks]
+    return patience > 0 and len(ma) > patience and min(ma[-patience:]) >= min(ma[:-patience])
+
+
 @dataclass(frozen=True)
 class Threshold:
     ma: float

@@ -395,6 +395,7 @@ def sampling(data: Data) -> dict:
                              "difference": stats.mean_ci([b - a for a, b in zip(uni, mrd)])}
         reached = [by[(m, smp, k)]["updates_to_threshold"] is not None for m, smp in ((base, "uniform"),
                    (mrd_method, "mrd")) for k in seeds]
+        entry["updates"]["censored"] = int(len(reached) - sum(reached))  # their updates are lower bounds
         entry["reached_share"] = float(np.mean(reached))
         ua, util = entry["forget_ua"]["difference"]["ci"], entry["retain_prob"]["difference"]["ci"]
         verdicts[base] = ("reproduced" if ua[0] > 0 and util[0] > -0.02 else
@@ -404,11 +405,19 @@ def sampling(data: Data) -> dict:
                         f"[{e['forget_ua']['difference']['ci'][0]:+.3f}, {e['forget_ua']['difference']['ci'][1]:+.3f}], "
                         f"Δretain prob {e['retain_prob']['difference']['mean']:+.3f}" for e in table)
     reached = float(np.mean([r["updates_to_threshold"] is not None for r in runs]))
+    settled = {}  # method -> MAs at which its censored runs settled
+    for r in runs:
+        if r["updates_to_threshold"] is None and r.get("plateau_at") is not None:
+            settled.setdefault(r["method"], []).append(next(c["ma"] for c in r["checks"] if c["step"] == r["plateau_at"]))
     summary += (f"; {reached:.0%} of runs reached the MA threshold within {data.study.sampling_max_updates} updates"
-                + ("" if reached >= 0.8 else " (under the 80% asked for: updates-to-threshold is censored at the "
-                   "cap for the others, a lower bound)"))
+                + ("" if reached >= 0.8 else " (under the 80% asked for: updates-to-threshold is censored for the "
+                   "others, a lower bound)"))
+    if settled:
+        threshold = (_read(data.work / "sampling" / "done.json") or {}).get("result", {}).get("threshold_ma", math.nan)
+        summary += "; MA settled above the threshold ({:.3f}) in {}".format(
+            threshold, ", ".join(f"{len(v)} {m.upper()} run(s) (at MA {min(v):.2f}–{max(v):.2f})" for m, v in settled.items()))
     return {**claim, "verdict": _combine(list(verdicts.values())), "verdicts": verdicts, "summary": summary,
-            "reached_share": reached, "table": table, "rule": "per method: reproduced when the MRD sampler's forget UA is higher (CI of the "
+            "reached_share": reached, "settled": settled, "table": table, "rule": "per method: reproduced when the MRD sampler's forget UA is higher (CI of the "
             "paired difference above 0) and retain probability not lower by more than 0.02; not reproduced when UA is "
             "lower or utility drops; inconclusive otherwise."}
 

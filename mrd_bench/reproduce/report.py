@@ -407,7 +407,8 @@ def _sampling_section(c: dict, study) -> list[str]:
              + ", ".join(f"{m.upper()} {study.sampling_lr_for(m):g}" for m in study.sampling_list)
              + f" (a method's MRD-weighted run at its rate). The MA threshold is checked every "
              f"{study.sampling_check_every} updates; a run not below it at the budget trains on, without further "
-             f"evaluation, until it is or {study.sampling_max_updates} updates. CIs: bootstrap over seeds of the "
+             f"evaluation, until it is, until {study.sampling_patience} checks in a row find no lower MA (its MA has settled "
+             f"above the threshold: censored), or {study.sampling_max_updates} updates. CIs: bootstrap over seeds of the "
              f"paired difference. {c['reached_share']:.0%} of all runs reached the threshold within "
              f"{study.sampling_max_updates} updates"
              + (" (at least 80%, as asked)." if c["reached_share"] >= 0.8 else
@@ -418,7 +419,9 @@ def _sampling_section(c: dict, study) -> list[str]:
              + " | runs reaching the threshold | verdict |", "|---|" + "---|" * (len(SAMPLING_METRICS) + 2)]
     for e in c["table"]:
         cells = [f"{e[m]['uniform']['mean']:.3f} / {e[m]['mrd']['mean']:.3f} / {e[m]['difference']['mean']:+.3f} "
-                 f"[{e[m]['difference']['ci'][0]:+.3f}, {e[m]['difference']['ci'][1]:+.3f}]" for m in SAMPLING_METRICS]
+                 f"[{e[m]['difference']['ci'][0]:+.3f}, {e[m]['difference']['ci'][1]:+.3f}]"
+                 + (f" ({e[m]['censored']} of {2 * e['seeds']} runs censored)" if e[m].get("censored") else "")
+                 for m in SAMPLING_METRICS]
         lines.append(f"| {e['method'].upper()} | " + " | ".join(cells) +
                      f" | {e['reached_share']:.0%} | {c['verdicts'][e['method']]} |")
     return lines

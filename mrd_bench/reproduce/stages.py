@@ -365,7 +365,8 @@ def pairs(methods: list[str]) -> list[tuple[str, str]]:
 def _sampling_key(c: Context) -> dict:
     return {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors", "sampling_steps",
                                                                "sampling_lr", "sampling_lr_by_method",
-                                                               "sampling_max_updates", "sampling_methods",
+                                                               "sampling_max_updates", "sampling_patience",
+                                                               "sampling_methods",
                                                                "sampling_check_every", "sigma", "pairs")}}
 
 
@@ -379,7 +380,7 @@ def run_sampling(ctx: Context, folder: Path) -> dict:
 
     from mrd_bench.annotate import annotate
     from mrd_bench.data.tofu import AUTHOR_SIZE
-    from mrd_bench.methods.stopping import Memorization, mean
+    from mrd_bench.methods.stopping import Memorization, mean, plateaued
     from mrd_bench.pipeline import write_scores
     from mrd_bench.reproduce.claims import Data
     from mrd_bench.reproduce.study import FORGET, HOLDOUT, RETAIN
@@ -424,18 +425,21 @@ def run_sampling(ctx: Context, folder: Path) -> dict:
             return unlearn(model, original, items, method, sampler, steps=steps, lr=s.sampling_lr_for(method),
                            seed=seed, retain=retain, refusals=refusals if method == "po" else None, scores=scores,
                            threshold_ma=threshold, check_every=s.sampling_check_every, eos_id=tok.eos_token_id,
-                           state=state, stop_early=stop_early)
+                           state=state, stop_early=stop_early, plateau=s.sampling_patience)
 
         model, result = run(s.sampling_steps, False)
         results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
                                  metadata, device=s.torch_device)
-        steps = result.steps
-        if result.updates_to_threshold is None and s.sampling_max_updates > s.sampling_steps:
+        steps, plateau_at = result.steps, None
+        if result.updates_to_threshold is None and plateaued(result.checks, s.sampling_patience):
+            plateau_at = result.steps  # settled above the threshold already within the budget
+        elif result.updates_to_threshold is None and s.sampling_max_updates > s.sampling_steps:
             model, result = run(s.sampling_max_updates, True)  # goes on from the budget's state
+            plateau_at = result.plateau_at
         shutil.rmtree(state, ignore_errors=True)
         row = {"run": name, "method": method, "sampler": sampler, "seed": seed, "lr": s.sampling_lr_for(method),
                "steps": steps, "trained": result.steps, "updates_to_threshold": result.updates_to_threshold,
-               "checks": result.checks, "wall_s": time.perf_counter() - started}
+               "plateau_at": plateau_at, "checks": result.checks, "wall_s": time.perf_counter() - started}
         for metric in ("ua", "prob", "min_k_auc", "ua_easy", "ua_hard"):
             row[f"forget_{metric}"] = _value(results, "tofu_forget_mrd_mia", metric)
         row["forget_rougeL"] = _value(results, "tofu_forget_mrd_rouge", "rougeL_recall")

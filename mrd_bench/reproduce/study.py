@@ -74,6 +74,8 @@ class Study:
     sampling_max_updates: int = opt(60, "claim 4: a run that has not reached the MA threshold within the budget "
                                     "trains on, without further evaluation, until it does or this cap (censored)")
     sampling_check_every: int = opt(5, "claim 4: updates between the MA early-stopping checks")
+    sampling_patience: int = opt(3, "claim 4: a run past the budget stops, censored, once this many checks in a row "
+                                 "found no lower MA (its MA has settled above the threshold)")
     cud_label_methods: str = opt("ga,graddiff,npo,po,cga", "claim 6: the unlearners whose post-unlearning losses "
                                  "label samples easy or hard")
     cud_label_steps: int = opt(25, "claim 6: updates (of 8 samples) per labelling unlearner")
@@ -101,7 +103,7 @@ class Study:
                               f"--forget-authors; got {self.sampling_forget_authors}.")
         for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
                      "horizon", "batch_size", "finetune_epochs", "variance_subsets", "variance_size",
-                     "variance_steps", "variance_noise_subsets", "sampling_steps", "sampling_max_updates", "sampling_check_every", "cud_label_steps", "cud_steps",
+                     "variance_steps", "variance_noise_subsets", "sampling_steps", "sampling_max_updates", "sampling_patience", "sampling_check_every", "cud_label_steps", "cud_steps",
                      "cud_top_edges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")

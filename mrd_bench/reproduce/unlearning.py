@@ -14,10 +14,10 @@ from mrd_bench.models import Encoded
 def unlearn(model, original: dict, items: Sequence[Encoded], method: str, sampler: str, *, steps: int, lr: float,
             seed: int, batch_size: int = 8, retain: Optional[Sequence[Encoded]] = None, refusals=None,
             scores: Optional[Sequence[float]] = None, threshold_ma: Optional[float] = None, check_every: int = 5,
-            eos_id: Optional[int] = None, state: Optional[Path] = None, stop_early: bool = False):
+            eos_id: Optional[int] = None, state: Optional[Path] = None, stop_early: bool = False, plateau: int = 0):
     """(model, LoopResult): `steps` updates of `batch_size`; with `threshold_ma`, the step at which the
     forget set's mean MA first falls below it is `updates_to_threshold` (training goes on unless
-    `stop_early`). With `state` (a folder), the training state is kept there after the last step, and
+    `stop_early`; then it also stops after `plateau` checks without a lower MA). With `state` (a folder), the training state is kept there after the last step, and
     a call with more `steps` goes on from it: the same run as one uninterrupted call."""
     from mrd_bench.methods.loop import LoopConfig, Resume, Stopper, train
     from mrd_bench.methods.stopping import Memorization, Threshold
@@ -35,7 +35,7 @@ def unlearn(model, original: dict, items: Sequence[Encoded], method: str, sample
                             save_every=0),
                  retain=retain if built.retain != "none" else None, refusals=refusals, stopper=stopper,
                  stop_early=stop_early, resume=Resume(state, every=0, keep_final=True) if state else None,
-                 progress=False)
+                 plateau=plateau, progress=False)
 
 
 def evaluate_model(model, tokenizer, scratch: Path, out: Path, tasks: list[str], metadata: dict, *,

@@ -75,3 +75,24 @@ def test_el_reuses_true_tokens_and_matches_generating_from_every_prefix(tokenize
     expected = brute_force_el(model, items, 2, 3, tokenizer.eos_token_id)
     assert memo.el(model, items, tokenizer.eos_token_id) == pytest.approx(expected)
     assert (max(expected) > 0.5) == trained
+
+
+def test_plateau_means_no_lower_ma_for_patience_checks():
+    from mrd_bench.methods.stopping import plateaued
+
+    checks = [{"ma": m} for m in (0.99, 0.90, 0.80, 0.81, 0.80, 0.85)]
+    assert plateaued(checks, 3)  # 0.81, 0.80, 0.85: none below 0.80
+    assert not plateaued(checks[:5], 3)  # 0.80, 0.81, 0.80 against 0.90: the first went lower
+    assert not plateaued(checks, 0) and not plateaued(checks[:3], 3)  # off; too few checks
+
+
+def test_a_run_that_settles_above_the_threshold_stops_after_patience_checks(tokenizer, memorised):
+    model, items = memorised
+    memo = Memorization(n=2, stride=2)
+    never = Threshold(ma=-1.0, el=float("nan"))  # nothing falls below it
+    _, result = train(model, items, METHODS.get("ga")(), Uniform(2), LoopConfig(lr=1e-12, max_steps=20, batch_size=2),
+                      stopper=Stopper(memo, never, tokenizer.eos_token_id, with_el=False), stop_early=True,
+                      plateau=3, progress=False)
+    # lr ~ 0: MA stays put, so checks 1, 2, 3 find nothing lower than check 0's
+    assert result.plateau_at == result.steps == 3 and result.updates_to_threshold is None
+    assert [c["step"] for c in result.checks] == [0, 1, 2, 3]

@@ -73,6 +73,7 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     sampling = results["sampling"]
     assert [e["method"] for e in sampling["table"]] == ["ga"] and sampling["table"][0]["seeds"] == 2
     assert sampling["reached_share"] in (0.0, 0.25, 0.5, 0.75, 1.0)  # 4 runs
+    assert sampling["table"][0]["updates"]["censored"] == round(4 * (1 - sampling["reached_share"]))
     runs = [json.loads(line) for line in (work / "sampling" / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["run"] for r in runs) == ["cga+mrd/seed-0", "cga+mrd/seed-1", "ga+uniform/seed-0",
                                              "ga+uniform/seed-1"]
@@ -80,8 +81,10 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     for r in runs:  # evaluated at the budget; one not below the threshold there trained on to it or the cap
         assert r["steps"] == 2 and r["lr"] == 2e-5
         u = r["updates_to_threshold"]
-        assert (u is None and r["trained"] == 4) or (u is not None and u <= r["trained"] and
-                                                    (r["trained"] == 2) == (u <= 2))
+        settled = r["plateau_at"] is not None  # MA no lower for --sampling-patience checks: stopped there
+        assert (u is None and (r["trained"] == 4 or settled)) or (u is not None and u <= r["trained"] and
+                                                                 (r["trained"] == 2) == (u <= 2) and not settled)
+        assert not settled or r["plateau_at"] == r["trained"] or r["trained"] == 2  # (settled within the budget)
         assert [c["step"] for c in r["checks"]] == list(range((u if u is not None else r["trained"]) + 1))
     assert not list(work.glob("*/.model")) and not list(work.glob("*/.state"))  # scratch removed
     for png in ("variance.png", "sampling.png", "cud.png"):
