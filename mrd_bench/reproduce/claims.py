@@ -344,10 +344,10 @@ def variance(data: Data) -> dict:
         return {**claim, "verdict": "pending", "summary": "so far without the seed's own spread (variance_noise not "
                 "run yet): " + summary, "table": table, "subsets": len(subsets), "rule": rule,
                 "missing": ["variance_noise"]}
-    spread = {m: any(e[method]["spread"]["p"] < 0.05 for method in ("graddiff", "npo")) for m, e in table.items()}
+    wider = {m: any(e[method]["spread"]["p"] < 0.05 for method in ("graddiff", "npo")) for m, e in table.items()}
     clear = {m: e["reversal_beyond_noise_share"] for m, e in table.items()}
-    verdict = ("reproduced" if any(spread[m] and clear[m] >= 0.2 for m in table)
-               else "not reproduced" if not any(spread.values()) and not any(clear.values()) else "inconclusive")
+    verdict = ("reproduced" if any(wider[m] and clear[m] >= 0.2 for m in table)
+               else "not reproduced" if not any(wider.values()) and not any(clear.values()) else "inconclusive")
 
     def spread(e: dict, method: str) -> str:
         sp = e[method]["spread"]
