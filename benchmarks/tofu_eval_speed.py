@@ -13,12 +13,22 @@ command with the speed paths off (model_args reuse_prefix=False,drop_finished=Fa
 compares the metrics; `--per-task` times each TOFU subgroup alone too. Tasks other than TOFU's
 run on their first `--other-limit` documents (default 50: WMDP-cyber's 1,987 long questions
 would take hours a run on 2 cores). Results:
-benchmarks/results/tofu_eval_speed.json (tofu_eval_speed_<limit>.json with --limit).
+benchmarks/results/tofu_eval_speed.json (tofu_eval_speed_<limit>.json with --limit); an
+existing one is replaced only with --overwrite.
+
+The whole measurement takes hours on 2 cores, so it is resumable: each finished step (the
+floors, each command) is kept in the cache folder under a key of the settings, the weights and
+the mrd_bench source it timed; the same command started again skips those steps. A change to
+mrd_bench's code starts it over (--overwrite discards a partial run on purpose). Each step
+records when and where it ran.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -28,7 +38,9 @@ from pathlib import Path
 
 import torch
 
-from mrd_bench.io import write_json
+import mrd_bench
+from mrd_bench.errors import MrdBenchError
+from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json
 from mrd_bench.models import EMBEDDED, cache_dir, export_model, weights_hash
 from mrd_bench.provenance import record
 
@@ -108,6 +120,54 @@ def floors(checkpoint: Path, split: str, limit: int | None) -> dict:
             "model_hash": weights_hash(model)}
 
 
+def source_hash() -> str:
+    """sha256 over mrd_bench's Python source: a timing belongs to the code that was timed."""
+    digest = hashlib.sha256()
+    root = Path(mrd_bench.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Steps:
+    """The benchmark's finished steps, one fsynced JSON line each, kept across restarts."""
+
+    def __init__(self, partial: Path, key: str, overwrite: bool, **info) -> None:
+        open_partial(partial, key, overwrite, **info)
+        self.path = partial / "rank-0.jsonl"
+        drop_torn_tail(self.path)
+        self.done = read_partial_rows(partial)
+        self.resumed = sorted(self.done)  # steps an earlier start of the same command finished
+        if self.done:
+            print(f"resuming: {len(self.done)} finished step(s) from {partial}", flush=True)
+
+    def get(self, name: str, work) -> dict:
+        if name in self.done:
+            return self.done[name]["result"]
+        started = time.time()
+        result = work()
+        row = {"sample_id": name, "result": result, "started": round(started), "finished": round(time.time()),
+               "host": platform.node(), "cpu_count": os.cpu_count()}
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.done[name] = row
+        return result
+
+    def log(self) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "result"} for row in self.done.values()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", default="forget10")
@@ -117,21 +177,29 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="first N documents of each task (a trial run)")
     parser.add_argument("--other-limit", type=int, default=50,
                         help="first N documents of each task that is not TOFU's (0: all)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing results file, and discard a partial run")
     args = parser.parse_args()
+    name = f"tofu_eval_speed{'_' + str(args.limit) if args.limit else ''}.json"
+    guard_output(RESULTS / name, args.overwrite)
     checkpoint = cache_dir() / "models" / EMBEDDED
     if not (checkpoint / "model.safetensors").is_file():
         export_model(EMBEDDED, checkpoint)
 
-    result = floors(checkpoint, args.split, args.limit)
+    settings = {"split": args.split, "limit": args.limit, "other_limit": args.other_limit, "batch_size": 32,
+                "weights_sha256": file_hash(checkpoint / "model.safetensors"), "source_sha256": source_hash()}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    steps = Steps(cache_dir() / "benchmarks" / (Path(name).stem + ".partial"), key, args.overwrite, **settings)
+    result = steps.get("floors", lambda: floors(checkpoint, args.split, args.limit))
     tasks = args.tasks.split(",")
     runs = []
     for task in tasks + (SUBGROUPS if args.per_task and "tofu_mrd" in tasks else []):
         limit = args.limit if task.startswith("tofu") else min(filter(None, (args.limit, args.other_limit)),
                                                                  default=None)
-        after = run(checkpoint, task, args.split, limit, "")
+        after = steps.get(f"{task}/after", lambda: run(checkpoint, task, args.split, limit, ""))
         row = {"task": task, "limit": limit, "after_s": after["wall_s"], "after_peak_rss_gb": after["peak_rss_gb"]}
         if args.before:
-            before = run(checkpoint, task, args.split, limit, BEFORE)
+            before = steps.get(f"{task}/before", lambda: run(checkpoint, task, args.split, limit, BEFORE))
             row.update(before_s=before["wall_s"], before_peak_rss_gb=before["peak_rss_gb"],
                        speedup=round(before["wall_s"] / after["wall_s"], 2),
                        metrics_compared=len(after["metrics"].keys() & before["metrics"].keys()),
@@ -139,17 +207,20 @@ def main() -> None:
         row["metrics"] = after["metrics"]
         runs.append(row)
     main_run = next((r for r in runs if r["task"] == "tofu_mrd"), runs[0])
-    name = f"tofu_eval_speed{'_' + str(args.limit) if args.limit else ''}.json"
     out = write_json(RESULTS / name, record(
         kind="tofu_eval_speed", model=EMBEDDED, split=args.split, limit=args.limit, batch_size=32,
         wall_s=main_run["after_s"], peak_rss_gb=main_run["after_peak_rss_gb"], **result,
         goal={"wall_s": OPEN_UNLEARNING["wall_s"] / 2, "peak_rss_gb": 5.4}, open_unlearning=OPEN_UNLEARNING,
         within_goal=main_run["after_s"] <= OPEN_UNLEARNING["wall_s"] / 2 and main_run["after_peak_rss_gb"] <= 5.4,
-        runs=runs, command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/tofu_eval_speed.py " +
+        runs=runs, steps=steps.log(), resumed_steps=steps.resumed,
+        source_sha256=settings["source_sha256"], command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/tofu_eval_speed.py " +
         " ".join(sys.argv[1:])))
     print(f"tofu_mrd on {args.split}: {main_run['after_s']:.1f} s, {main_run['after_peak_rss_gb']:.2f} GB peak "
           f"(goal <= {OPEN_UNLEARNING['wall_s'] / 2:.0f} s, <= 5.4 GB). Wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MrdBenchError as err:  # a clear one-line error, as the CLI gives
+        raise SystemExit(f"error: {err}") from None
