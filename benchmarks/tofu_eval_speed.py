@@ -40,9 +40,11 @@ import torch
 
 import mrd_bench
 from mrd_bench.errors import MrdBenchError
+from mrd_bench.leaderboard.untrusted import sha256
 from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json
 from mrd_bench.models import EMBEDDED, cache_dir, export_model, weights_hash
 from mrd_bench.provenance import record
+from mrd_bench.reproduce.study import key_hash
 
 RESULTS = Path(__file__).parent / "results"
 SUBGROUPS = ["tofu_forget_mrd", "tofu_retain_mrd", "tofu_real_authors", "tofu_world_facts"]
@@ -130,14 +132,6 @@ def source_hash() -> str:
     return digest.hexdigest()
 
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Steps:
     """The benchmark's finished steps, one fsynced JSON line each, kept across restarts."""
 
@@ -187,8 +181,8 @@ def main() -> None:
         export_model(EMBEDDED, checkpoint)
 
     settings = {"split": args.split, "limit": args.limit, "other_limit": args.other_limit, "batch_size": 32,
-                "weights_sha256": file_hash(checkpoint / "model.safetensors"), "source_sha256": source_hash()}
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+                "weights_sha256": sha256(checkpoint / "model.safetensors"), "source_sha256": source_hash()}
+    key = key_hash(settings)[:16]
     steps = Steps(cache_dir() / "benchmarks" / (Path(name).stem + ".partial"), key, args.overwrite, **settings)
     result = steps.get("floors", lambda: floors(checkpoint, args.split, args.limit))
     tasks = args.tasks.split(",")
