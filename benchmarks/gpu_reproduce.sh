@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs `mrd-bench reproduce` end to end on a CUDA machine twice, once with --device cuda and once
+# with --device cpu (CUDA hidden), at the tiny settings of tests/reproduce/test_reproduce_cli.py,
+# on a tiny Llama built like the tests' one. It checks that every stage runs with the GPU (each
+# stage's hardware record says cuda: true) and how far the two runs' figures are apart.
+# Usage (mrd_bench importable; TOFU under $MRD_BENCH_DATA_DIR): OUT=folder bash benchmarks/gpu_reproduce.sh
+# Writes $OUT/{cuda,cpu}_results.json, $OUT/{cuda,cpu}_run_record.json, $OUT/cuda_README.md and
+# $OUT/gpu_reproduce.log.
+set -u
+OUT=${OUT:-benchmarks/results/gpu_reproduce}
+mkdir -p "$OUT"
+W=$(mktemp -d)
+TINY=(--authors 3 --forget-authors 2 --seeds 2 --pairs 2 --alg1-draws 2 --hutchinson-draws 2
+      --sensitivity-samples 6 --max-updates 6 --horizon 2 --finetune-epochs 1 --updates-lr 1e-3
+      --variance-subsets 2 --variance-size 6 --variance-steps 1 --sampling-methods ga --sampling-steps 2
+      --sampling-check-every 1 --sampling-max-updates 4 --cud-label-steps 2 --cud-label-lr 1e-3 --cud-steps 1
+      --cud-top-edges 5 --cud-folds 2 --no-progress)
+{
+  nvidia-smi -L
+  python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())"
+  python3 -c "
+from tests.conftest import build_model, build_tokenizer
+t = build_tokenizer(); m = build_model(len(t)); m.save_pretrained('$W/base'); t.save_pretrained('$W/base')"
+  for dev in cuda cpu; do
+    echo "== reproduce --device $dev"
+    t0=$(date +%s)
+    if [ "$dev" = cpu ]; then hide=(env CUDA_VISIBLE_DEVICES=); else hide=(); fi
+    "${hide[@]}" python3 -m mrd_bench.cli reproduce --model "$W/base" "${TINY[@]}" --device "$dev" \
+      --work "$W/work_$dev" --out "$W/out_$dev"
+    echo "   rc $? in $(( $(date +%s) - t0 )) s"
+    cp "$W/out_$dev/results.json" "$OUT/${dev}_results.json"
+    cp "$W/out_$dev/run_record.json" "$OUT/${dev}_run_record.json"
+  done
+  cp "$W/out_cuda/README.md" "$OUT/cuda_README.md"
+  python3 - "$OUT" <<'EOF'
+import json, sys
+out = sys.argv[1]
+rec = {d: json.load(open(f"{out}/{d}_run_record.json")) for d in ("cuda", "cpu")}
+for d, r in rec.items():
+    print(d, {name: (s["hardware"].get("cuda"), s["wall_s"]) for name, s in r["stages"].items()})
+res = {d: json.load(open(f"{out}/{d}_results.json"))["claims"] for d in ("cuda", "cpu")}
+for claim in res["cuda"]:
+    print(claim, res["cuda"][claim].get("verdict"), "|", res["cpu"][claim].get("verdict"))
+EOF
+} 2>&1 | tee "$OUT/gpu_reproduce.log"
