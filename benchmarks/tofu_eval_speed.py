@@ -20,7 +20,8 @@ The whole measurement takes hours on 2 cores, so it is resumable: each finished 
 floors, each command) is kept in the cache folder under a key of the settings, the weights and
 the mrd_bench source it timed; the same command started again skips those steps. A change to
 mrd_bench's code starts it over (--overwrite discards a partial run on purpose). Each step
-records when and where it ran.
+records when and where it ran. `--redo floors,tofu_mrd/after` measures those finished steps
+again (say, when the machine was not idle while they ran); the new rows replace the old.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -135,11 +137,14 @@ def source_hash() -> str:
 class Steps:
     """The benchmark's finished steps, one fsynced JSON line each, kept across restarts."""
 
-    def __init__(self, partial: Path, key: str, overwrite: bool, **info) -> None:
+    def __init__(self, partial: Path, key: str, overwrite: bool, redo: Sequence[str] = (), **info) -> None:
         open_partial(partial, key, overwrite, **info)
         self.path = partial / "rank-0.jsonl"
         drop_torn_tail(self.path)
         self.done = read_partial_rows(partial)
+        for name in redo:  # measured again; the new row is appended and wins over the old one
+            if self.done.pop(name, None) is not None:
+                print(f"measuring again: {name}", flush=True)
         self.resumed = sorted(self.done)  # steps an earlier start of the same command finished
         if self.done:
             print(f"resuming: {len(self.done)} finished step(s) from {partial}", flush=True)
@@ -173,6 +178,9 @@ def main() -> None:
                         help="first N documents of each task that is not TOFU's (0: all)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing results file, and discard a partial run")
+    parser.add_argument("--redo", default="",
+                        help="comma-separated finished steps of a partial run to measure again (for example "
+                             "floors,tofu_mrd/after when the machine was not idle while they ran)")
     args = parser.parse_args()
     name = f"tofu_eval_speed{'_' + str(args.limit) if args.limit else ''}.json"
     guard_output(RESULTS / name, args.overwrite)
@@ -183,7 +191,8 @@ def main() -> None:
     settings = {"split": args.split, "limit": args.limit, "other_limit": args.other_limit, "batch_size": 32,
                 "weights_sha256": sha256(checkpoint / "model.safetensors"), "source_sha256": source_hash()}
     key = key_hash(settings)[:16]
-    steps = Steps(cache_dir() / "benchmarks" / (Path(name).stem + ".partial"), key, args.overwrite, **settings)
+    steps = Steps(cache_dir() / "benchmarks" / (Path(name).stem + ".partial"), key, args.overwrite,
+                  redo=[s for s in args.redo.split(",") if s], **settings)
     result = steps.get("floors", lambda: floors(checkpoint, args.split, args.limit))
     tasks = args.tasks.split(",")
     runs = []
