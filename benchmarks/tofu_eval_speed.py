@@ -145,6 +145,8 @@ class Steps:
         for name in redo:  # measured again; the new row is appended and wins over the old one
             if self.done.pop(name, None) is not None:
                 print(f"measuring again: {name}", flush=True)
+            else:
+                print(f"--redo {name}: no such finished step (steps: floors, <task>/after, <task>/before)", flush=True)
         self.resumed = sorted(self.done)  # steps an earlier start of the same command finished
         if self.done:
             print(f"resuming: {len(self.done)} finished step(s) from {partial}", flush=True)
