@@ -2,7 +2,7 @@
 # Runs `mrd-bench reproduce` end to end on a CUDA machine twice, once with --device cuda and once
 # with --device cpu (CUDA hidden), at the tiny settings of tests/reproduce/test_reproduce_cli.py,
 # on a tiny Llama built like the tests' one. It checks that every stage runs with the GPU (each
-# stage's hardware record says cuda: true) and how far the two runs' figures are apart.
+# stage's hardware record says cuda: true) and prints both runs' verdicts side by side.
 # Usage (mrd_bench importable; TOFU under $MRD_BENCH_DATA_DIR): OUT=folder bash benchmarks/gpu_reproduce.sh
 # Writes $OUT/{cuda,cpu}_results.json, $OUT/{cuda,cpu}_run_record.json, $OUT/cuda_README.md and
 # $OUT/gpu_reproduce.log.
