@@ -1,5 +1,6 @@
 """Seed a board's entries end to end, through the CLI a user runs: unlearn -> `mrd-bench eval`
--> `mrd-bench leaderboard submit` -> `mrd-bench leaderboard build`. Each step is skipped when
+-> `mrd-bench leaderboard submit`, then the original model's evaluation that the utility floor
+is relative to (`mrd-bench leaderboard reference`) -> `mrd-bench leaderboard build`. Each step is skipped when
 its output exists (so a killed run resumes); the wall time of every step goes into
 `<board>/seed_times.json`.
 
@@ -28,6 +29,10 @@ SAMPLERS = ("uniform", "mrd")
 SUBSET = 5
 TASKS = ["tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_retain_qa_prob", "tofu_retain_qa_rouge"]
 METADATA = {"split": "forget01", "retain_split": "retain99", "subset_authors": SUBSET}
+# Utility enters the rank as a floor: an entry whose retain answer probability is below 90% of the
+# original model's (in >= 97.5% of the paired resamples) is shown, marked and not ranked. Fixed
+# before the original model's reference evaluation was run.
+UTILITY_RULE = {"kind": "floor", "relative": 0.9, "reference": "reference"}
 
 
 def cli(*args: str) -> None:
@@ -78,16 +83,17 @@ def define(original: Path, work: Path, times: dict) -> None:
         annotation=ann,
         splits={"forget": ids["forget01"], "holdout": ids["holdout01"], "utility": ids["retain99"]},
         tasks=[{"task": "tofu_forget_mrd_mia", "split": "forget", "nonmember_split": "holdout", "metrics": [
-                   {"name": "prob", "direction": "lower", "label": "forget answer probability"},
-                   {"name": "ua", "direction": "higher", "label": "forget UA (1 - token accuracy)"}]},
+                   {"name": "prob", "direction": "lower", "label": "forget answer probability", "range": [0, 1]},
+                   {"name": "ua", "direction": "higher", "label": "forget UA (1 - token accuracy)", "range": [0, 1]}]},
                {"task": "tofu_forget_mrd_rouge", "split": "forget", "metrics": [
-                   {"name": "rougeL_recall", "direction": "lower", "label": "forget ROUGE-L recall"}]},
+                   {"name": "rougeL_recall", "direction": "lower", "label": "forget ROUGE-L recall", "range": [0, 1]}]},
                {"task": "tofu_retain_qa_prob", "split": "utility", "metrics": [
-                   {"name": "prob", "direction": "higher", "label": "retain answer probability"}]},
+                   {"name": "prob", "direction": "higher", "label": "retain answer probability", "range": [0, 1]}]},
                {"task": "tofu_retain_qa_rouge", "split": "utility", "metrics": [
-                   {"name": "rougeL_recall", "direction": "higher", "label": "retain ROUGE-L recall"}]}],
+                   {"name": "rougeL_recall", "direction": "higher", "label": "retain ROUGE-L recall", "range": [0, 1]}]}],
         eval_args={"tasks": TASKS, "metadata": {**METADATA}, "apply_chat_template": True, "gen_kwargs": None},
         primary="tofu_forget_mrd_mia/prob", utility="tofu_retain_qa_prob/prob",
+        utility_rule=UTILITY_RULE,
         notes=["Utility is measured on the 60 retain QA pairs of the 3 subset authors outside forget01 "
                "(what the original model learned), not on TOFU's 400 retain_perturbed questions, most of which "
                "are about authors it never saw.",
@@ -137,7 +143,10 @@ def main() -> None:
                 "--description", f"mrd-bench unlearn --method {method} --sampler {sampler}: {args.steps} updates of "
                                  f"{args.batch_size}, lr {args.lr:g}, seed 0 (seed entry made by leaderboards/seed.py)",
                 "--out", str(sub)))
-    timed(times, "build", False, lambda: cli("leaderboard", "build", str(BOARD)))
+    reference = BOARD / board["utility_rule"]["reference"]
+    timed(times, "reference", (reference / "submission.json").is_file(), lambda: cli(
+        "leaderboard", "reference", str(BOARD), "--model", args.original, "--work", str(work)))
+    timed(times, "build", False, lambda: cli("leaderboard", "build", str(BOARD), "--overwrite"))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from mrd_bench.errors import DataError
-from mrd_bench.io import guard_output, write_json
+from mrd_bench.io import guard_output, loads, write_json
 from mrd_bench.provenance import record
 from mrd_bench.report.stratify import assign_bins, bin_labels, reference_weights
 
@@ -24,7 +24,8 @@ from mrd_bench.report.stratify import assign_bins, bin_labels, reference_weights
 def annotate(scores_path: str | Path, sample_ids: list[str], out: str | Path, *, overwrite: bool = False,
              source: dict | None = None) -> Path:
     scores_path = Path(scores_path)
-    out = guard_output(out, overwrite, what="an annotation")
+    out = guard_output(out, overwrite, what="an annotation", inputs={
+        "--scores": scores_path, "the bin edges of --scores": scores_path.with_name(scores_path.stem + ".meta.json")})
     scores, meta = read_scores_file(scores_path)
     missing = [sid for sid in sample_ids if sid not in scores]
     if missing:
@@ -56,11 +57,12 @@ def read_scores_file(path: str | Path, *, need_meta: bool = True) -> tuple[dict[
     if not path.is_file():
         raise DataError(f"scores file {str(path)!r} does not exist; run `mrd-bench score` first.")
     scores: dict[str, float] = {}
+    lines: dict[str, int] = {}  # sample_id -> its line
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line, parse_constant=lambda c: float(c))
+            row = loads(line)  # a non-finite score comes back as NaN from null (io.dumps), to be named below
         except json.JSONDecodeError:
             raise DataError(f"{str(path)}:{number} is not JSON (a truncated or foreign file?); re-run "
                             "`mrd-bench score`.") from None
@@ -69,6 +71,11 @@ def read_scores_file(path: str | Path, *, need_meta: bool = True) -> tuple[dict[
         if not _finite_score(row.get("score")):
             raise DataError(f"{str(path)}:{number} has score {row.get('score')!r}; an MRD score must be a finite "
                             "number >= 0. Re-score that sample with `mrd-bench score`.")
+        if row["sample_id"] in lines:
+            raise DataError(f"{str(path)}:{number} repeats sample_id {row['sample_id']!r} (first on line "
+                            f"{lines[row['sample_id']]}); a scores file holds one row per sample: re-run "
+                            "`mrd-bench score`, or keep one of the two rows.")
+        lines[row["sample_id"]] = number
         scores[row["sample_id"]] = float(row["score"])
     if not scores:
         raise DataError(f"scores file {str(path)!r} is empty; run `mrd-bench score` first.")

@@ -23,17 +23,26 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from mrd_bench.errors import ConfigError, DataError
-from mrd_bench.io import guard_output, write_json, write_text
+from mrd_bench.io import write_json, write_text
 from mrd_bench.leaderboard.submission import documents, value_of
-from mrd_bench.leaderboard.untrusted import Invalid, confined, finite, read, schema_problems, sha256, short
+from mrd_bench.leaderboard.untrusted import (Invalid, confined, finite, printable, read, schema_problems, sha256,
+                                             short)
 from mrd_bench.lmeval.aggregations import BINS
+from mrd_bench.outputs import folder_target, replacing
 
 ALPHA = 0.05
+AUDIT = {"what": "an audit", "kind": "audit",  # the output policy (mrd_bench/outputs.py)
+         "legacy": ("audit.json", "audit.md", "audit.html", "difficulty.png", "pool_scores.jsonl",
+                    "pool_scores.meta.json", "pool_annotation.json")}
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # what transformers loads, in its order
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")  # torch.load would unpickle these
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]  # no pickle is ever fetched
 
 
 def read_claim(path: str | Path) -> tuple[dict, Path]:
@@ -63,6 +72,7 @@ def annotation_of(claim: dict, folder: Path, out: Path | None = None) -> tuple[d
             return read_annotation(score_pool(claim, folder, out)), out / "pool_annotation.json"
         if "annotation" in ref:
             path = confined(folder, ref["annotation"], "difficulty/annotation")
+            read(path, "difficulty/annotation", finite=False)  # nesting and digit limits before read_annotation
         else:
             path = shipped_dir() / f"{ref['shipped']}.json"
             if not path.is_file():
@@ -76,7 +86,7 @@ def annotation_of(claim: dict, folder: Path, out: Path | None = None) -> tuple[d
 def score_pool(claim: dict, folder: Path, out: Path) -> Path:
     """Score MRD of the claim's original model over its pool split (definition estimator) and
     annotate the pool: out/pool_scores.jsonl and out/pool_annotation.json. A model folder must lie
-    inside the claim's folder; it is loaded as weights only (no remote code)."""
+    inside the claim's folder; it is loaded as safetensors weights only (no pickle, no remote code)."""
     from mrd_bench.annotate import annotate
     from mrd_bench.data import load
     from mrd_bench.models import load_model
@@ -86,11 +96,11 @@ def score_pool(claim: dict, folder: Path, out: Path) -> Path:
     from mrd_bench.scorers.stream import score_to_file
 
     ref = claim["difficulty"]["model"]
-    name = ref["name"]
-    local = folder / name
-    if local.exists() or local.is_symlink():
-        local = confined(folder, name + "/config.json", "difficulty/model/name").parent
-        name = str(local)
+    local = folder / ref["name"]
+    try:
+        name = str(local_model(folder, ref["name"]) if local.exists() or local.is_symlink() else hub_model(ref["name"]))
+    except Invalid as err:
+        raise DataError(str(err)) from None
     pool = load(claim["benchmark"], ref["pool_split"])
     model, tokenizer = load_model(name, trust_remote_code=False)
     cfg = ScoreConfig(estimator="definition", sigma=ref.get("sigma"), draws=ref.get("draws", 8), seed=0)
@@ -102,12 +112,54 @@ def score_pool(claim: dict, folder: Path, out: Path) -> Path:
                     source={"benchmark": claim["benchmark"], "split": ref["pool_split"]})
 
 
+def local_model(folder: Path, name: str) -> Path:
+    """The model folder `name` inside the claim's folder: its config, JSON files and weights are
+    regular files inside it (no symlink, no hard link), and it passes `safe_model`."""
+    field = "difficulty/model/name"
+    local = confined(folder, name + "/config.json", field).parent
+    for file in [p.name for p in local.glob("*.json")] + [w for w in SAFE_WEIGHTS if (local / w).exists()]:
+        confined(folder, f"{name}/{file}", field)
+    return safe_model(local, field, name)
+
+
+def hub_model(name: str) -> Path:
+    """A hub model's config, tokenizer and safetensors weights only (no pickle is fetched), as a
+    local folder that passes `safe_model`."""
+    from huggingface_hub import snapshot_download
+
+    field = "difficulty/model/name"
+    try:
+        local = Path(snapshot_download(name, allow_patterns=HUB_FILES))
+    except (OSError, ValueError) as err:
+        raise Invalid(f"{field}: {short(name)}: could not fetch it from the hub "
+                      f"({(str(err).splitlines() or [type(err).__name__])[0][:120]}); check the id, or that you "
+                      "are online") from None
+    return safe_model(local, field, name)
+
+
+def safe_model(local: Path, field: str, name: str) -> Path:
+    """A model folder checked before anything loads it: its JSON files (but the tokenizer's, which
+    Rust parses) within the untrusted-input limits, and safetensors weights; pickle weights,
+    which torch would unpickle, are refused."""
+    for path in sorted(local.glob("*.json")):
+        if path.name != "tokenizer.json":
+            read(path.resolve(), field, finite=False)
+    if any((local / w).is_file() for w in SAFE_WEIGHTS):
+        return local
+    pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in local.glob(pattern))
+    if pickles:
+        raise Invalid(f"{field}: {short(name)} holds only pickle weights ({pickles[0]}); the audit loads "
+                      "safetensors only: convert it with `AutoModelForCausalLM.from_pretrained(folder)"
+                      ".save_pretrained(folder, safe_serialization=True)` where you trust the file")
+    raise Invalid(f"{field}: {short(name)} holds no model.safetensors; save the model with save_pretrained")
+
+
 def subset_ids(claim: dict, annotation: dict) -> list[str]:
     if "sample_ids" in claim["forget"]:
         ids = claim["forget"]["sample_ids"]
-        dupes = sorted({s for s in ids if ids.count(s) > 1}) if len(set(ids)) != len(ids) else []
+        dupes = sorted(s for s, n in Counter(ids).items() if n > 1)
         if dupes:
-            raise DataError(f"forget/sample_ids: {dupes[0]!r}: duplicate sample id ({len(dupes)} repeated)")
+            raise DataError(f"forget/sample_ids: {short(dupes[0])}: duplicate sample id ({len(dupes)} repeated)")
     else:
         from mrd_bench.data import load
 
@@ -115,7 +167,7 @@ def subset_ids(claim: dict, annotation: dict) -> list[str]:
     outside = [s for s in ids if s not in annotation["samples"]]
     if outside:
         raise DataError(f"forget: {len(outside)} sample ids are not in the difficulty reference's pool "
-                        f"(e.g. {outside[0]!r}); annotate a pool that holds the claim's forget set")
+                        f"(e.g. {short(outside[0])}); annotate a pool that holds the claim's forget set")
     if len(ids) >= len(annotation["samples"]):
         raise DataError(f"forget: the subset ({len(ids)} samples) is the whole pool; there is nothing to compare it with")
     return ids
@@ -187,11 +239,11 @@ def per_sample(claim: dict, folder: Path, ids: list[str]) -> np.ndarray:
     except Invalid as err:
         raise DataError(str(err)) from None
     if repeated:
-        raise DataError(f"samples: doc/sample_id: {repeated[0]!r}: duplicate sample id")
+        raise DataError(f"samples: doc/sample_id: {short(repeated[0])}: duplicate sample id")
     by_id = {sid: value_of(row, metric) for sid, row in members.items()}
     missing = [s for s in ids if s not in by_id]
     if missing:
-        raise DataError(f"samples: {len(missing)} of the forget subset's samples are missing (e.g. {missing[0]!r})")
+        raise DataError(f"samples: {len(missing)} of the forget subset's samples are missing (e.g. {short(missing[0])})")
     bad = next((s for s in ids if not finite(by_id[s])), None)
     if bad is not None:
         raise DataError(f"samples: {bad}: {metric}: {short(by_id[bad])}: not a finite number")
@@ -377,19 +429,18 @@ def audit(claim_path: str | Path, out: str | Path | None = None, *, permutations
         raise ConfigError("--permutations and --bootstrap must be at least 100 each.")
     claim, folder = read_claim(claim_path)
     out = Path(out) if out else Path(claim_path).with_name(Path(claim_path).stem + "_audit")
-    out = guard_output(out, overwrite, what="an audit", folder=True)
-    out.mkdir(parents=True, exist_ok=True)
-    r = analyse(claim, folder, permutations=permutations, bootstrap=bootstrap, seed=seed, out=out)
-    r["verdict"] = verdict(r)
-    out.mkdir(parents=True, exist_ok=True)
-    plot(r, out / "difficulty.png")
-    write_json(out / "audit.json", record(claim=Path(claim_path).name, claim_sha256=sha256(claim_path), seed=seed,
-                                          **public(r)))
-    write_text(out / "audit.md", markdown(r))
-    write_text(out / "audit.html", page(r))
+    out = folder_target(out, overwrite, inputs={"CLAIM": claim_path}, **AUDIT)
+    with replacing(out, **AUDIT) as tmp:
+        r = analyse(claim, folder, permutations=permutations, bootstrap=bootstrap, seed=seed, out=tmp)
+        r["verdict"] = verdict(r)
+        plot(r, tmp / "difficulty.png")
+        write_json(tmp / "audit.json", record(claim=Path(claim_path).name, claim_sha256=sha256(claim_path),
+                                              seed=seed, **public(r)))
+        write_text(tmp / "audit.md", markdown(r))
+        write_text(tmp / "audit.html", page(r))
     for line in r["verdict"]:
-        print(line)
-    print(f"Audit: {out / 'audit.html'}")
+        print(printable(line))
+    print(printable(f"Audit: {out / 'audit.html'}"))
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -30,7 +31,7 @@ def _score(args: argparse.Namespace) -> None:
     from mrd_bench.io import guard_output
     from mrd_bench.models import torch_dtype
 
-    guard_output(args.out, args.overwrite, what="scores")
+    guard_output(args.out, args.overwrite, what="scores", inputs=_read_paths(args, "model", "labels"))
     torch_dtype(args.dtype)
     if args.metric == "cud":
         return _score_cud(args)
@@ -67,6 +68,7 @@ def _score_cud(args: argparse.Namespace) -> None:
     from mrd_bench.scorers.corrupt import corrupt, entity_pool
     from mrd_bench.scorers.cud_run import CudConfig, read_labels, score_cud_to_file
     from mrd_bench.scorers.eap import check_architecture
+    from mrd_bench.scorers.runner import check_finite_weights
 
     cfg = CudConfig(baseline=args.baseline, steps=args.steps, heads=args.heads, top_edges=args.top_edges,
                     distance=args.distance, folds=args.folds, seed=args.seed,
@@ -82,6 +84,7 @@ def _score_cud(args: argparse.Namespace) -> None:
                             f"has {len(dataset)} here. Use fewer bins.")
     model, tokenizer = load_model(args.model, dtype="float32", trust_remote_code=args.trust_remote_code)
     check_architecture(model)
+    check_finite_weights(model)
     items = encode_split(tokenizer, dataset, max_length=args.max_length)
     pairs = [prompt_and_target(row) for row in dataset]
     if cfg.baseline == "corrupt":
@@ -99,6 +102,11 @@ def _score_cud(args: argparse.Namespace) -> None:
                 f"{out.with_name(out.stem + '.meta.json')}; attributions in {out.with_name(out.stem + '.attributions.npz')})")
 
 
+def _read_paths(args: argparse.Namespace, *names: str) -> dict:
+    """The paths a command reads, by flag (the data flags and `names`): no output may be one of them."""
+    return {f"--{name.replace('_', '-')}": getattr(args, name, None) for name in ("data_path", "data_dir", *names)}
+
+
 def _cud_labels(args: argparse.Namespace) -> None:
     from mrd_bench.cud_labels import LabelConfig, make_labels
     from mrd_bench.data import keep_authors, load
@@ -108,7 +116,7 @@ def _cud_labels(args: argparse.Namespace) -> None:
     from mrd_bench.provenance import data_hash, record
     from mrd_bench.unlearn import Settings, read_scores, refusal_items
 
-    guard_output(args.out, args.overwrite, what="CUD labels")
+    guard_output(args.out, args.overwrite, what="CUD labels", inputs=_read_paths(args, "model", "scores"))
     cfg = LabelConfig(methods=args.methods, steps=args.steps, lr=args.lr, batch_size=args.unlearn_batch_size,
                       q=args.q, min_votes=args.min_votes, seed=args.seed)
     dataset = _limited(_load(args), args)
@@ -139,18 +147,17 @@ def _circuits(args: argparse.Namespace) -> None:
     from mrd_bench.report.circuits import draw_circuit
 
     target = args.out or "circuit_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", args.sample_id) + ".png"
-    guard_output(target, args.overwrite, what="a plot")
+    guard_output(target, args.overwrite, what="a plot", inputs={"--scores": args.scores})
     out = draw_circuit(args.scores, args.sample_id, target)
     print(f"Wrote {args.sample_id}'s circuit beside the easy and hard anchors to {out}")
 
 
 def _compare(args: argparse.Namespace) -> None:
-    import json
-
     from mrd_bench.compare import compare
+    from mrd_bench.io import read_json
 
     out = compare(args.a, args.b, args.out, overwrite=args.overwrite, resamples=args.resamples, seed=args.seed)
-    result = json.loads((out / "compare.json").read_text())
+    result = read_json(out / "compare.json")
     s = result["spearman"]
     print(f"{result['n']} samples: Spearman {s['value']:+.3f} [{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}] "
           f"(oriented, + = agree on easy: {s['oriented']:+.3f}); Kendall {result['kendall']['value']:+.3f}; "
@@ -248,7 +255,8 @@ def _flag_values(argv: Sequence[str], flag: str) -> Optional[list[str]]:
 
 def _check_eval_args(argv: Sequence[str]) -> None:
     """What lm-eval would answer with a traceback, or only after loading the model, as one line first:
-    --metadata that is not a JSON object, a misspelt mrd_bench task, a local model path that is missing."""
+    --metadata that is not a JSON object or not our tasks' keys and types, a misspelt mrd_bench task,
+    a local model path that is missing, and the flags of lm-eval's own that lmeval/checks.py checks."""
     import difflib
     import json
 
@@ -277,6 +285,14 @@ def _check_eval_args(argv: Sequence[str]) -> None:
             key, _, path = pair.partition("=")
             if key.strip() == "pretrained" and path:
                 check_model_path(path.strip())
+    if {"-h", "--help"} & set(argv):
+        return
+    from mrd_bench.lmeval.checks import check_flags, check_metadata, lm_eval_flags
+
+    if metadata:
+        tasks = [n for value in (_flag_values(argv, "--tasks") or []) for n in value.split(",") if n]
+        check_metadata(parsed, tasks, ours)
+    check_flags(lm_eval_flags(argv))
 
 
 def _unlearn(args: argparse.Namespace) -> None:
@@ -319,9 +335,9 @@ def _updates(args: argparse.Namespace) -> None:
 
     out = run_updates(from_args(Inputs, args), from_args(Settings, args), from_args(LoopConfig, args), args.out,
                       max_updates=args.max_updates, overwrite=args.overwrite, progress=not args.no_progress)
-    import json
+    from mrd_bench.io import read_json
 
-    summary = json.loads(out.with_name(out.stem + ".meta.json").read_text())["summary"]
+    summary = read_json(out.with_name(out.stem + ".meta.json"))["summary"]
     _main_print(f"Wrote per-sample updates to {out}: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float)
                                                                     else f"{k} {v}" for k, v in summary.items()))
 
@@ -357,37 +373,81 @@ def _lb_submit(args: argparse.Namespace) -> None:
 
     from mrd_bench.leaderboard.board import load_board
     from mrd_bench.leaderboard.submission import submit, validate
+    from mrd_bench.leaderboard.untrusted import printable
 
     board = load_board(args.board)
-    out = args.out or os.path.join(args.board, "submissions", re.sub(r"[^A-Za-z0-9_.-]+", "_", args.name).strip("_"))
+    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.name).strip("_")
+    if not args.out and not folder.strip("."):
+        raise MrdBenchError(f"--name {args.name!r} gives no folder name under "
+                            f"{os.path.join(args.board, 'submissions')!r}; use a name with a letter or digit, or "
+                            "give the submission folder with --out.")
+    out = args.out or os.path.join(args.board, "submissions", folder)
     path = submit(board, args.run_dir, out, name=args.name, link=args.link, description=args.description,
                   record=args.record, overwrite=args.overwrite)
-    _refuse(validate(path, board)[0], f"wrote the submission {path}, but it is not valid; fix the problems above "
-            "and submit again with --overwrite")
-    print(f"Wrote the submission {path}: valid for the board {board['name']!r}")
+    _refuse(validate(path, board)[0], f"wrote the submission {path}, but it is not valid (fix it and submit "
+            "again with --overwrite)")
+    print(printable(f"Wrote the submission {path}: valid for the board {board['name']!r}"))
 
 
 def _lb_validate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from mrd_bench.leaderboard.board import load_board
-    from mrd_bench.leaderboard.submission import validate
+    from mrd_bench.leaderboard.build import checked, copies_of
+    from mrd_bench.leaderboard.untrusted import printable
 
     board = load_board(args.board or os.path.join(args.submission, os.pardir, os.pardir))
-    _refuse(validate(args.submission, board)[0], f"{args.submission} is not accepted")
-    print(f"{args.submission}: valid for the board {board['name']!r}")
+    _refuse(checked(Path(args.submission), board)[0], f"{args.submission} is not accepted")
+    print(printable(f"{args.submission}: valid for the board {board['name']!r}"))
+    for flag in copies_of(args.submission, board):
+        print(printable(f"note: {flag} (the page flags it; verify the entries with `mrd-bench leaderboard verify`)"))
 
 
 def _refuse(problems: list[str], what: str) -> None:
-    """Each problem on its own line on stderr, then one error line (exit code 2)."""
+    """One problem: the error line itself; several: each on its own line on stderr, then one error
+    line (exit code 2). Control characters from a submission are shown escaped."""
+    from mrd_bench.leaderboard.untrusted import printable
+
+    if len(problems) == 1:
+        raise MrdBenchError(printable(f"{what}: {problems[0]}"))
     if problems:
         for line in problems:
-            print(line, file=sys.stderr)
-        raise MrdBenchError(f"{what} ({len(problems)} problem(s) above).")
+            print(printable(line), file=sys.stderr)
+        raise MrdBenchError(printable(f"{what} ({len(problems)} problems above)."))
+
+
+def _lb_reference(args: argparse.Namespace) -> None:
+    from mrd_bench.leaderboard.reference import make_reference
+
+    out = make_reference(args.board, args.model, args.work or os.path.join(args.board, os.pardir, ".reference_work"),
+                         overwrite=args.overwrite)
+    print(f"Wrote the original model's evaluation {out}: the board's utility floor is relative to it")
 
 
 def _lb_build(args: argparse.Namespace) -> None:
     from mrd_bench.leaderboard.build import build
 
     build(args.board, overwrite=args.overwrite, progress=not args.no_progress)
+
+
+def _lb_verify(args: argparse.Namespace) -> None:
+    from mrd_bench.leaderboard.board import load_board
+    from mrd_bench.leaderboard.verify import TOLERANCE, record_path, verify
+
+    board = load_board(args.board or os.path.join(args.submission, os.pardir, os.pardir))
+    import secrets
+
+    seed = secrets.randbits(63) if args.seed is None else args.seed
+    rec = verify(args.submission, board, args.model, fraction=args.fraction, minimum=args.min_docs, seed=seed,
+                 tolerance=TOLERANCE if args.tolerance is None else args.tolerance, replay=args.replay,
+                 original=args.original, work=args.work, overwrite=args.overwrite, progress=not args.no_progress)
+    where = record_path(board["_folder"], rec["entry"])
+    if not rec["verified"]:
+        raise MrdBenchError(f"{ascii(rec['entry'])} is NOT verified: {'; '.join(rec['reasons'])} (record: {where})")
+    worst = max((v for v in rec["max_abs_diff"].values() if v is not None), default=0.0)
+    print(f"{ascii(rec['entry'])}: verified: {rec['n_values']} values of {rec['n_documents']} sampled documents agree "
+          f"within {rec['tolerance']:g} (max |diff| {worst:.2g}); weights sha256 {rec['checkpoint_sha256'][:12]}… "
+          f"is the run record's final hash{' (replayed)' if rec['replayed'] else ''}; record: {where}")
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -602,8 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks-dir", help="print the folder of our lm-eval tasks (for --include_path)")
     p.set_defaults(run=_tasks_dir)
 
-    p = sub.add_parser("leaderboard", help="difficulty-controlled leaderboards: submit, validate, build")
-    boards = p.add_subparsers(dest="action", required=True, metavar="{submit,validate,build}")
+    p = sub.add_parser("leaderboard", help="difficulty-controlled leaderboards: submit, validate, build, verify, "
+                       "reference")
+    boards = p.add_subparsers(dest="action", required=True, metavar="{submit,validate,build,verify,reference}")
     q = boards.add_parser("submit", help="assemble a submission folder from one `mrd-bench eval` output folder")
     q.add_argument("--board", required=True, help="the board folder (holding board.json)")
     q.add_argument("--run", dest="run_dir", required=True, help="the --output_path folder of the board's evaluation")
@@ -620,6 +681,30 @@ def build_parser() -> argparse.ArgumentParser:
     q = boards.add_parser("build", help="score every submission from its samples: CIs, paired-bootstrap ranks, page")
     q.add_argument("board", help="the board folder (holding board.json and submissions/)")
     q.set_defaults(run=_lb_build)
+    q = boards.add_parser("verify", help="re-evaluate a seeded sample of a submission's documents from its checkpoint "
+                          "and compare every per-sample value; writes BOARD/verifications/<entry>.json")
+    q.add_argument("submission", help="a submission folder (holding submission.json)")
+    q.add_argument("--model", help="the submitted unlearned checkpoint (its weights hash must be the run record's)")
+    q.add_argument("--board", help="the board folder (default: the folder two levels up, BOARD/submissions/X)")
+    q.add_argument("--fraction", type=float, default=0.1, help="share of the board's scored documents to "
+                   "re-evaluate (default: 0.1)")
+    q.add_argument("--min-docs", type=int, default=20, help="re-evaluate at least this many documents, or all "
+                   "if fewer (default: 20)")
+    q.add_argument("--seed", type=int, help="seed of the document sample (default: drawn at random and recorded, "
+                   "so that a submitter cannot know which documents will be checked)")
+    q.add_argument("--tolerance", type=float, help="largest absolute difference allowed per value (default: 1e-4)")
+    q.add_argument("--replay", action="store_true", help="first replay the run record from --original, then "
+                   "verify that checkpoint (instead of --model)")
+    q.add_argument("--original", help="with --replay: the board's original model (its weights hash must be the "
+                   "board's)")
+    q.add_argument("--work", help="keep the replayed checkpoint and the evaluation in WORK/<entry> (default: a "
+                   "temporary folder)")
+    q.set_defaults(run=_lb_verify)
+    q = boards.add_parser("reference", help="evaluate the board's original model: what a utility floor is relative to")
+    q.add_argument("board", help="the board folder (holding board.json)")
+    q.add_argument("--model", required=True, help="the board's original checkpoint (its weights hash is checked)")
+    q.add_argument("--work", help="folder for the lm-eval outputs (default: beside the board)")
+    q.set_defaults(run=_lb_reference)
     for q in boards.choices.values():
         q.error = _one_line_error(q)
         q.add_argument("--overwrite", action="store_true", help="replace existing results")
@@ -674,23 +759,60 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = None if argv[:1] == ["eval"] else build_parser().parse_args(argv)
     if args is not None:
         args.argv = argv  # what the run records as its command
+    target = None if args is not None else next(iter(_flag_values(argv, "--output_path") or []), None)
     try:
         if args is None:  # every flag after `eval` is lm-eval's
             return run_eval(argv[1:])
         from mrd_bench.io import output_lock
 
+        _check_seed(args)
         if getattr(args, "no_progress", False):
             _quiet_libraries()
         target = _output_of(args)
         if target is None:
             args.run(args)
         else:
+            from mrd_bench.models import usable_cache
+
+            usable_cache("locks")  # where output_lock keeps its lock
             with output_lock(target):
                 args.run(args)
     except MrdBenchError as err:
-        print(f"mrd-bench: error: {err}", file=sys.stderr)
+        from mrd_bench.leaderboard.untrusted import printable
+
+        print(f"mrd-bench: error: {printable(err)}", file=sys.stderr)  # one line, whatever a file held
+        return 2
+    except KeyboardInterrupt:
+        print("mrd-bench: error: interrupted; run the same command to resume", file=sys.stderr)
+        return 130
+    except OSError as err:
+        if err.errno not in NO_SPACE:
+            raise
+        print(f"mrd-bench: error: {_no_space(err, target)}", file=sys.stderr)
         return 2
     return 0
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_space(err: OSError, target: Optional[str]) -> str:
+    """The one line for a full disk: the path being written, and the space left there."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(err.filename or target or os.getcwd()).expanduser().absolute()
+    where = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    free = f" ({shutil.disk_usage(where).free:,} bytes free there)" if where.exists() else ""
+    return (f"no space left on the device writing {str(path)!r}{free}; free some space or choose another "
+            "output path, then run the same command to resume.")
+
+
+def _check_seed(args: argparse.Namespace) -> None:
+    """torch's and numpy's generators take seeds in [0, 2^64); a larger one is a traceback deep inside."""
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not 0 <= seed < 2 ** 64:
+        raise MrdBenchError(f"--seed must be a whole number from 0 to 2**64-1 (18446744073709551615); got {seed}.")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from mrd_bench.annotate import read_scores_file
-from mrd_bench.errors import DataError
-from mrd_bench.io import guard_output, write_json
+from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.io import write_json
+from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.provenance import record
+
+COMPARISON = {"what": "a comparison", "kind": "compare-difficulty",  # the output policy (mrd_bench/outputs.py)
+              "legacy": ("compare.json", "compare.png")}
 
 
 def _rows(path: Path) -> tuple[dict[str, dict], dict]:
@@ -40,8 +44,11 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, out: str | os.PathLike, 
     from scipy.stats import kendalltau, spearmanr
     from sklearn.metrics import cohen_kappa_score
 
+    if resamples < 1:
+        raise ConfigError(f"--resamples must be at least 1 (the bootstrap's resamples for the 95% intervals); "
+                          f"got {resamples}.")
     a, b = Path(a), Path(b)
-    out = guard_output(out, overwrite, what="a comparison", folder=True)
+    out = folder_target(out, overwrite, inputs={"A": a, "B": b}, **COMPARISON)
     rows_a, meta_a = _rows(a)
     rows_b, meta_b = _rows(b)
     common = [sid for sid in rows_a if sid in rows_b]
@@ -77,9 +84,9 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, out: str | os.PathLike, 
                     bin_table={f"{p}|{q}": int(sum(1 for u, v in zip(bins_a, bins_b) if (u, v) == (p, q)))
                                for p in labels for q in labels},
                     bootstrap={"resamples": resamples, "seed": seed, "interval": "percentile"})
-    out.mkdir(parents=True, exist_ok=True)
-    _scatter(x, y, bins_a, bins_b, _name(meta_a, a), _name(meta_b, b), result, out / "compare.png")
-    write_json(out / "compare.json", result)
+    with replacing(out, **COMPARISON) as tmp:
+        _scatter(x, y, bins_a, bins_b, _name(meta_a, a), _name(meta_b, b), result, tmp / "compare.png")
+        write_json(tmp / "compare.json", result)
     return out
 
 

@@ -21,14 +21,21 @@ from typing import Optional
 from mrd_bench.data import load
 from mrd_bench.data.source import BENCHMARKS, check_split
 from mrd_bench.errors import ConfigError
-from mrd_bench.io import guard_output, write_json, write_text
+from mrd_bench.io import loads, read_json, write_json, write_text
 from mrd_bench.models import EMBEDDED, cache_dir, load_model, save_checkpoint, weights_hash
+from mrd_bench.outputs import folder_target, write_manifest
 from mrd_bench.pipeline import encode_split, targets
 from mrd_bench.provenance import data_hash, record
 from mrd_bench.report.plots import plot_mrd
 from mrd_bench.scorers.runner import ScoreConfig
 from mrd_bench.scorers.stream import score_to_file
 from mrd_bench.train import FinetuneConfig, answer_nll, finetune
+
+# The output policy (mrd_bench/outputs.py). The demo writes in place (its board records its paths),
+# so it is not swapped in whole; its folder must still hold nothing but a demo's files.
+DEMO = {"what": "demo results", "kind": "demo", "legacy": (
+    "report.md", "run.json", "mrd.png", "scores.jsonl", "scores.meta.json", "scores.jsonl.partial/*", "board/*",
+    "work/*")}
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     scoring = ScoreConfig(estimator="definition", sigma=cfg.sigma, draws=cfg.draws, seed=cfg.seed)
     scoring.build()  # validates before any work
     ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed)
-    out = guard_output(cfg.out, cfg.overwrite, what="demo results", folder=True)
+    out = folder_target(cfg.out, cfg.overwrite, inputs={"--model": cfg.model}, **DEMO)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     train = load("fictitious", "full")
@@ -106,8 +113,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     score_to_file(model, encode_split(tokenizer, forget), forget["sample_id"], targets(forget), scoring,
                   out / "scores.jsonl", meta=record(**provenance), overwrite=cfg.overwrite, progress=progress)
     timings["score_mrd_s"] = time.perf_counter() - t
-    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
-    meta = json.loads((out / "scores.meta.json").read_text())
+    rows = [loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    meta = read_json(out / "scores.meta.json")
     edges = meta["bin_edges"]
     nll = {"forget": mean(r["nll"] for r in rows),  # a baseline column of the scores
            "holdout": mean(answer_nll(model, encode_split(tokenizer, holdout)))}
@@ -127,6 +134,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     write_json(out / "run.json", record(**provenance, original_model_hash=meta["model_hash"],
                                         score_config=scoring.describe(), mean_answer_nll=nll,
                                         timings=timings))
+    write_manifest(out, DEMO["kind"])
     return out
 
 
@@ -190,13 +198,17 @@ def _markdown(cfg: DemoConfig, rows, edges, nll, timings, cached: bool, board=No
         lines.append(f"| `{r['sample_id']}` | {r['bin']} | {r['score']:.3e} | {se} | {r['n_tokens']} | "
                      f"{r['n_clamped']} | {r['nll']:.3f} | {r['grad_norm']:.2f} | {r['rare_words']} |")
     if board:
+        from mrd_bench.leaderboard.page import md_escape, rank_text, rule_line
+
         primary = board["primary_metric"]
         lines += ["", "## Leaderboard ([board/index.html](board/index.html))", "",
                   f"Ranked by {primary} reweighted to the annotation's mix (paired bootstrap, 95% CIs).", "",
+                  rule_line(board), "",
                   "| rank | method | reweighted | overall |", "|---:|---|---|---|"]
         for e in board["entries"]:
             s = e["scores"][primary]
-            lines.append(f"| {e['rank']['reweighted']} | {e['method']['name']} | {s['reweighted']['value']:.4g} "
+            lines.append(f"| {rank_text(e['rank'].get('reweighted'))} | {md_escape(e['method']['name'])} | "
+                         f"{s['reweighted']['value']:.4g} "
                          f"[{s['reweighted']['ci'][0]:.4g}, {s['reweighted']['ci'][1]:.4g}] | {s['overall']['value']:.4g} |")
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), ""]
     return "\n".join(lines)

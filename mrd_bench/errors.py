@@ -24,3 +24,7 @@ class ModelError(MrdBenchError):
 
 class OutputExistsError(MrdBenchError):
     """An output that would overwrite earlier results."""
+
+
+class TrainingDiverged(MrdBenchError):
+    """A training run whose loss or weights stopped being finite numbers (nothing is saved)."""

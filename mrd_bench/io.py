@@ -1,13 +1,17 @@
-"""Atomic writes and the guard that keeps earlier results from being overwritten."""
+"""Atomic writes, valid JSON, and the checks that keep earlier results, a user's files and a
+command's own inputs from being overwritten (folder outputs: mrd_bench/outputs.py)."""
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Optional
 
 from mrd_bench.errors import ConfigError, OutputExistsError
 
@@ -30,25 +34,101 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------- valid JSON
+# JSON has no NaN or infinity. A non-finite number is written as null, and the object at the top
+# says why under NULL_REASONS, by JSON pointer: {"null_reasons": {"/spearman/value": "not a finite
+# number (nan)"}}. `read_json` puts the numbers back; any other reader sees null and the reason.
+
+NULL_REASONS = "null_reasons"
+
+
+def _pointer(parent: str, key) -> str:
+    return f"{parent}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def finite_json(obj, pointer: str = "", reasons: Optional[dict] = None):
+    """`obj` with every NaN and ±inf replaced by None, and `reasons` (pointer -> why) filled in."""
+    reasons = {} if reasons is None else reasons
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):
+        value = float(obj)
+        if math.isfinite(value):
+            return obj if isinstance(obj, float) else value
+        reasons[pointer or "/"] = f"not a finite number ({value!r})"
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_json(v, _pointer(pointer, k), reasons) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v, _pointer(pointer, i), reasons) for i, v in enumerate(obj)]
+    return obj
+
+
+def dumps(obj, indent: Optional[int] = None) -> str:
+    """Valid JSON (no NaN, no Infinity): see finite_json. The reasons go beside the data where the
+    top is an object; a list at the top keeps its nulls without them."""
+    reasons: dict[str, str] = {}
+    clean = finite_json(obj, "", reasons)
+    if reasons and isinstance(clean, dict):
+        clean = {**clean, NULL_REASONS: {**(clean.get(NULL_REASONS) or {}), **reasons}}
+    return json.dumps(clean, indent=indent, sort_keys=False, default=str, allow_nan=False)
+
+
+def loads(text: str):
+    """JSON written by `dumps` with its non-finite numbers put back (and bare NaN of older files)."""
+    obj = json.loads(text)
+    if not (isinstance(obj, dict) and isinstance(obj.get(NULL_REASONS), dict)):
+        return obj
+    for pointer, reason in obj.pop(NULL_REASONS).items():
+        value = next((float(v) for v in ("nan", "-inf", "inf") if str(reason).endswith(f"({v})")), None)
+        keys = [k.replace("~1", "/").replace("~0", "~") for k in str(pointer).split("/")[1:]]
+        parent = obj
+        try:
+            for key in keys[:-1]:
+                parent = parent[int(key) if isinstance(parent, list) else key]
+            last = int(keys[-1]) if isinstance(parent, list) else keys[-1]
+            if value is not None and parent[last] is None:
+                parent[last] = value
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue  # a note that no longer fits the data: the null stays
+    return obj
+
+
+def read_json(path: str | os.PathLike):
+    return loads(Path(path).read_text(encoding="utf-8"))
+
+
 def write_json(path: str | os.PathLike, obj) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
-    return write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    return write_text(path, "".join(dumps(r) + "\n" for r in rows))
 
 
-def check_output_path(path: str | os.PathLike, *, folder: bool = False, flag: str = "--out") -> Path:
+Inputs = Optional[Mapping[str, "str | os.PathLike | None"]]  # flag -> a path the command reads
+
+NOT_REGULAR = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def check_output_path(path: str | os.PathLike, *, folder: bool = False, flag: str = "--out",
+                      inputs: Inputs = None) -> Path:
     """Refuse, before any work, an output path that cannot be written: a folder where a file is
-    meant (or the reverse), a path under a regular file, or a location without write permission."""
+    meant (or the reverse), a device, FIFO or socket, a path under a regular file, a location
+    without write permission, or one of the command's `inputs` (or a folder holding one)."""
     path = Path(path).expanduser()
     if str(path) in ("", "."):
         raise ConfigError(f"{flag} needs a path; got {str(path)!r}.")
+    mode = path.stat().st_mode if path.exists() else 0
+    kind = next((name for test, name in NOT_REGULAR if mode and test(mode)), None)
+    if kind:
+        raise ConfigError(f"{flag} {str(path)!r} is {kind}, not a regular file; mrd-bench writes regular files "
+                          "only, so give a file path.")
     if not folder and path.is_dir():
         raise ConfigError(f"{flag} {str(path)!r} is a folder; give a file path inside it, e.g. "
                           f"{str(path / 'scores.jsonl')!r}.")
     if folder and path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag} {str(path)!r} is a file; give a folder path for the checkpoint.")
+        raise ConfigError(f"{flag} {str(path)!r} is a file; give a folder path for the output.")
+    _refuse_inputs(path, flag, inputs)
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -65,11 +145,23 @@ def check_output_path(path: str | os.PathLike, *, folder: bool = False, flag: st
     return path
 
 
+def _refuse_inputs(path: Path, flag: str, inputs: Inputs) -> None:
+    """An output that is one of the inputs (symlinks and `..` resolved), or a folder holding one."""
+    real = os.path.realpath(path)
+    for in_flag, given in (inputs or {}).items():
+        if not given or not os.path.exists(given):
+            continue
+        same = os.path.samefile(path, given) if path.exists() else real == os.path.realpath(given)
+        if same or os.path.realpath(given).startswith(real.rstrip(os.sep) + os.sep):
+            raise ConfigError(f"{flag} {str(path)!r} {'is' if same else 'holds'} {in_flag} {str(given)!r}, which "
+                              "this command reads; writing there would destroy it, so choose another output path.")
+
+
 def guard_output(path: str | os.PathLike, overwrite: bool, *, what: str = "results",
-                 folder: bool = False) -> Path:
+                 folder: bool = False, inputs: Inputs = None) -> Path:
     """Refuse an output file, or a folder with files in it, unless `overwrite`; and an output
-    path that cannot be written (check_output_path)."""
-    path = check_output_path(path, folder=folder)
+    path that cannot be written (check_output_path). Folder outputs: see `folder_target`."""
+    path = check_output_path(path, folder=folder, inputs=inputs)
     occupied = path.is_file() or (path.is_dir() and any(path.iterdir()))
     if occupied and not overwrite:
         raise OutputExistsError(f"{str(path)!r} already holds {what}; pass --overwrite to replace "

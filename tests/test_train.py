@@ -35,3 +35,13 @@ def test_answer_nll_is_mean_over_answer_tokens(tokenizer, tiny_model):
         batch = {k: torch.tensor([v]) for k, v in (("input_ids", item.input_ids), ("labels", item.labels))}
         loss = tiny_model(input_ids=batch["input_ids"], labels=batch["labels"]).loss  # HF's own mean NLL
     assert answer_nll(tiny_model, [item])[0] == __import__("pytest").approx(float(loss), rel=1e-5)
+
+
+def test_a_diverging_fine_tune_stops_naming_the_step(tokenizer, tiny_model):
+    import pytest
+
+    from mrd_bench.errors import TrainingDiverged
+
+    items = [encode_qa(tokenizer, q, a) for q, a in QA]
+    with pytest.raises(TrainingDiverged, match=r"fine-tuning diverged at step \d+: the loss is nan"):
+        finetune(tiny_model, items, FinetuneConfig(epochs=5, lr=1e20, batch_size=2, warmup_ratio=0), progress=False)

@@ -50,7 +50,12 @@ def author_subset(benchmark: str, n: int, data_dir=None, duplicates: str = "erro
         raise ConfigError(f"subset_authors applies to TOFU only, not {benchmark!r}; drop it.")
     if n < 1:
         raise ConfigError(f"subset_authors must be at least 1; got {n}.")
-    return load("tofu", "full", data_dir=data_dir, duplicates=duplicates)["sample_id"][-n * AUTHOR_SIZE:]
+    ids = load("tofu", "full", data_dir=data_dir, duplicates=duplicates)["sample_id"]
+    authors = -(-len(ids) // AUTHOR_SIZE)
+    if n > authors:
+        raise ConfigError(f"--subset-authors {n} is more than TOFU's {authors} authors ({len(ids)} rows of `full`, "
+                          f"{AUTHOR_SIZE} per author); choose at most {authors}, or drop the flag for all of them.")
+    return ids[-n * AUTHOR_SIZE:]
 
 
 def keep_authors(rows: Dataset, benchmark: str, n: int | None, data_dir=None, duplicates: str = "error") -> Dataset:

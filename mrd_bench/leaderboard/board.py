@@ -30,7 +30,7 @@ def metrics(board: dict) -> list[dict]:
         for m in task["metrics"]:
             out.append({"id": f"{task['task']}/{m['name']}", "task": task["task"], "name": m["name"],
                         "split": task["split"], "direction": m["direction"], "label": m["label"],
-                        "stratified": task["split"] == "forget"})
+                        "range": list(m["range"]), "stratified": task["split"] == "forget"})
     return out
 
 
@@ -71,13 +71,23 @@ def load_board(path: str | Path) -> dict:
                 raise ConfigError(f"{file}: tasks/{task['task']}/{key}: {task[key]!r} is not a split of the board")
     if next(m for m in metrics(board) if m["id"] == board["primary_metric"])["split"] != "forget":
         raise ConfigError(f"{file}: primary_metric: {board['primary_metric']!r} must be a forget-split metric")
+    for m in metrics(board):
+        if not m["range"][0] < m["range"][1]:
+            raise ConfigError(f"{file}: tasks/{m['task']}/metrics/{m['name']}/range: {m['range']}: give [low, high] "
+                              "with low < high")
+    rule = board["utility_rule"]
+    utility = next(m for m in metrics(board) if m["id"] == board["utility_metric"])
+    if rule["kind"] == "floor" and utility["direction"] != "higher":
+        raise ConfigError(f"{file}: utility_rule: a floor needs a higher-is-better utility metric; "
+                          f"{utility['id']!r} is lower-is-better (use {{\"kind\": \"pareto\"}})")
     return {**board, "_folder": str(folder), "_annotation": annotation}
 
 
 def define_board(folder: str | Path, *, name: str, title: str, description: str, benchmark: str, forget_split: str,
                  original_name: str, original_hash: str, original_how: str, annotation: str | Path,
                  splits: dict[str, list[str]], tasks: list[dict], eval_args: dict, primary: str, utility: str,
-                 B: int = 1000, seed: int = 0, notes: list[str] = ()) -> dict:
+                 utility_rule: dict, max_entries: int = 200, B: int = 1000, seed: int = 0,
+                 notes: list[str] = ()) -> dict:
     """A board definition from its parts; the annotation file must already lie in `folder`."""
     folder = Path(folder)
     ann = Path(annotation)
@@ -90,7 +100,8 @@ def define_board(folder: str | Path, *, name: str, title: str, description: str,
              "annotation": {"path": ann.name, "sha256": sha256(ann), "bin_edges": data["bin_edges"],
                             "metric": data.get("metric", "mrd")},
              "eval": eval_args, "splits": splits, "tasks": tasks, "primary_metric": primary,
-             "utility_metric": utility, "bootstrap": {"B": B, "seed": seed}, "notes": list(notes)}
+             "utility_metric": utility, "utility_rule": utility_rule, "max_entries": max_entries,
+             "bootstrap": {"B": B, "seed": seed}, "notes": list(notes)}
     problems = schema_problems(board, "board", name)
     if problems:
         raise ConfigError(problems[0])

@@ -7,7 +7,9 @@ outputs (never from the numbers it states), with bootstrap CIs and paired-bootst
   resampled within the bin; the utility split is resampled as one group).
 - Ranks from a paired bootstrap: every entry is scored on the same resampled samples, and
   rank(a) = 1 + #{b : b beats a in at least 97.5% of resamples}; entries no test separates
-  share a rank (Chatbot Arena's "1 + number of models statistically better", paired).
+  share a rank (Chatbot Arena's "1 + number of models statistically better", paired). The
+  board's utility rule (stats.py) either leaves out entries under a utility floor or ranks
+  along the forget-utility Pareto front ("beats" becomes "dominates").
 Outputs: scores.json (every figure, with provenance), index.md, index.html and two plots.
 """
 from __future__ import annotations
@@ -19,124 +21,71 @@ from pathlib import Path
 
 import numpy as np
 
-from mrd_bench.errors import OutputExistsError
+from mrd_bench.errors import ConfigError, MrdBenchError, OutputExistsError
 from mrd_bench.io import write_json
 from mrd_bench.leaderboard.board import load_board, metrics
+from mrd_bench.leaderboard.stats import (BINS, LEVEL, below_floor, bin_indices, dominance_shares, draws, interval,
+                                         near_copies, near_copy, plain, ranks, stratified, win_shares)
 from mrd_bench.leaderboard.submission import Entry, validate
-from mrd_bench.lmeval.aggregations import BINS
+from mrd_bench.leaderboard.untrusted import short
 
 SCORES = "scores.json"
-LEVEL = 0.975  # a pair is separated when one side wins at least this share of resamples
-TOLERANCE = 1e-6
-
-
-# ----------------------------------------------------------------------------- statistics (pure)
-
-def bin_indices(bins: list[str]) -> dict[str, np.ndarray]:
-    return {b: np.flatnonzero(np.asarray(bins) == b) for b in BINS}
-
-
-def draws(groups: dict[str, np.ndarray], sizes: dict[str, int], B: int, seed: int
-          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The shared resamples: for each bin of the forget split, B × n_b indices into that split
-    (drawn within the bin); for each other split, B × n indices. Every entry uses the same draws
-    (paired)."""
-    rng = np.random.default_rng(seed)
-    by_bin = {b: idx[rng.integers(len(idx), size=(B, len(idx)))] for b, idx in groups.items() if len(idx)}
-    by_split = {split: rng.integers(n, size=(B, n)) for split, n in sizes.items()}
-    return by_bin, by_split
-
-
-def stratified(values: np.ndarray, groups: dict[str, np.ndarray], weights: dict[str, float],
-               resamples: dict[str, np.ndarray]) -> dict[str, tuple[float, np.ndarray]]:
-    """Point value and B resampled values of the mean overall, per bin and reweighted."""
-    B = next(iter(resamples.values())).shape[0]  # per bin, B × n_b
-    out = {}
-    total = sum(len(idx) for idx in groups.values())
-    overall_point, overall_draws = 0.0, np.zeros(B)
-    rew_point, rew_draws, rew_ok = 0.0, np.zeros(B), True
-    for b in BINS:
-        idx = groups[b]
-        if not len(idx):
-            out[b] = (math.nan, np.full(B, math.nan))
-            rew_ok = rew_ok and not weights.get(b, 0) > 0
-            continue
-        point, sampled = float(values[idx].mean()), values[resamples[b]].mean(axis=1)
-        out[b] = (point, sampled)
-        overall_point += point * len(idx) / total
-        overall_draws += sampled * len(idx) / total
-        rew_point += weights.get(b, 0.0) * point
-        rew_draws += weights.get(b, 0.0) * sampled
-    out["overall"] = (overall_point, overall_draws)
-    out["reweighted"] = (rew_point, rew_draws) if rew_ok else (math.nan, np.full(B, math.nan))
-    return out
-
-
-def plain(values: np.ndarray, resample: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
-    return {"overall": (float(values.mean()), values[resample].mean(axis=1))}
-
-
-def interval(sampled: np.ndarray) -> list[float]:
-    if np.isnan(sampled).any():
-        return [math.nan, math.nan]
-    low, high = np.percentile(sampled, [2.5, 97.5])
-    return [float(low), float(high)]
-
-
-def win_shares(sampled: np.ndarray, direction: str) -> np.ndarray:
-    """shares[a, b]: the share of resamples in which entry b is strictly better than entry a
-    (sampled: entries × B, every row on the same resamples)."""
-    sign = 1.0 if direction == "higher" else -1.0
-    diff = sign * (sampled[None, :, :] - sampled[:, None, :])  # [a, b, r] = b − a, oriented
-    return (diff > 0).mean(axis=2)
-
-
-def ranks(shares: np.ndarray, level: float = LEVEL) -> list[int]:
-    """1 + the number of entries that beat each entry in at least `level` of the resamples."""
-    return [1 + int((shares[a] >= level).sum()) for a in range(shares.shape[0])]
 
 
 # ----------------------------------------------------------------------------- build
 
-def score_entries(board: dict, entries: list[Entry]) -> dict:
-    """Every figure of scores.json for the accepted entries (pure: no files)."""
+def score_entries(board: dict, entries: list[Entry], reference: Entry | None = None) -> dict:
+    """Every figure of scores.json for the accepted entries (pure: no files). `reference` is the
+    original model's evaluation, which a utility floor is relative to."""
     annotation = board["_annotation"]
-    bins = [annotation["samples"][sid]["bin"] for sid in board["splits"]["forget"]]
-    groups = bin_indices(bins)
+    groups = bin_indices([annotation["samples"][sid]["bin"] for sid in board["splits"]["forget"]])
     weights = annotation["reference_weights"]
     B, seed = board["bootstrap"]["B"], board["bootstrap"]["seed"]
     specs = metrics(board)
     scored = {m["split"]: len(board["splits"][m["split"]]) for m in specs if not m["stratified"]}
     resamples, by_split = draws(groups, scored, B, seed)
+
+    def stats_of(values: dict, m: dict) -> dict:
+        return stratified(values[m["id"]], groups, weights, resamples) if m["stratified"] \
+            else plain(values[m["id"]], by_split[m["split"]])
+
     per_entry, sampled = [], {}
     for e in entries:
         scores = {}
         for m in specs:
-            values = e.values[m["id"]]
-            if m["stratified"]:
-                stats = stratified(values, groups, weights, resamples)
-            else:
-                stats = plain(values, by_split[m["split"]])
+            stats = stats_of(e.values, m)
             scores[m["id"]] = {k: {"value": v, "ci": interval(s)} for k, (v, s) in stats.items()}
             for k, (_, s) in stats.items():
                 sampled.setdefault((m["id"], k), []).append(s)
         per_entry.append(scores)
     primary = next(m for m in specs if m["id"] == board["primary_metric"])
-    out_entries, pairwise = [], {}
-    rank_of = {}
+    utility = next(m for m in specs if m["id"] == board["utility_metric"])
+    rule, ref_summary = board["utility_rule"], None
+    util = np.stack(sampled[(utility["id"], "overall")]) if entries else np.zeros((0, B))
+    ranked = np.ones(len(entries), dtype=bool)
+    if rule["kind"] == "floor":
+        if reference is None:
+            raise ValueError("a utility floor needs the original model's evaluation (reference)")
+        ref_value, ref_sampled = stats_of(reference.values, utility)["overall"]
+        ranked = ~below_floor(util, ref_sampled, rule["relative"])
+        ref_summary = {"utility": {"value": ref_value, "ci": interval(ref_sampled)},
+                       "floor": rule["relative"] * ref_value}
+    rank_of, pairwise = {}, {}
     for key in ("reweighted", "overall"):
         if not entries:
             break
-        shares = win_shares(np.stack(sampled[(primary["id"], key)]), primary["direction"])
-        rank_of[key] = ranks(shares)
+        forget = np.stack(sampled[(primary["id"], key)])
+        shares = dominance_shares(forget, util, primary["direction"], utility["direction"]) \
+            if rule["kind"] == "pareto" else win_shares(forget, primary["direction"])
+        rank_of[key] = ranks(shares, ranked=ranked)
         pairwise[key] = [[float(x) for x in row] for row in shares]
-    for i, e in enumerate(entries):
-        out_entries.append({
-            "id": Path(e.folder).name, "method": e.method, "run": _run_summary(e.record),
-            "scores": per_entry[i], "rank": {k: r[i] for k, r in rank_of.items()},
-            "discrepancies": _discrepancies(e, per_entry[i])})
+    flags = _copy_flags(entries)
+    out_entries = [{
+        "id": Path(e.folder).name, "method": e.method, "run": _run_summary(e.record),
+        "scores": per_entry[i], "rank": {k: r[i] for k, r in rank_of.items()},
+        "ranked": bool(ranked[i]), "flags": flags.get(i, [])} for i, e in enumerate(entries)]
     order = sorted(range(len(out_entries)), key=lambda i: (
-        out_entries[i]["rank"].get("reweighted", 0),
+        not out_entries[i]["ranked"], out_entries[i]["rank"].get("reweighted") or 0,
         _oriented(out_entries[i]["scores"][primary["id"]]["reweighted"]["value"], primary["direction"])))
     return {
         "board": board["name"], "title": board["title"], "description": board.get("description", ""),
@@ -146,10 +95,55 @@ def score_entries(board: dict, entries: list[Entry]) -> dict:
         "reference_weights": {b: float(weights.get(b, 0.0)) for b in BINS},
         "bootstrap": {"B": B, "seed": seed, "stratified_by": "difficulty bin", "paired": True, "level": LEVEL},
         "metrics": specs, "primary_metric": board["primary_metric"], "utility_metric": board["utility_metric"],
+        "utility_rule": {**rule, **({"reference_scores": ref_summary} if ref_summary else {})},
+        "max_entries": board["max_entries"],
         "entries": [out_entries[i] for i in order],
-        "pairwise_win_share": {"entries": [out_entries[i]["id"] for i in range(len(out_entries))], **pairwise},
+        "pairwise_win_share": {"entries": [out_entries[i]["id"] for i in range(len(out_entries))],
+                               "kind": "dominance" if rule["kind"] == "pareto" else "win", **pairwise},
         "order_changes": _order_changes(out_entries, primary),
+        "rank_inversions": _rank_inversions([out_entries[i] for i in order], primary),
     }
+
+
+def _copy_flags(entries: list[Entry]) -> dict[int, list[str]]:
+    """Each entry's near-copy flags: 'near-copy of X: ...' on both sides of a pair."""
+    flags: dict[int, list[str]] = {}
+    for i, j, why in near_copies([e.values for e in entries]):
+        a, b = Path(entries[i].folder).name, Path(entries[j].folder).name
+        flags.setdefault(i, []).append(f"near-copy of {ascii(b)}: {why}")
+        flags.setdefault(j, []).append(f"near-copy of {ascii(a)}: {why}")
+    return flags
+
+
+def copies_of(submission: str | Path, board: dict) -> list[str]:
+    """The near-copy flags of one submission against the other valid submissions beside it."""
+    submission = Path(submission).resolve()
+    problems, entry = checked(submission, board)
+    if problems:
+        return []
+    others = [p for p in sorted(submission.parent.glob("*"))
+              if p.is_dir() and p.resolve() != submission and not p.name.endswith(".partial")]
+    flags = []
+    for other in others[:board["max_entries"]]:
+        found, twin = checked(other, board)
+        why = None if found else near_copy(twin.values, entry.values)
+        if why:
+            flags.append(f"near-copy of {ascii(other.name)}: {why}")
+    return flags
+
+
+def _rank_inversions(ordered: list[dict], primary: dict) -> list[dict]:
+    """Pairs where an entry holds a better rank than one with a better reweighted value: the
+    rank counts entries that beat it significantly, so fewer such wins can sit beside a worse mean."""
+    out = []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            ra, rb = a["rank"].get("reweighted"), b["rank"].get("reweighted")
+            va = _oriented(a["scores"][primary["id"]]["reweighted"]["value"], primary["direction"])
+            vb = _oriented(b["scores"][primary["id"]]["reweighted"]["value"], primary["direction"])
+            if ra is not None and rb is not None and ra < rb and vb < va:
+                out.append({"better_rank": a["id"], "better_value": b["id"]})
+    return out
 
 
 def _oriented(value: float, direction: str) -> float:
@@ -173,33 +167,27 @@ def _order_changes(entries: list[dict], primary: dict) -> list[dict]:
     return changes
 
 
-def _discrepancies(entry: Entry, scores: dict) -> list[str]:
-    lines = []
-    for mid, stated in entry.stated.items():
-        for key, value in stated.items():
-            ours = scores.get(mid, {}).get(key, {}).get("value")
-            if ours is None or (isinstance(value, float) and math.isnan(value) and math.isnan(ours)):
-                continue
-            if not (isinstance(value, (int, float)) and abs(value - ours) <= TOLERANCE * (1 + abs(ours))):
-                lines.append(f"{mid} ({key}): the results file states {value!r}; recomputed from the samples: {ours!r}")
-    return lines
-
-
 def _run_summary(record: dict) -> dict:
     settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
     loop = record.get("loop") if isinstance(record.get("loop"), dict) else {}
     hashes = record.get("model_hash") if isinstance(record.get("model_hash"), dict) else {}
-    return {"method": settings.get("method"), "sampler": settings.get("sampler"), "steps": record.get("steps"),
-            "lr": loop.get("lr"), "batch_size": loop.get("batch_size"), "seed": record.get("seed"),
-            "initial_weights_sha256": hashes.get("initial"), "final_weights_sha256": hashes.get("final")}
+    def kept(value):  # the submitter's words: short strings and numbers only
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else \
+            short(value, 80) if isinstance(value, str) else None
+
+    return {k: kept(v) for k, v in {
+        "method": settings.get("method"), "sampler": settings.get("sampler"), "steps": record.get("steps"),
+        "lr": loop.get("lr"), "batch_size": loop.get("batch_size"), "seed": record.get("seed"),
+        "initial_weights_sha256": hashes.get("initial"), "final_weights_sha256": hashes.get("final")}.items()}
 
 
 def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = True) -> Path:
-    """Validate every submission under BOARD/submissions/, score the accepted ones, and write
-    scores.json, index.md and index.html (with its plots) into the board folder."""
+    """Validate every submission under BOARD/submissions/, leave out (and list) those that fail,
+    score the rest, and write scores.json, index.md and index.html (with its plots)."""
     from tqdm import tqdm
 
     from mrd_bench.leaderboard.page import write_page
+    from mrd_bench.leaderboard.verify import status
     from mrd_bench.provenance import record
 
     board = load_board(board_path)
@@ -210,14 +198,20 @@ def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = T
                                 "pass --overwrite to replace it.")
     subs = sorted(p for p in (folder / "submissions").glob("*") if p.is_dir() and not p.name.endswith(".partial")) \
         if (folder / "submissions").is_dir() else []
+    if len(subs) > board["max_entries"]:
+        raise ConfigError(f"{folder}: {len(subs)} submissions, over the board's cap of {board['max_entries']} "
+                          "(board.json max_entries); archive some, or raise the cap.")
+    reference = _reference(board, folder)
     entries, rejected = [], []
     for sub in tqdm(subs, desc="validate submissions", unit="submission", disable=not progress):
-        problems, entry = validate(sub, board)
+        problems, entry = checked(sub, board)
         if problems:
             rejected.append({"submission": sub.name, "problems": problems})
         else:
             entries.append(entry)
-    scores = score_entries(board, entries)
+    scores = score_entries(board, entries, reference)
+    for e, sub in zip(scores["entries"], [folder / "submissions" / e["id"] for e in scores["entries"]]):
+        e["verification"] = status(folder, e["id"], sub)
     scores = {**scores, "rejected": rejected,
               "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "provenance": record(board_sha256=_sha(folder / "board.json"))}
@@ -225,6 +219,32 @@ def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = T
     page = write_page(scores, folder)
     _print_summary(scores, page)
     return page
+
+
+def checked(sub: Path, board: dict) -> tuple[list[str], Entry | None]:
+    """validate(), with whatever an unreadable submission raises turned into its reason: one
+    entry never stops the board from being built."""
+    try:
+        return validate(sub, board)
+    except (MrdBenchError, OSError, ValueError, OverflowError, RecursionError, MemoryError) as err:
+        return [f"could not be read: {type(err).__name__}: {str(err)[:200]}"], None
+
+
+def _reference(board: dict, folder: Path) -> Entry | None:
+    """The original model's evaluation that a utility floor is relative to (a submission-shaped
+    folder written by `mrd-bench leaderboard reference`)."""
+    rule = board["utility_rule"]
+    if rule["kind"] != "floor":
+        return None
+    if not (folder / rule["reference"]).is_dir():
+        raise ConfigError(f"{folder}: utility_rule/reference: {rule['reference']!r}: no such folder beside the board; "
+                          "evaluate the original model into it with `mrd-bench leaderboard reference BOARD --model "
+                          "ORIGINAL`")
+    problems, entry = validate(folder / rule["reference"], board)
+    if problems:
+        raise ConfigError(f"{folder / rule['reference']}: the original model's evaluation is not valid: {problems[0]}"
+                          " (re-make it with `mrd-bench leaderboard reference`)")
+    return entry
 
 
 def _ours(path: Path) -> bool:
@@ -242,22 +262,28 @@ def _sha(path: Path) -> str:
 
 
 def _print_summary(scores: dict, page: Path) -> None:
+    from mrd_bench.leaderboard.page import rule_line
+    from mrd_bench.leaderboard.untrusted import printable
+
     primary = scores["primary_metric"]
     label = next(m["label"] for m in scores["metrics"] if m["id"] == primary)
     print(f"Leaderboard {scores['board']}: {len(scores['entries'])} entries, {len(scores['rejected'])} rejected; "
           f"ranked by {label} reweighted to the annotation's mix (95% CI, paired bootstrap B={scores['bootstrap']['B']})")
+    print(f"  {rule_line(scores)}")
     for e in scores["entries"]:
         s = e["scores"][primary]
-        print(f"  {e['rank']['reweighted']:>2}. {e['method']['name']:<28} {s['reweighted']['value']:.4f} "
+        rank = f"{e['rank']['reweighted']:>2}." if e["ranked"] else " -."
+        marks = ("" if e["ranked"] else "  [below the utility floor: not ranked]") + \
+            ("  [verified]" if e.get("verification", {}).get("verified") else "") + \
+            "".join(f"  [{printable(f)}]" for f in e["flags"])
+        print(f"  {rank} {printable(e['method']['name'])[:28]:<28} {s['reweighted']['value']:.4f} "
               f"[{s['reweighted']['ci'][0]:.4f}, {s['reweighted']['ci'][1]:.4f}]   overall {s['overall']['value']:.4f} "
-              f"(rank {e['rank']['overall']})")
+              f"(rank {e['rank']['overall'] or '-'}){marks}")
     changes = scores["order_changes"]
     print("  order changes between overall and reweighted: " + ("; ".join(
-        f"{c['a']} vs {c['b']} ({c['overall_ahead']} ahead overall, {c['reweighted_ahead']} reweighted)"
-        for c in changes) if changes else "none"))
+        f"{ascii(c['a'])} vs {ascii(c['b'])} ({ascii(c['overall_ahead'])} ahead overall, "
+        f"{ascii(c['reweighted_ahead'])} reweighted)" for c in changes) if changes else "none"))
     for r in scores["rejected"]:
-        print(f"  rejected {r['submission']}: {r['problems'][0]}" + (f" (+{len(r['problems']) - 1} more)"
-                                                                       if len(r["problems"]) > 1 else ""))
-    for line in (d for e in scores["entries"] for d in e["discrepancies"]):
-        print(f"  note: {line}")
+        print(f"  rejected {ascii(r['submission'])}: {printable(r['problems'][0])}"
+              + (f" (+{len(r['problems']) - 1} more)" if len(r["problems"]) > 1 else ""))
     print(f"Page: {page}")

@@ -24,8 +24,11 @@ def retain_of(forget: str) -> str:
 
 def define(folder: Path, *, original: str, original_hash: str, original_how: str, scores: Path,
            chat_template: bool, forget: str = "forget20", B: int = 1000, seed: int = 0,
-           notes: tuple[str, ...] = ()) -> dict:
-    """Annotate the forget split with `scores` into `folder`/annotation.json and write board.json."""
+           notes: tuple[str, ...] = (), utility_rule: dict | None = None) -> dict:
+    """Annotate the forget split with `scores` into `folder`/annotation.json and write board.json.
+    Utility enters the rank through the forget-utility Pareto front unless `utility_rule` says
+    otherwise (a floor needs the original model's evaluation: `leaderboard reference`)."""
+    utility_rule = utility_rule or {"kind": "pareto"}
     from mrd_bench.annotate import annotate
     from mrd_bench.data import load
     from mrd_bench.leaderboard.board import define_board
@@ -46,14 +49,15 @@ def define(folder: Path, *, original: str, original_hash: str, original_how: str
         splits={"forget": list(forget), "holdout": list(load("fictitious", holdout)["sample_id"]),
                 "utility": list(load("fictitious", retain)["sample_id"])},
         tasks=[{"task": "tofu_forget_mrd_mia", "split": "forget", "nonmember_split": "holdout", "metrics": [
-                    {"name": "prob", "direction": "lower", "label": "forget answer probability"},
-                    {"name": "ua", "direction": "higher", "label": "forget UA (1 - token accuracy)"}]},
+                    {"name": "prob", "direction": "lower", "label": "forget answer probability", "range": [0, 1]},
+                    {"name": "ua", "direction": "higher", "label": "forget UA (1 - token accuracy)", "range": [0, 1]}]},
                {"task": "tofu_retain_qa_prob", "split": "utility", "metrics": [
-                    {"name": "prob", "direction": "higher", "label": "retain answer probability"}]}],
+                    {"name": "prob", "direction": "higher", "label": "retain answer probability", "range": [0, 1]}]}],
         eval_args={"tasks": TASKS, "metadata": {"benchmark": "fictitious", "split": split, "retain_split": retain},
                    "apply_chat_template": chat_template,
                    "gen_kwargs": None},
-        primary="tofu_forget_mrd_mia/prob", utility="tofu_retain_qa_prob/prob", B=B, seed=seed, notes=list(notes))
+        primary="tofu_forget_mrd_mia/prob", utility="tofu_retain_qa_prob/prob", utility_rule=utility_rule,
+        B=B, seed=seed, notes=list(notes))
     write_json(folder / "board.json", board)
     return board
 

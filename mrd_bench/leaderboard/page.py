@@ -44,6 +44,7 @@ th[data-order=asc]::after { content: ' \\25B2'; } th[data-order=desc]::after { c
 td.name, th.name { text-align: left; min-width: 12em; max-width: 20em; }
 .ci { color: #777; font-size: 0.85em; white-space: nowrap; }
 .desc { color: #555; font-size: 0.85em; }
+.flag { color: #a40; font-size: 0.85em; }
 .wrap { overflow-x: auto; }
 img { max-width: 100%; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; }
@@ -87,19 +88,65 @@ def _method_cell(entry: dict) -> str:
         name = f'<a href="{esc(m["link"])}" rel="nofollow noopener">{name}</a>'
     run = entry["run"]
     detail = f"{run.get('method')} / {run.get('sampler')}, {run.get('steps')} updates" if run.get("method") else ""
+    marks = "".join(f'<div class="flag">⚠ {esc(f)}</div>' for f in entry.get("flags", []))
+    if not entry.get("ranked", True):
+        marks += '<div class="flag">below the utility floor: shown, not ranked</div>'
     return (f'<td class="name">{name}<div class="desc">{esc(m.get("description", ""))}</div>'
-            f'<div class="desc">{esc(detail)}</div></td>')
+            f'<div class="desc">{esc(detail)}</div>{marks}</td>')
+
+
+def rank_text(rank) -> str:
+    return "—" if rank is None else str(rank)
+
+
+def verification_text(entry: dict) -> str:
+    """"verified (date, n documents, tolerance)" or "unverified"."""
+    v = entry.get("verification") or {}
+    if not v.get("verified"):
+        return "unverified"
+    return (f"verified {str(v.get('date', ''))[:10]}: {v.get('n')} documents "
+            f"({float(v.get('fraction', 0)):.0%} sample, seed {v.get('seed')}), tolerance {v.get('tolerance')}")
+
+
+def rule_line(scores: dict) -> str:
+    """How utility enters the rank, in one line."""
+    rule = scores["utility_rule"]
+    label = {m["id"]: m["label"] for m in scores["metrics"]}
+    util, forget = label[scores["utility_metric"]], label[scores["primary_metric"]]
+    level = f"{scores['bootstrap']['level']:.1%}"
+    if rule["kind"] == "floor":
+        ref = rule["reference_scores"]
+        return (f"Utility rule: a floor at {rule['relative']:.0%} of the original model's {util} "
+                f"({ref['utility']['value']:.4g}, so the floor is {ref['floor']:.4g}); an entry whose {util} is "
+                f"below it in at least {level} of the paired resamples is shown, marked and not ranked.")
+    return (f"Utility rule: ranks along the Pareto front of {forget} (reweighted) and {util}: rank = 1 + the "
+            f"entries at least as good on both and better on one in at least {level} of the paired resamples.")
+
+
+def inversion_line(scores: dict) -> str:
+    """Why a better rank can sit beside a worse mean, with the board's own example when it has one."""
+    verb = "dominate" if scores["utility_rule"]["kind"] == "pareto" else "beat"
+    text = (f"Within a rank, entries are ordered by their value. A rank counts only the entries that {verb} "
+            f"this one significantly, so an entry can hold a better rank than one with a better mean when "
+            f"fewer entries {verb} it significantly")
+    inv = scores.get("rank_inversions") or []
+    if inv:
+        names = {e["id"]: e["method"]["name"] for e in scores["entries"]}
+        text += f" (here: {names[inv[0]['better_rank']]} above {names[inv[0]['better_value']]})"
+    return text + "."
 
 
 def html_page(scores: dict) -> str:
     cols = columns(scores)
     head = ['<th data-type="number">rank</th>', '<th data-type="number">rank (overall)</th>',
-            '<th class="name" data-type="text">method</th>'] + \
+            '<th class="name" data-type="text">method</th>', '<th data-type="text">verification</th>'] + \
         [f'<th data-type="number" data-metric="{esc(mid)}" data-stat="{esc(k)}">{esc(h)}</th>' for mid, k, h in cols]
     rows = []
     for e in scores["entries"]:
-        cells = [f'<td data-value="{e["rank"]["reweighted"]}">{e["rank"]["reweighted"]}</td>',
-                 f'<td data-value="{e["rank"]["overall"]}">{e["rank"]["overall"]}</td>', _method_cell(e)]
+        r, o = e["rank"].get("reweighted"), e["rank"].get("overall")
+        cells = [f'<td data-value="{"" if r is None else r}">{rank_text(r)}</td>',
+                 f'<td data-value="{"" if o is None else o}">{rank_text(o)}</td>', _method_cell(e),
+                 f'<td class="name">{esc(verification_text(e))}</td>']
         cells += [_cell(e["scores"][mid][k]) for mid, k, _ in cols]
         rows.append(f'<tr data-entry="{esc(e["id"])}">' + "".join(cells) + "</tr>")
     primary = next(m for m in scores["metrics"] if m["id"] == scores["primary_metric"])
@@ -114,13 +161,19 @@ def html_page(scores: dict) -> str:
         f"<h1>{esc(scores['title'])}</h1>", f"<p>{esc(scores['description'])}</p>",
         "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in scores["notes"]) + "</ul>",
         f"<p><b>Ranking.</b> By <b>{esc(primary['label'])}</b> ({'higher' if primary['direction'] == 'higher' else 'lower'} "
-        f"is better), reweighted to the annotation's difficulty mix. Rank = 1 + the number of entries that beat "
-        f"this one in at least {scores['bootstrap']['level']:.1%} of {scores['bootstrap']['B']} paired bootstrap "
+        f"is better), reweighted to the annotation's difficulty mix. Rank = 1 + the number of entries that "
+        f"{'dominate' if scores['utility_rule']['kind'] == 'pareto' else 'beat'} this one in at least "
+        f"{scores['bootstrap']['level']:.1%} of {scores['bootstrap']['B']} paired bootstrap "
         "resamples of the samples (stratified by difficulty bin; every entry is scored on the same resamples); "
-        "entries that no test separates share a rank. Because ranks come from these pairwise tests, an entry "
-        "can hold a better rank than one with a slightly better value when fewer entries beat it significantly. "
-        "Values are shown with their 95% bootstrap CI. "
+        "entries that no test separates share a rank. Values are shown with their 95% bootstrap CI. "
         "Click a column header to sort.</p>",
+        f"<p id=\"rule\"><b>{esc(rule_line(scores))}</b></p>",
+        f"<p id=\"inversions\">{esc(inversion_line(scores))}</p>",
+        f"<p><b>Verification.</b> An entry is <i>verified</i> when the board's maintainers re-evaluated a seeded "
+        f"random sample of its documents from its checkpoint (whose weights hash is the run record's) with "
+        f"<code>mrd-bench leaderboard verify</code> and every per-sample value agreed within the stated tolerance; "
+        f"otherwise <i>unverified</i>: its numbers are the submitter's. Near-copies of another entry (identical or "
+        f"affine per-sample values, r &gt; 0.999) are flagged ⚠. At most {scores['max_entries']} entries.</p>",
         f"<p><b>Difficulty.</b> {esc(scores['annotation']['metric'].upper())} bins of the forget split: {esc(counts)}. "
         "Easy = highest MRD. <i>reweighted</i> = Σ<sub>b</sub> w<sub>b</sub> · mean<sub>b</sub>: the metric at the "
         "annotation's mix, whatever this split's own mix is.</p>",
@@ -138,10 +191,6 @@ def html_page(scores: dict) -> str:
         parts.append("<h2>Order changes between overall and reweighted</h2><ul>" + "".join(
             f"<li>{esc(c['a'])} vs {esc(c['b'])}: overall {esc(c['overall_ahead'])} ahead, reweighted "
             f"{esc(c['reweighted_ahead'])} ahead</li>" for c in scores["order_changes"]) + "</ul>")
-    notes = [(e["id"], d) for e in scores["entries"] for d in e["discrepancies"]]
-    if notes:
-        parts.append("<h2>Stated numbers that differ from the recomputed ones</h2><ul>" + "".join(
-            f"<li>{esc(i)}: {esc(d)}</li>" for i, d in notes) + "</ul>")
     if scores["rejected"]:
         parts.append("<h2>Rejected submissions</h2><ul>" + "".join(
             f"<li>{esc(r['submission'])}<ul>" + "".join(f"<li>{esc(p)}</li>" for p in r["problems"]) + "</ul></li>"
@@ -153,7 +202,24 @@ def html_page(scores: dict) -> str:
 
 
 def md_escape(value) -> str:
-    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
+    """`value` as literal Markdown text on one line: its punctuation backslash-escaped and `& < >`
+    HTML-escaped, so `[x](http://…)` or `![](http://…/x.png)` shows as text, never a link or image."""
+    special = "\\`*_{}[]()!#|~:"  # ':' too, so that no bare URL becomes a link
+    from mrd_bench.leaderboard.untrusted import printable
+
+    text = html.escape(printable(" ".join(str(value).splitlines())), quote=False)
+    text = "".join("\\" + c if c in special else c for c in text)
+    return text.replace("www.", "www\\.")
+
+
+def mpl_text(value) -> str:
+    """`value` as literal text for matplotlib: a `$` never starts mathtext, a leading `_` does not
+    hide a legend entry, and control characters show escaped (matplotlib's missing-glyph warning
+    would print them raw)."""
+    from mrd_bench.leaderboard.untrusted import printable
+
+    text = "\n".join(printable(line) for line in str(value).split("\n")).replace("$", "\\$")
+    return " " + text if text.startswith("_") else text
 
 
 def markdown(scores: dict) -> str:
@@ -168,15 +234,19 @@ def markdown(scores: dict) -> str:
              *[f"- {md_escape(n)}" for n in scores["notes"]], "",
              f"Ranked by {label[primary]} reweighted to the annotation's mix; rank = 1 + the entries that beat it "
              f"in ≥ {scores['bootstrap']['level']:.1%} of {scores['bootstrap']['B']} paired bootstrap resamples "
-             "(stratified by bin). 95% CIs in brackets.", "",
+             "(stratified by bin). 95% CIs in brackets.", "", md_escape(rule_line(scores)), "",
+             md_escape(inversion_line(scores)), "",
              f"| rank | rank (overall) | method | {label[primary]} (reweighted) | (overall) | "
-             + " | ".join(f"({b})" for b in scores["bins"]) + f" | {label[utility]} |",
-             "|---:|---:|---|---:|---:|" + "---:|" * len(scores["bins"]) + "---:|"]
+             + " | ".join(f"({b})" for b in scores["bins"]) + f" | {label[utility]} | verification | flags |",
+             "|---:|---:|---|---:|---:|" + "---:|" * len(scores["bins"]) + "---:|---|---|"]
     for e in scores["entries"]:
         s = e["scores"][primary]
-        lines.append(f"| {e['rank']['reweighted']} | {e['rank']['overall']} | {md_escape(e['method']['name'])} | "
+        flags = ([] if e.get("ranked", True) else ["below the utility floor: not ranked"]) + e.get("flags", [])
+        lines.append(f"| {rank_text(e['rank'].get('reweighted'))} | {rank_text(e['rank'].get('overall'))} | "
+                     f"{md_escape(e['method']['name'])} | "
                      f"{ci(s['reweighted'])} | {ci(s['overall'])} | " + " | ".join(ci(s[b]) for b in scores["bins"])
-                     + f" | {ci(e['scores'][utility]['overall'])} |")
+                     + f" | {ci(e['scores'][utility]['overall'])} | {md_escape(verification_text(e))} | "
+                     + md_escape("; ".join(flags)) + " |")
     lines += ["", "![forget vs utility](scatter.png) ![per-bin](bins.png)", ""]
     if scores["order_changes"]:
         lines += ["Order changes between overall and reweighted: " + "; ".join(
@@ -197,16 +267,20 @@ def plots(scores: dict, folder: Path) -> None:
     import matplotlib.pyplot as plt
 
     primary, utility = scores["primary_metric"], scores["utility_metric"]
+
+    def better(m):
+        return f"{'higher' if m['direction'] == 'higher' else 'lower'} is better"
+
     spec = {m["id"]: m for m in scores["metrics"]}
     entries = scores["entries"]
     fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     for e in entries:
         p, u = e["scores"][primary]["reweighted"], e["scores"][utility]["overall"]
-        ax.errorbar(u["value"], p["value"], xerr=[[u["value"] - u["ci"][0]], [u["ci"][1] - u["value"]]],
-                    yerr=[[p["value"] - p["ci"][0]], [p["ci"][1] - p["value"]]], fmt="o", capsize=3,
-                    label=f"{e['rank']['reweighted']}. {e['method']['name'][:40]}")
-    ax.set_xlabel(f"{spec[utility]['label']} ({'higher' if spec[utility]['direction'] == 'higher' else 'lower'} is better)")
-    ax.set_ylabel(f"{spec[primary]['label']}, reweighted\n({'higher' if spec[primary]['direction'] == 'higher' else 'lower'} is better)")
+        ax.errorbar(u["value"], p["value"], xerr=[[max(u["value"] - u["ci"][0], 0)], [max(u["ci"][1] - u["value"], 0)]],
+                    yerr=[[max(p["value"] - p["ci"][0], 0)], [max(p["ci"][1] - p["value"], 0)]], fmt="o", capsize=3,
+                    label=mpl_text(f"{rank_text(e['rank'].get('reweighted'))}. {e['method']['name'][:40]}"))
+    ax.set_xlabel(mpl_text(f"{spec[utility]['label']} ({better(spec[utility])})"))
+    ax.set_ylabel(mpl_text(f"{spec[primary]['label']}, reweighted\n({better(spec[primary])})"))
     ax.set_title("Forget vs utility (95% CIs)")
     if entries:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="rank. method")
@@ -221,12 +295,12 @@ def plots(scores: dict, folder: Path) -> None:
         vals = [s[b]["value"] for b in scores["bins"]]
         err = [[max(v - s[b]["ci"][0], 0) for v, b in zip(vals, scores["bins"])],
                [max(s[b]["ci"][1] - v, 0) for v, b in zip(vals, scores["bins"])]]
-        ax.bar(xs, vals, width, yerr=err, capsize=2, label=e["method"]["name"][:40])
+        ax.bar(xs, vals, width, yerr=err, capsize=2, label=mpl_text(e["method"]["name"][:40]))
     ax.set_xticks(range(len(scores["bins"])),
-                  [f"{b}\n(n = {scores['bin_counts'][b]})" for b in scores["bins"]])
+                  [mpl_text(f"{b}\n(n = {scores['bin_counts'][b]})") for b in scores["bins"]])
     ax.set_xlabel("difficulty bin (easy = highest MRD)")
-    ax.set_ylabel(f"{spec[primary]['label']}\n({'higher' if spec[primary]['direction'] == 'higher' else 'lower'} is better)")
-    ax.set_title(f"{spec[primary]['label']} per difficulty bin (95% CIs)")
+    ax.set_ylabel(mpl_text(f"{spec[primary]['label']}\n({better(spec[primary])})"))
+    ax.set_title(mpl_text(f"{spec[primary]['label']} per difficulty bin (95% CIs)"))
     if entries:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     fig.savefig(folder / "bins.png", dpi=110)

@@ -7,7 +7,9 @@ and returns one line per problem, plus the per-sample values the build scores.
 """
 from __future__ import annotations
 
+import math
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,13 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from mrd_bench.errors import ConfigError, DataError
-from mrd_bench.io import guard_output, write_json
+from mrd_bench.io import write_json
 from mrd_bench.leaderboard.board import metrics
-from mrd_bench.leaderboard.untrusted import (Invalid, check_folder, confined, finite, read, schema_problems,
-                                             sha256, short)
+from mrd_bench.leaderboard.stats import bin_indices, points
+from mrd_bench.outputs import folder_target, replacing
+from mrd_bench.leaderboard.untrusted import (Invalid, check_folder, confined, finite, is_number, read,
+                                             schema_problems, sha256, short)
 
 SUBMISSION_FILE = "submission.json"
 RUN_RECORD = "run_record.json"
+# `submit`'s output policy (mrd_bench/outputs.py); `legacy`: a submission written before manifests
+SUBMISSION = {"what": "a submission", "kind": "leaderboard submit",
+              "legacy": (SUBMISSION_FILE, RUN_RECORD, "results.json", "samples_*.jsonl")}
+TOLERANCE = 1e-6  # a stated figure may differ from the recomputed one by this much, relative
 
 
 @dataclass
@@ -70,7 +78,9 @@ def validate(folder: str | Path, board: dict) -> tuple[list[str], Entry | None]:
             continue
         values.update(_task_values(rows, task, board, name, problems))
     for extra in sorted(set(sub["samples"]) - {t["task"] for t in board["tasks"]}):
-        problems.append(f"samples: {extra!r}: not a task of this board; drop it")
+        problems.append(f"samples: {short(extra)}: not a task of this board; drop it")
+    if not problems:
+        problems += stated_problems(stated, values, board)
     if problems:
         return problems, None
     return [], Entry(folder=str(folder), method=sub["method"], record=record, values=values, stated=stated)
@@ -93,7 +103,8 @@ def _record(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
 
 
 def _stated(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
-    """The summary numbers lm-eval's results file states, for comparison with the recomputed ones."""
+    """The summary numbers lm-eval's results file states: every figure the board scores (overall,
+    and per bin and reweighted for the forget split's metrics) must be there."""
     try:
         results = read(confined(folder, sub["results"], "results"), "results", finite=False)
         tasks = results["results"]
@@ -106,16 +117,39 @@ def _stated(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
     stated = {}
     for m in metrics(board):
         numbers = tasks.get(m["task"]) if isinstance(tasks, dict) else None
-        if not isinstance(numbers, dict):
-            problems.append(f"results: results/{m['task']}: missing; the results file must hold every board task")
-            continue
+        numbers = numbers if isinstance(numbers, dict) else {}
         keys = {"overall": m["name"]}
         if m["stratified"]:
             keys.update({b: f"{m['name']}_{b}" for b in board["_annotation"]["bins"]},
                         reweighted=f"{m['name']}_reweighted")
         stated[m["id"]] = {k: numbers[f"{key},none"] for k, key in keys.items()
-                           if isinstance(numbers.get(f"{key},none"), (int, float))}
+                           if is_number(numbers.get(f"{key},none"))}
+        missing = [f"{key},none" for k, key in keys.items() if k not in stated[m["id"]]]
+        if missing:
+            problems.append(f"results: results/{m['task']}/{missing[0]}: missing ({len(missing)} of {len(keys)} "
+                            f"figures of {m['id']}); the results file must state every figure the board scores, "
+                            "as `mrd-bench eval` writes it")
     return stated
+
+
+def stated_problems(stated: dict, values: dict, board: dict, tolerance: float = TOLERANCE) -> list[str]:
+    """Each stated figure against the one recomputed from the per-sample values:
+    |stated − recomputed| ≤ tolerance · (1 + |recomputed|), or a problem line."""
+    annotation = board["_annotation"]
+    groups = bin_indices([annotation["samples"][sid]["bin"] for sid in board["splits"]["forget"]])
+    lines = []
+    for m in metrics(board):
+        ours = points(values[m["id"]], groups, annotation["reference_weights"]) if m["stratified"] \
+            else {"overall": float(values[m["id"]].mean())}
+        for key, value in stated.get(m["id"], {}).items():
+            mine = ours.get(key, math.nan)
+            if math.isnan(mine) and isinstance(value, float) and math.isnan(value):
+                continue
+            if not abs(float(value) - mine) <= tolerance * (1 + abs(mine)):
+                lines.append(f"results: results/{m['task']}/{m['name']} ({key}): {short(value)}: differs from the "
+                             f"recomputed {mine!r} (from the samples; tolerance {tolerance:g} relative); submit "
+                             "lm-eval's own results file for these samples")
+    return lines
 
 
 def documents(rows: list, name: str) -> tuple[dict[str, dict], list[str], list[str]]:
@@ -150,7 +184,9 @@ def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[
     except Invalid as err:
         problems.append(str(err))
         return {}
-    problems += [f"{name}: doc/sample_id: {sid!r}: duplicate sample id" for sid in repeated]
+    if repeated:
+        problems.append(f"{name}: doc/sample_id: {short(repeated[0])}: duplicate sample id "
+                        f"({len(repeated)} repeated)")
     expected = board["splits"][task["split"]]
     _same_ids(name, "", list(members), expected, problems)
     if "nonmember_split" in task:
@@ -173,19 +209,27 @@ def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[
             if not finite(value):
                 problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: not a finite number")
                 return {}
+            low, high = m["range"]
+            if not low <= value <= high:
+                problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: outside the metric's range "
+                                f"[{low:g}, {high:g}]")
+                return {}
             values.append(float(value))
         out[f"{task['task']}/{m['name']}"] = np.asarray(values)
     return out
 
 
 def _same_ids(name: str, what: str, got: list[str], expected: list[str], problems: list[str]) -> None:
-    dupes = sorted({s for s in got if got.count(s) > 1})
-    missing = [s for s in expected if s not in set(got)]
-    extra = sorted(set(got) - set(expected))
+    """One line each for the duplicate, missing and unexpected ids of `got` against `expected`
+    (linear: one count of each list)."""
+    counts, wanted = Counter(got), set(expected)
+    dupes = sorted(s for s, n in counts.items() if n > 1)
+    missing = [s for s in expected if s not in counts]
+    extra = sorted(s for s in counts if s not in wanted)
     for label, ids in (("duplicate sample ids", dupes), ("missing sample ids", missing),
                        ("sample ids not in the board's split", extra)):
         if ids:
-            problems.append(f"{name}{what}: {label}: {len(ids)} (e.g. {ids[0]!r})")
+            problems.append(f"{name}{what}: {label}: {len(ids)} (e.g. {short(ids[0])})")
 
 
 # ----------------------------------------------------------------------------- submit
@@ -212,27 +256,23 @@ def submit(board: dict, run_dir: str | Path, out: str | Path, *, name: str, link
         samples[task["task"]] = found[-1]
     record = Path(record) if record else _record_beside_model(config)
     ann = _annotation_used(samples[next(t["task"] for t in board["tasks"] if t["split"] == "forget")])
-    out = guard_output(out, overwrite, what="a submission", folder=True)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    shutil.copyfile(record, tmp / RUN_RECORD)
-    shutil.copyfile(results[0], tmp / "results.json")
-    for task, path in samples.items():
-        shutil.copyfile(path, tmp / f"samples_{task}.jsonl")
+    out = folder_target(out, overwrite, inputs={"--board": board["_folder"], "--run": run_dir, "--record": record},
+                        **SUBMISSION)
     from mrd_bench.provenance import versions
 
-    write_json(tmp / SUBMISSION_FILE, {
-        "schema_version": 1, "board": board["name"],
-        "method": {"name": name, "link": link, "description": description},
-        "run_record": RUN_RECORD, "results": "results.json",
-        "samples": {task: f"samples_{task}.jsonl" for task in samples},
-        "annotation_sha256": sha256(ann),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "submitted_with": {k: str(v) for k, v in versions().items()}})
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with replacing(out, **SUBMISSION) as tmp:
+        shutil.copyfile(record, tmp / RUN_RECORD)
+        shutil.copyfile(results[0], tmp / "results.json")
+        for task, path in samples.items():
+            shutil.copyfile(path, tmp / f"samples_{task}.jsonl")
+        write_json(tmp / SUBMISSION_FILE, {
+            "schema_version": 1, "board": board["name"],
+            "method": {"name": name, "link": link, "description": description},
+            "run_record": RUN_RECORD, "results": "results.json",
+            "samples": {task: f"samples_{task}.jsonl" for task in samples},
+            "annotation_sha256": sha256(ann),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "submitted_with": {k: str(v) for k, v in versions().items()}})
     return out
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Optional
 from unittest import mock
@@ -14,7 +15,7 @@ from unittest import mock
 
 def evaluate(model: str, tasks: list[str], metadata: dict, out: Path, *, chat_template: bool,
              batch_size: int = 16, device: str = "cpu", gen_kwargs: Optional[str] = None,
-             log_samples: bool = True) -> dict:
+             log_samples: bool = True, samples: Optional[dict[str, list[int]]] = None) -> dict:
     """lm-eval's `results` block (task -> {metric,filter: value}); outputs in `out` (replaced)."""
     from mrd_bench.cli import run_eval
 
@@ -27,11 +28,13 @@ def evaluate(model: str, tasks: list[str], metadata: dict, out: Path, *, chat_te
         argv.append("--apply_chat_template")
     if gen_kwargs:
         argv += ["--gen_kwargs", gen_kwargs]
+    if samples is not None:  # only these documents of each task (lm-eval's --samples; ascending indices)
+        argv += ["--samples", json.dumps({task: sorted(idx) for task, idx in samples.items()})]
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     level = os.environ.get("LMEVAL_LOG_LEVEL") or "ERROR"
     with open(out / "lm_eval.log", "w") as log, contextlib.redirect_stdout(log), \
-            mock.patch.dict(os.environ, {"LMEVAL_LOG_LEVEL": level}):
+            mock.patch.dict(os.environ, {"LMEVAL_LOG_LEVEL": level}), mock.patch.object(sys, "argv", list(sys.argv)):
         code = run_eval(argv)
     if code:
         raise RuntimeError(f"lm-eval failed on {model}; see {out / 'lm_eval.log'}")

@@ -19,7 +19,9 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -28,11 +30,15 @@ import torch
 from tqdm.auto import tqdm
 
 from mrd_bench.config import opt
-from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.errors import ConfigError, DataError, TrainingDiverged
 from mrd_bench.methods.base import Batch
 from mrd_bench.methods.stopping import Memorization, Threshold, plateaued
 from mrd_bench.models import Encoded, collate
 from mrd_bench.samplers.uniform import Uniform
+
+
+SEEDS = 2 ** 64  # torch's generators take seeds modulo 2^64; derived seeds wrap there too
+ADAM_FIRST_STEP = 1 / (1 - 0.9)  # AdamW's bias-corrected step size at step 1, per unit of lr (beta1 = 0.9)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class LoopConfig:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}.")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number; got {self.lr}.")
+        if self.lr * ADAM_FIRST_STEP >= torch.finfo(torch.float32).max:
+            raise ConfigError(f"--lr {self.lr:g} is too large: AdamW's first step, lr / (1 - beta1) = "
+                              f"{self.lr * ADAM_FIRST_STEP:.3g}, overflows a float32 (max 3.4e38); learning rates "
+                              "are around 1e-6 to 1e-3.")
         if self.warmup_steps < 0 or self.refresh_every < 0 or self.save_every < 0:
             raise ConfigError(f"--warmup-steps, --refresh-every and --save-every must be >= 0; got "
                               f"{self.warmup_steps}, {self.refresh_every}, {self.save_every}.")
@@ -118,6 +128,26 @@ class Resume:
         os.replace(tmp, self.path)  # a kill mid-save leaves the previous state
 
 
+def nonfinite_weights(model: torch.nn.Module, accelerator) -> str:
+    """'' if every trained weight is finite, else which are not ("3 of 24 weight tensors hold NaN or
+    Inf, e.g. 'lm_head.weight'"). Summed over processes, so that all of them stop together."""
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in params]).cpu().tolist()  # one sync
+    bad = [name for (name, _), ok in zip(params, finite) if not ok]
+    if not accelerator.reduce(torch.tensor(float(len(bad)), device=accelerator.device), "sum"):
+        return ""
+    return f"{len(bad)} of {len(params)} weight tensors hold NaN or Inf" + (f", e.g. {bad[0]!r}" if bad else "")
+
+
+def diverged(step: int, what: str, cfg: LoopConfig, resume: Optional[Resume], accelerator) -> None:
+    """Stop a run whose loss or weights left the finite numbers: its saved state would only diverge
+    again, so it goes too, and nothing is written as if the run were fine."""
+    if resume is not None and accelerator.is_main_process:
+        shutil.rmtree(resume.folder, ignore_errors=True)
+    raise TrainingDiverged(f"training diverged at step {step}: {what}; no checkpoint was written. Lower --lr "
+                           f"(now {cfg.lr:g}) or add --warmup-steps, and run again.")
+
+
 def plain(model: torch.nn.Module, accelerator=None) -> torch.nn.Module:
     """The bare transformers model inside data-parallel and LoRA wrappers (same parameters)."""
     if accelerator is not None:
@@ -149,8 +179,8 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
     world, rank = accelerator.num_processes, accelerator.process_index
     torch.manual_seed(cfg.seed)
     draw = torch.Generator().manual_seed(cfg.seed)
-    draw_retain = torch.Generator().manual_seed(cfg.seed + 1)
-    draw_refusal = torch.Generator().manual_seed(cfg.seed + 2)
+    draw_retain = torch.Generator().manual_seed((cfg.seed + 1) % SEEDS)
+    draw_refusal = torch.Generator().manual_seed((cfg.seed + 2) % SEEDS)
     pad = getattr(model.config, "pad_token_id", None) or 0
     reference = None
     if method.needs_reference:  # a frozen copy of the starting weights
@@ -174,6 +204,10 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
             rescore.calls[:] = saved["rescore_calls"]
     model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
     total = cfg.total_steps(len(items))
+    if cfg.warmup_steps >= total and saved is None:
+        warnings.warn(f"--warmup-steps {cfg.warmup_steps} is not below the {total} step(s) run: the learning rate "
+                      f"never reaches --lr {cfg.lr:g} (at most {cfg.lr * total / (cfg.warmup_steps + 1):.3g}), so "
+                      "the weights barely move; lower --warmup-steps or run more steps.", stacklevel=2)
     first = result.steps + 1
     elapsed = result.wall_time_s
 
@@ -219,11 +253,17 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
             which = torch.randint(len(refusals[0]), (len(chosen),), generator=draw_refusal).tolist()
             batch.refusal = to_device([refusals[chosen[p]][which[p]] for p in positions])
         loss = method.per_sample_loss(batch).mean()
+        mean_loss = float(accelerator.reduce(loss.detach(), "mean"))
+        if not math.isfinite(mean_loss):
+            diverged(step, f"the loss is {mean_loss}", cfg, resume, accelerator)
         accelerator.backward(loss)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        result.losses.append(float(accelerator.reduce(loss.detach(), "mean")))
+        broken = nonfinite_weights(model, accelerator)
+        if broken:
+            diverged(step, f"after the update (loss {mean_loss:.4g}), {broken}", cfg, resume, accelerator)
+        result.losses.append(mean_loss)
         result.steps = step
         bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
         bar.update()

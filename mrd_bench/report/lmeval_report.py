@@ -20,9 +20,12 @@ import re
 from pathlib import Path
 
 from mrd_bench.errors import DataError
-from mrd_bench.io import guard_output, write_json, write_text
+from mrd_bench.io import write_json, write_text
+from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.provenance import record
 
+REPORT = {"what": "a report", "kind": "report",  # the output policy (mrd_bench/outputs.py)
+          "legacy": ("report.json", "report.md", "report.html", "bins.png", "per_sample.png", "mrd_hist.png")}
 BINS = ("easy", "medium", "hard")
 SUFFIXES = (*BINS, "reweighted")
 COLUMNS = ("overall", *SUFFIXES)
@@ -276,46 +279,50 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
         read_reference(retain_reference)  # a missing or unreadable reference stops here, before any work
     data = read_results(results_file)
     samples = read_samples(results_file)
-    out = guard_output(Path(out) if out else folder / "mrd_report", overwrite, what="a report", folder=True)
-    out.mkdir(parents=True, exist_ok=True)
-    table = metric_table(data["results"])
-    counts = bin_counts(data["results"])
-    info = run_info(data, samples)
-    derived: dict = {}
-    utility = model_utility(table)
-    if utility is not None:
-        derived["model_utility"] = utility
-    if retain_reference and "tofu_forget_mrd_tr" in samples:
-        fq = forget_quality_from_samples(samples["tofu_forget_mrd_tr"], Path(retain_reference))
-        table["tofu_forget_mrd_tr"]["forget_quality"].update(fq)
-        derived["forget_quality"] = {**fq, "retain_reference": str(retain_reference)}
-    cis = intervals(samples, retain_reference)
-    reasons = nan_reasons(table, counts, info["model_type"])
-    higher = data.get("higher_is_better", {})  # task -> metric -> True, False or None
-    figures = []
-    annotations = annotations_used(samples)
-    name = metric_name({t: json.loads(Path(p).read_text()) for t, p in annotations.items() if Path(p).is_file()})
-    if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
-        figures.append((f"Metrics per {name} bin", plots.plot_bins(table, counts, cis, higher, out / "bins.png", name)))
-    points = per_sample(samples)
-    if points:
-        figures.append((f"Per-sample metric against {name}", plots.plot_vs_mrd(points, out / "per_sample.png", name)))
-    histograms = {task: json.loads(Path(p).read_text()) for task, p in annotations.items() if Path(p).is_file()}
-    if histograms:
-        figures.append((f"{name} distribution with bin edges",
-                        plots.plot_mrd_histograms(histograms, out / "mrd_hist.png", name)))
-    model = data.get("model_name") or info["model_args"]
-    page = {"model": model, "results_file": results_file, "difficulty_metric": name, "table": table, "counts": counts, "cis": cis,
-            "reasons": reasons, "higher": higher, "info": info, "derived": derived, "annotations": annotations,
-            "figures": figures}
-    summary = record(results_file=str(results_file), model=model, lm_eval_version=data.get("lm_eval_version"),
-                     run=info, table=table, bin_counts=counts, intervals=cis, nan_reasons=reasons,
-                     derived=derived, annotations=annotations, difficulty_metric=name,
-                     figures=[p.name for _, p in figures])
-    write_json(out / "report.json", summary)
-    write_text(out / "report.md", _markdown(page))
-    write_text(out / "report.html", _html(page))
-    return out
+    target = folder_target(Path(out) if out else folder / "mrd_report", overwrite,
+                           inputs={"OUTPUT_DIR": folder, "--retain-reference": retain_reference}, **REPORT)
+    with replacing(target, **REPORT) as out:
+        table = metric_table(data["results"])
+        counts = bin_counts(data["results"])
+        info = run_info(data, samples)
+        derived: dict = {}
+        utility = model_utility(table)
+        if utility is not None:
+            derived["model_utility"] = utility
+        if retain_reference and "tofu_forget_mrd_tr" in samples:
+            fq = forget_quality_from_samples(samples["tofu_forget_mrd_tr"], Path(retain_reference))
+            table["tofu_forget_mrd_tr"]["forget_quality"].update(fq)
+            derived["forget_quality"] = {**fq, "retain_reference": str(retain_reference)}
+        cis = intervals(samples, retain_reference)
+        reasons = nan_reasons(table, counts, info["model_type"])
+        higher = data.get("higher_is_better", {})  # task -> metric -> True, False or None
+        figures = []
+        annotations = annotations_used(samples)
+        name = metric_name({t: json.loads(Path(p).read_text()) for t, p in annotations.items() if Path(p).is_file()})
+        if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
+            figures.append((f"Metrics per {name} bin",
+                            plots.plot_bins(table, counts, cis, higher, out / "bins.png", name)))
+        points = per_sample(samples)
+        if points:
+            figures.append((f"Per-sample metric against {name}",
+                            plots.plot_vs_mrd(points, out / "per_sample.png", name)))
+        histograms = {task: json.loads(Path(p).read_text()) for task, p in annotations.items() if Path(p).is_file()}
+        if histograms:
+            figures.append((f"{name} distribution with bin edges",
+                            plots.plot_mrd_histograms(histograms, out / "mrd_hist.png", name)))
+        model = data.get("model_name") or info["model_args"]
+        page = {"model": model, "results_file": results_file, "difficulty_metric": name, "table": table,
+                "counts": counts, "cis": cis,
+                "reasons": reasons, "higher": higher, "info": info, "derived": derived, "annotations": annotations,
+                "figures": figures}
+        summary = record(results_file=str(results_file), model=model, lm_eval_version=data.get("lm_eval_version"),
+                         run=info, table=table, bin_counts=counts, intervals=cis, nan_reasons=reasons,
+                         derived=derived, annotations=annotations, difficulty_metric=name,
+                         figures=[p.name for _, p in figures])
+        write_json(out / "report.json", summary)
+        write_text(out / "report.md", _markdown(page))
+        write_text(out / "report.html", _html(page))
+    return target
 
 
 # ---- rendering ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from mrd_bench.io import read_json
 from mrd_bench.reproduce import stats
 from mrd_bench.reproduce.token_mrd import TokenDraws
 
@@ -27,7 +28,7 @@ EPS_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def _read(path: Path) -> Optional[dict]:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path) if path.is_file() else None
 
 
 class Data:

@@ -2,9 +2,9 @@
 plot), results.json (every figure), run_record.json (command, seeds, versions, hardware and
 each stage's wall time), and the PNGs.
 
-The folder is the command's own: a rerun replaces the files it wrote there (listed in
-`.mrd_bench_files.json`) and refuses a folder holding anything else, or a report of
-another setting unless --overwrite.
+The folder is the command's own (mrd_bench/outputs.py): a report there is replaced only with
+--overwrite, only the files it wrote (listed in `.mrd_bench_files.json`) and all at once; a folder
+holding anything else is refused, and so is a report that would turn a measured verdict pending.
 """
 from __future__ import annotations
 
@@ -15,29 +15,34 @@ from pathlib import Path
 from typing import Optional
 
 from mrd_bench.errors import OutputExistsError
-from mrd_bench.io import check_output_path, write_json, write_text
+from mrd_bench.io import read_json, write_json, write_text
+from mrd_bench.outputs import folder_target, owner, replacing
 
-MANIFEST = ".mrd_bench_files.json"
 RUN_RECORD = "run_record.json"
+REPORT = {"what": "a reproduction report", "kind": "reproduce", "legacy": ()}  # mrd_bench/outputs.py
 
 
 def target(out, *, study=None, overwrite: bool = False) -> Path:
-    out = check_output_path(out, folder=True)
-    if not out.is_dir() or not any(out.iterdir()):
-        return out
-    manifest = out / MANIFEST
-    owned = set(json.loads(manifest.read_text())["files"]) | {MANIFEST} if manifest.is_file() else set()
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in owned)
-    if foreign:
-        raise OutputExistsError(f"{str(out)!r} holds files `mrd-bench reproduce` did not write ({', '.join(foreign[:3])}"
-                                f"{', ...' if len(foreign) > 3 else ''}); choose another --out.")
-    if study is not None and not overwrite and (out / RUN_RECORD).is_file():
-        before = json.loads((out / RUN_RECORD).read_text()).get("study") or {}
+    """Check the report folder before any stage runs: a report there is replaced only with
+    --overwrite (a report of another setting says so), and a folder holding anything else never."""
+    path = Path(out).expanduser()
+    if study is not None and not overwrite and (path / RUN_RECORD).is_file() and owner(path, "reproduce")[0](RUN_RECORD):
+        before = json.loads((path / RUN_RECORD).read_text()).get("study") or {}
         changed = sorted(k for k in before if k in asdict(study) and before[k] != asdict(study)[k])
         if changed:  # settings a newer version added are not in an older record: not a difference
-            raise OutputExistsError(f"{str(out)!r} holds the report of another setting ({', '.join(changed)} "
+            raise OutputExistsError(f"{str(path)!r} holds the report of another setting ({', '.join(changed)} "
                                     "differ); pass --overwrite to replace it, or choose another --out.")
-    return out
+    return folder_target(out, overwrite, **REPORT)
+
+
+def measured_lost(out: Path, results: dict) -> list[str]:
+    """The claims whose measured verdict in the report in `out` the new `results` leave pending."""
+    try:
+        old = json.loads((out / "results.json").read_text())["claims"]
+        measured = {cid for cid, c in old.items() if c.get("verdict", "pending") != "pending"}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    return sorted(cid for cid in measured if results.get(cid, {}).get("verdict", "pending") == "pending")
 
 
 def _fmt(x: Optional[float], sign: bool = True) -> str:
@@ -490,11 +495,15 @@ def write(ctx, out: Path, *, argv) -> Path:
     for claim in CLAIMS:
         result = claim(data)
         results[result["id"]] = result
-    out.mkdir(parents=True, exist_ok=True)
-    figures = _plots(data, results, out)
+    lost = measured_lost(out, results)
+    if lost:
+        raise OutputExistsError(f"{str(out)!r} holds measured verdicts for {', '.join(lost)}, which --work "
+                                f"{str(ctx.work)!r} has not measured; a report never turns a measured verdict "
+                                "pending, so run those stages first (the same command without --stages report), "
+                                "or choose another --out.")
     stages = {}
     for path in sorted(ctx.work.glob("*/done.json")):
-        done = json.loads(path.read_text())
+        done = read_json(path)
         stages[path.parent.name] = {"wall_s": done["wall_s"], "created": done["created"],
                                     "invocations": done.get("invocations"),
                                     "hardware": done["hardware"], "settings": done["settings"], "result": done["result"]}
@@ -525,14 +534,14 @@ def write(ctx, out: Path, *, argv) -> Path:
               + f" | {s['created']} |" for name, s in stages.items()]
     pending = sorted({n for c in results.values() for n in c.get("needs", []) + c.get("missing", [])})
     if pending:
-        lines += ["", "Stages not run yet: " + ", ".join(pending) + ". The same command runs them and rebuilds "
-                  "this report; finished stages are kept."]
+        lines += ["", "Stages not run yet: " + ", ".join(pending) + ". The same command with --overwrite runs "
+                  "them and rebuilds this report; finished stages are kept."]
     if original.get("model_hash"):
         lines += ["", f"Original model weights sha256: `{original['model_hash'].get('final', '')}`."]
-    files = ["README.md", "results.json", RUN_RECORD] + figures
-    write_json(out / "results.json", {"study": asdict(study), "claims": results})
-    write_json(out / RUN_RECORD, record(kind="reproduce", command=list(argv), study=asdict(study),
-                                        seeds=list(range(study.seeds)), work=str(ctx.work), stages=stages))
-    write_text(out / "README.md", "\n".join(lines) + "\n")
-    write_json(out / MANIFEST, {"files": files})
+    with replacing(out, **REPORT) as tmp:
+        _plots(data, results, tmp)
+        write_json(tmp / "results.json", {"study": asdict(study), "claims": results})
+        write_json(tmp / RUN_RECORD, record(kind="reproduce", command=list(argv), study=asdict(study),
+                                            seeds=list(range(study.seeds)), work=str(ctx.work), stages=stages))
+        write_text(tmp / "README.md", "\n".join(lines) + "\n")
     return out

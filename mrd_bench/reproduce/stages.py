@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mrd_bench.io import drop_torn_tail, write_json
+from mrd_bench.io import drop_torn_tail, read_json, write_json
 from mrd_bench.reproduce.study import Context, Stage, key_hash
 
 
@@ -41,7 +41,7 @@ def run_original(ctx: Context, folder: Path) -> dict:
     inputs, settings, loop = _finetune_args(ctx)
     record_path = ctx.original / RECORD
     if record_path.is_file():  # a finished fine-tune of these inputs: adopt it
-        rec = json.loads(record_path.read_text())
+        rec = read_json(record_path)
         if rec["inputs"] == asdict(inputs) and rec["loop"] == asdict(loop):
             return {"model_hash": rec["model_hash"], "earlier_wall_s": rec["wall_time_s"], "adopted": True}
     _, rec = run_finetune(inputs, settings, loop, ctx.original, overwrite=record_path.is_file(),
@@ -110,7 +110,7 @@ def run_definition(ctx: Context, folder: Path) -> dict:
     for seed in range(s.seeds):
         path = folder / f"seed-{seed}.json"
         key = {"sigma": s.sigma, "pairs": s.pairs, "seed": seed, "batch_size": s.batch_size}
-        if path.is_file() and json.loads(path.read_text())["key"] == key:
+        if path.is_file() and read_json(path)["key"] == key:
             continue
         draws = token_draws(model, items, sigma=s.sigma, seed=seed, pairs=s.pairs, batch_size=s.batch_size,
                             progress=ctx.progress, desc=f"MRD definition, seed {seed}")
@@ -132,7 +132,7 @@ def _estimator(name: str):
             path = folder / f"seed-{seed}.json"
             cfg = ScoreConfig(estimator=name, sigma=sigma, draws=draws, seed=seed, eps=s.eps,
                               batch_size=s.batch_size, baselines=False)
-            if path.is_file() and json.loads(path.read_text())["key"] == cfg.describe():
+            if path.is_file() and read_json(path)["key"] == cfg.describe():
                 continue
             rows, values = score_items(model, items, list(forget["sample_id"]), [""] * len(items), cfg,
                                        progress=ctx.progress)
@@ -166,7 +166,7 @@ def run_sensitivity(ctx: Context, folder: Path) -> dict:
     items = [encoded[i] for i in pick]
     ids = [forget["sample_id"][i] for i in pick]
     out_path = folder / "sensitivity.json"
-    result = json.loads(out_path.read_text()) if out_path.is_file() else {"sample_id": ids, "runs": {}}
+    result = read_json(out_path) if out_path.is_file() else {"sample_id": ids, "runs": {}}
     if result["sample_id"] != ids:
         result = {"sample_id": ids, "runs": {}}
 
@@ -203,7 +203,7 @@ def _updates(method_name: str):
         from mrd_bench.unlearn import Settings
 
         s = ctx.study
-        threshold = json.loads((ctx.work / "baselines" / "baselines.json").read_text())["threshold_ma"]
+        threshold = read_json(ctx.work / "baselines" / "baselines.json")["threshold_ma"]
         budget = Budget(lr=s.updates_lr_for(method_name), max_updates=s.max_updates, horizon=s.horizon,
                         threshold_ma=threshold)
         model, tok = ctx.load_original()
@@ -215,8 +215,8 @@ def _updates(method_name: str):
         sink_path = folder / "rows.jsonl"
         key = {**asdict(budget), "method": method_name}
         marker = folder / "rows.key.json"
-        if marker.is_file() and json.loads(marker.read_text()) != key and sink_path.is_file():
-            os.replace(sink_path, folder / f"rows.{key_hash(json.loads(marker.read_text()))[:12]}.jsonl")
+        if marker.is_file() and read_json(marker) != key and sink_path.is_file():
+            os.replace(sink_path, folder / f"rows.{key_hash(read_json(marker))[:12]}.jsonl")
         write_json(marker, key)
         drop_torn_tail(sink_path)
         done = {}
@@ -259,7 +259,7 @@ def _keyed_runs(folder: Path, key: dict) -> tuple[Path, dict]:
     """runs.jsonl of the settings `key`, and the runs it holds: a file written under other settings
     is moved aside (runs.<its key>.jsonl), never mixed in."""
     path, marker = folder / "runs.jsonl", folder / "runs.key.json"
-    old = json.loads(marker.read_text()) if marker.is_file() else None
+    old = read_json(marker) if marker.is_file() else None
     if old != key and path.is_file():
         os.replace(path, folder / f"runs.{key_hash(old)[:12] if old is not None else 'unkeyed'}.jsonl")
     write_json(marker, key)

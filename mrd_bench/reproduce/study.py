@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError
-from mrd_bench.io import write_json
+from mrd_bench.io import read_json, write_json
 from mrd_bench.models import EMBEDDED, cache_dir
 
 HOLDOUT = {2: "holdout01", 10: "holdout05", 20: "holdout10"}  # TOFU's holdout split per forget size (authors)
@@ -211,7 +211,7 @@ class Context:
 
     def done(self, name: str) -> Optional[dict]:
         path = self.work / name / "done.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_json(path) if path.is_file() else None
 
 
 def key_hash(obj) -> str:
@@ -224,7 +224,7 @@ class StageClock:
 
     def __init__(self, path: Path, key: str, every: float = 30.0):
         self.path, self.key, self.every = path, key, every
-        old = json.loads(path.read_text()) if path.is_file() else {}
+        old = read_json(path) if path.is_file() else {}
         same = old.get("key") == key
         self.prior = float(old.get("wall_s", 0.0)) if same else 0.0
         self.invocations = int(old.get("invocations", 0)) + 1 if same else 1
@@ -279,6 +279,16 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     return out
 
 
+def check_work(work) -> None:
+    """--work must be a folder that can be written (or made), before any stage runs."""
+    from mrd_bench.io import check_output_path
+
+    if Path(work).expanduser().exists() and not Path(work).expanduser().is_dir():
+        raise ConfigError(f"--work {str(work)!r} is a file; give a folder for the stages' outputs (it is made if "
+                          "missing).")
+    check_output_path(work, folder=True, flag="--work")
+
+
 def reproduce(study: Study, out, *, work=None, stages: Optional[list[str]] = None, overwrite: bool = False,
               progress: bool = True, argv: Optional[list[str]] = None) -> Path:
     """Run the stages (all, or those named) in order, then rebuild the report in `out`."""
@@ -290,11 +300,14 @@ def reproduce(study: Study, out, *, work=None, stages: Optional[list[str]] = Non
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(names)} (or 'report' "
                           "to rebuild the report from the stages already done).")
+    if work is not None:
+        check_work(work)
     out = report.target(out, study=study, overwrite=overwrite)
     ctx = Context(study, Path(work).expanduser() if work else study.default_work(), progress)
-    ctx.work.mkdir(parents=True, exist_ok=True)
-    write_json(ctx.work / "study.json", asdict(study))
     wanted = names if not stages else [n for n in names if n in stages]
+    if wanted:  # `--stages report` only reads: a new --work stays unmade
+        ctx.work.mkdir(parents=True, exist_ok=True)
+        write_json(ctx.work / "study.json", asdict(study))
     for stage in STAGES:
         if stage.name.startswith("updates_") and stage.name[len("updates_"):] not in study.method_list:
             continue

@@ -16,7 +16,7 @@ SEED_STRIDE = 1_000_003
 
 
 def generator(device: torch.device, seed: int, k: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed * SEED_STRIDE + k)
+    return torch.Generator(device=device).manual_seed((seed * SEED_STRIDE + k) % 2 ** 64)  # torch's seed range
 
 
 def noise_like(p: torch.Tensor, gen: torch.Generator, kind: str) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.errors import ConfigError, DataError, ModelError
 from mrd_bench.metrics.min_k import min_k_score
 from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.report.stratify import assign_bins, quantile_edges
@@ -132,19 +132,52 @@ def score_items(model, items: Sequence[Encoded], ids: Sequence[str], targets: Se
             values[:, flat] = chunk_values
             for i, row in zip(flat, chunk_rows):
                 rows[i] = row
+    check_scores(rows, cfg)  # type: ignore[arg-type]
     return rows, values  # type: ignore[return-value]
 
 
+def check_finite_weights(model) -> None:
+    """Weights that are not finite numbers (a diverged run's checkpoint) have no difficulty to measure."""
+    named = list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named]).cpu().tolist()  # one sync
+    bad = [name for (name, _), ok in zip(named, finite) if not ok]
+    if bad:
+        raise ModelError(f"the model's weights are not finite: {len(bad)} of {len(named)} tensors hold NaN or Inf "
+                         f"(e.g. {bad[0]!r}), as a diverged training run leaves them; score a model trained "
+                         "with a lower --lr.")
+
+
 def _ready(model, device):
-    """Scoring runs in float32 or wider: a σ-sized step vanishes in bf16/fp16 weights."""
+    """Scoring runs in float32 or wider: a σ-sized step vanishes in bf16/fp16 weights; and only
+    on finite weights."""
     import copy
     import warnings
 
+    check_finite_weights(model)
     if any(p.dtype not in (torch.float32, torch.float64) for p in model.parameters()):
         warnings.warn("MRD perturbs a float32 copy of the model; its weights are not float32.", stacklevel=3)
         model = copy.deepcopy(model).float()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     return model.to(device).eval(), device
+
+
+def check_scores(rows: Sequence[dict], cfg: ScoreConfig) -> None:
+    """A score that is not a finite number is an error, never a bin."""
+    bad = [r for r in rows if not math.isfinite(r["score"])]
+    if bad:
+        raise DataError(f"{len(bad)} of {len(rows)} MRD scores are not finite (e.g. {bad[0]['sample_id']}: "
+                        f"{bad[0]['score']}), never a difficulty: the model's log-probabilities overflow, itself "
+                        "(a checkpoint of a diverged run, e.g. one trained at too high a --lr) or under the noise "
+                        f"(lower --sigma, now {cfg.build().sigma:g}).")
+
+
+def clamp_warning(rows: Sequence[dict], cfg: ScoreConfig) -> Optional[str]:
+    """Every scored token below --eps: each |log p| is the clamp, and the scores measure eps, not the model."""
+    tokens = sum(r["n_tokens"] for r in rows)
+    if tokens and sum(r["n_clamped"] for r in rows) == tokens:
+        return (f"--eps {cfg.eps:g} clamps all {tokens} scored tokens (|log p| < eps for every one): the scores "
+                "measure the clamp, not the model; lower --eps (default 1e-3).")
+    return None
 
 
 def bin_rows(rows: list[dict], n_bins: int) -> list[float]:

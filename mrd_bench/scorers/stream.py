@@ -18,11 +18,12 @@ from typing import Optional, Sequence
 
 from tqdm.auto import tqdm
 
+from mrd_bench.errors import DataError
 from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows
 from mrd_bench.models import Encoded, weights_hash
 from mrd_bench.pipeline import write_scores
-from mrd_bench.scorers.runner import (ScoreConfig, _ready, bin_rows, cache_key, check_items, noisy_warning,
-                                      plan_chunks, score_chunk)
+from mrd_bench.scorers.runner import (ScoreConfig, _ready, bin_rows, cache_key, check_items, check_scores,
+                                      clamp_warning, noisy_warning, plan_chunks, score_chunk)
 
 
 class Interrupted(RuntimeError):
@@ -77,9 +78,14 @@ def score_to_file(model, items: Sequence[Encoded], ids: Sequence[str], targets: 
 def _finish(partial: Path, out: Path, ids: Sequence[str], cfg: ScoreConfig, meta: dict) -> None:
     done = read_partial_rows(partial)
     rows = [done[sid] for sid in ids]
+    try:
+        check_scores(rows, cfg)
+    except DataError:
+        shutil.rmtree(partial)  # rows that would only fail again
+        raise
     edges = bin_rows(rows, cfg.bins)
     warning = noisy_warning(rows)
-    if warning:
-        warnings.warn(warning, stacklevel=3)
+    for text in filter(None, (warning, clamp_warning(rows, cfg))):
+        warnings.warn(text, stacklevel=3)
     write_scores(out, rows, edges, {**meta, "noise_warning": warning})
     shutil.rmtree(partial)

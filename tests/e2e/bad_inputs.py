@@ -26,6 +26,8 @@ UPDATES_OUT = [*UPDATES, "--out", "{tmp}/u.jsonl"]
 ANNOTATE = ["annotate", *F10, "--out", "{tmp}/ann.json"]
 EXPORT = ["export-model", "--model", "{model}"]
 DEMO = ["demo", "--model", "{model}", "--no-progress"]
+SUBMIT = ["leaderboard", "submit", "--board", "{tmp}/board", "--run", "{tmp}/run", "--record", "{tmp}/run_record.json"]
+ROOT = Path(__file__).resolve().parents[2]
 EVAL = ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model}", "--device", "cpu"]
 
 
@@ -238,7 +240,7 @@ CASES = [
       "without a retain set"),
     C("demo zero board steps", [*DEMO, "--out", "{tmp}/demo", "--board-steps", "0"], "--board-steps must be at least 1"),
     # ---- leaderboard and audit -----------------------------------------------------------------
-    C("leaderboard without action", ["leaderboard"], "required: {submit,validate,build}"),
+    C("leaderboard without action", ["leaderboard"], "required: {submit,validate,build,verify,reference}"),
     C("build a missing board", ["leaderboard", "build", "{tmp}/none"], "no leaderboard definition"),
     C("build a board that is not JSON", ["leaderboard", "build", "{tmp}"], "not JSON", setup="yaml_board"),
     C("validate a missing submission", ["leaderboard", "validate", "{tmp}/none", "--board", "{tmp}/none"],
@@ -278,6 +280,117 @@ CASES = [
                              "--tasks", "tofu_forget_mrd"], "not a causal", setup="t5"),
     C("eval pretrained without tokenizer", ["eval", "--model", "hf", "--model_args", "pretrained={tmp}/m",
                                             "--tasks", "tofu_forget_mrd"], "has no tokenizer", setup="no_tokenizer"),
+    # ---- the overwrite policy (issue #26): what once lost data is refused, its folder untouched --
+    C("submit named .. over its board", [*SUBMIT, "--name", "..", "--overwrite"], "--name '..' gives no folder name",
+      setup="board_and_run"),
+    C("submit into its board", [*SUBMIT, "--name", "x", "--out", "{tmp}/board/submissions/..", "--overwrite"],
+      "is --board", "which this command reads", setup="board_and_run"),
+    C("submit over a folder of notes", [*SUBMIT, "--name", "x", "--out", "{tmp}/mine", "--overwrite"],
+      "did not write (notes.txt, plots/)", setup="board_run_and_notes"),
+    C("annotate over its own scores", ["annotate", *F10, "--scores", "{tmp}/s.jsonl", "--out", "{tmp}/s.jsonl",
+                                       "--overwrite"], "is --scores", "which this command reads", setup="good_scores"),
+    C("annotate over the scores' bin edges", ["annotate", *F10, "--scores", "{tmp}/s.jsonl", "--out",
+                                              "{tmp}/s.meta.json", "--overwrite"], "is the bin edges of --scores",
+      setup="good_scores"),
+    C("score over its own data", [*SCORE, "--data-path", "{tmp}/x.jsonl", "--out", "{tmp}/x.jsonl", "--overwrite"],
+      "is --data-path", "which this command reads", setup="user_data"),
+    C("score into a FIFO", [*SCORE, "--out", "{tmp}/s.jsonl", "--overwrite"], "is a FIFO, not a regular file",
+      setup="fifo"),
+    C("score into a character device", [*SCORE, "--out", "/dev/null", "--overwrite"],
+      "is a character device, not a regular file"),
+    C("unlearn over its own model", [*UNLEARN[:2], "{tmp}/m", *UNLEARN[3:], "--out", "{tmp}/m", "--overwrite"],
+      "is --model", setup="copied_model"),
+    C("export over its own model", [*EXPORT[:2], "{tmp}/m", "--out", "{tmp}/m", "--overwrite"], "is --model",
+      setup="copied_model"),
+    C("report over its lm-eval folder", ["report", "{tmp}/run", "--out", "{tmp}/run", "--overwrite"],
+      "is OUTPUT_DIR", setup="good_results"),
+    C("report over a checkpoint", ["report", "{tmp}/run", "--out", "{tmp}/m", "--overwrite"],
+      "holds another command's output (checkpoint)", setup="results_and_saved_model"),
+    C("reproduce a pending report over a measured one", [
+        "reproduce", "--work", "{tmp}/work", "--out", "{tmp}/report", "--stages", "report", "--overwrite",
+        "--no-progress"], "holds measured verdicts for predicts", "never turns a measured verdict pending",
+      setup="measured_report"),
+    C("reproduce over a report without --overwrite", [
+        "reproduce", "--work", "{tmp}/work", "--out", "{tmp}/report", "--stages", "report", "--no-progress"],
+      "already holds a reproduction report", "--overwrite", setup="measured_report"),
+    # ---- issue 26: checks before the work, stop on divergence, one line for what the user can cause ----
+    C("eval output under /proc", [*EVAL, "--tasks", "tofu_forget_mrd", "--output_path", "/proc/x"],
+      "--output_path '/proc/x' cannot be written"),
+    C("eval output is a file", [*EVAL, "--tasks", "tofu_forget_mrd", "--output_path", "{tmp}/notes.txt"],
+      "is a file; lm-eval writes a folder there", setup="notes"),
+    C("eval output under a file", [*EVAL, "--tasks", "tofu_forget_mrd", "--output_path", "{tmp}/notes.txt/run"],
+      "which is a file", setup="notes"),
+    C("eval json output under a file", [*EVAL, "--tasks", "tofu_forget_mrd", "--output_path",
+                                        "{tmp}/notes.txt/r.json"], "which is a file", setup="notes"),
+    C("eval zero limit", [*EVAL, "--tasks", "tofu_forget_mrd", "--limit", "0"],
+      "--limit must be a positive number of documents per task", "got 0"),
+    C("eval negative limit", [*EVAL, "--tasks", "tofu_forget_mrd", "--limit", "-1"], "--limit must be", "got -1"),
+    C("eval text limit", [*EVAL, "--tasks", "tofu_forget_mrd", "--limit", "abc"], "invalid float value: 'abc'"),
+    C("eval text batch size", [*EVAL, "--tasks", "tofu_forget_mrd", "--batch_size", "abc"],
+      "--batch_size must be a whole number >= 1, 'auto' or 'auto:N'; got 'abc'"),
+    C("eval zero batch size", [*EVAL, "--tasks", "tofu_forget_mrd", "--batch_size", "0"], "--batch_size", "got '0'"),
+    C("eval negative batch size", [*EVAL, "--tasks", "tofu_forget_mrd", "--batch_size", "-2"], "got '-2'"),
+    C("eval zero batch size in model args", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},batch_size=0",
+                                             "--tasks", "tofu_forget_mrd"], "--model_args batch_size must be"),
+    C("eval unknown dtype", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},dtype=float33",
+                             "--tasks", "tofu_forget_mrd"], "dtype='float33' is not a torch dtype"),
+    C("eval text max length", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},max_length=abc",
+                               "--tasks", "tofu_forget_mrd"], "--model_args max_length must be a whole number"),
+    C("eval maybe a switch", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},reuse_prefix=maybe",
+                              "--tasks", "tofu_forget_mrd"], "reuse_prefix='maybe' is not a switch"),
+    C("eval without model args", ["eval", "--model", "hf-mrd", "--tasks", "tofu_forget_mrd"],
+      "--model hf-mrd needs --model_args pretrained=PATH", "got no --model_args"),
+    C("eval misspelt pretrained", ["eval", "--model", "hf-mrd", "--model_args", "pretrainde={model}", "--tasks",
+                                   "tofu_forget_mrd"], "unknown --model_args key 'pretrainde'",
+      "did you mean 'pretrained'"),
+    C("eval without tasks", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model}"], "--tasks is required"),
+    C("eval samples without output", [*EVAL, "--tasks", "tofu_forget_mrd", "--log_samples"],
+      "--log_samples needs --output_path"),
+    C("eval metadata split a number", [*EVAL, "--tasks", "tofu_forget_mrd", "--metadata", '{{"split": 10}}'],
+      "--metadata split: 10 is not of type 'string'"),
+    C("eval metadata misspelt key", [*EVAL, "--tasks", "tofu_forget_mrd", "--metadata", '{{"splt": "forget01"}}'],
+      "unknown --metadata key 'splt'", "did you mean 'split'"),
+    C("eval metadata renormalize as text", [*EVAL, "--tasks", "tofu_forget_mrd", "--metadata",
+                                            '{{"renormalize": "no"}}'], "renormalize: 'no' is not of type 'boolean'"),
+    C("eval metadata key no task reads", [*EVAL, "--tasks", "tofu_forget_mrd", "--metadata", '{{"colour": 1}}'],
+      "unknown --metadata key 'colour'", "none of the tasks reads it"),
+    C("eval metadata prompt format", [*EVAL, "--tasks", "tofu_forget_mrd", "--metadata",
+                                      '{{"prompt_format": "chat"}}'], "prompt_format: 'chat' is not one of"),
+    C("eval metadata zero n", [*EVAL, "--tasks", "whp_forget_mrd", "--metadata", '{{"n": 0}}'],
+      "--metadata n: 0 is less than the minimum of 1"),
+    C("unlearn diverges", [*UNLEARN_OUT, "--lr", "1e20", "--max-steps", "3"], "training diverged at step 2",
+      "the loss is nan", "no checkpoint was written", "Lower --lr"),
+    C("finetune diverges", [*FINETUNE_OUT, "--lr", "1e20", "--max-steps", "4"], "training diverged at step",
+      "no checkpoint was written"),
+    C("unlearn lr overflowing adam", [*UNLEARN_OUT, "--lr", "1e38"], "--lr 1e+38 is too large", "overflows a float32"),
+    C("finetune lr overflowing adam", [*FINETUNE_OUT, "--lr", "1e38"], "is too large"),
+    C("demo lr overflowing adam", [*DEMO, "--out", "{tmp}/demo", "--lr", "1e38"], "--lr 1e+38 is too large"),
+    C("score non-finite weights", [*SCORE_OUT[:2], "{tmp}/m", *SCORE_OUT[3:]], "weights are not finite",
+      "1 of 21 tensors hold NaN or Inf", "'lm_head.weight'", setup="i26_nan_weights"),
+    C("score non-finite scores", [*SCORE_OUT[:2], "{tmp}/m", *SCORE_OUT[3:]], "10 of 10 MRD scores are not finite",
+      "never a difficulty", setup="i26_overflowing_model"),
+    C("score seed beyond 64 bits", [*SCORE_OUT, "--seed", str(2 ** 64)],
+      "--seed must be a whole number from 0 to 2**64-1", str(2 ** 64)),
+    C("score negative seed", [*SCORE_OUT, "--seed", "-1"], "--seed must be a whole number", "got -1"),
+    C("unlearn seed beyond 64 bits", [*UNLEARN_OUT, "--seed", str(2 ** 70)], "--seed must be a whole number"),
+    C("compare zero resamples", ["compare-difficulty", "{tmp}/a.jsonl", "{tmp}/b.jsonl", "--out", "{tmp}/cmp",
+                                 "--resamples", "0"], "--resamples must be at least 1", "got 0"),
+    C("compare negative resamples", ["compare-difficulty", "{tmp}/a.jsonl", "{tmp}/b.jsonl", "--out", "{tmp}/cmp",
+                                     "--resamples", "-5"], "--resamples must be at least 1", "got -5"),
+    C("more subset authors than TOFU has", ["data", "--benchmark", "tofu", "--split", "forget01", "--subset-authors",
+                                            "1000"], "--subset-authors 1000 is more than TOFU's 200 authors"),
+    C("finetune on more authors than TOFU has", [*FINETUNE_OUT[:4], "tofu", *FINETUNE_OUT[5:], "--subset-authors",
+                                                 "201"], "more than TOFU's 200 authors"),
+    C("annotate a repeated sample id", [*ANNOTATE, "--scores", "{tmp}/s.jsonl"], "s.jsonl:11 repeats sample_id",
+      "first on line 2", setup="i26_repeated_id"),
+    C("reproduce work is a file", ["reproduce", "--work", "{tmp}/notes.txt", "--out", "{tmp}/rep", "--no-progress"],
+      "--work", "notes.txt' is a file", setup="notes"),
+    C("cache under /proc", [*ANNOTATE, "--scores", "{tmp}/s.jsonl"], "cache folder '/proc/x'", "$MRD_BENCH_CACHE",
+      "point MRD_BENCH_CACHE at a folder", env={"MRD_BENCH_CACHE": "/proc/x"}),
+    C("cache is a file", SCORE_OUT, "cache folder '/etc/passwd'", "(from $MRD_BENCH_CACHE)", "Not a directory",
+      env={"MRD_BENCH_CACHE": "/etc/passwd"}),
+    C("home under /proc", UNLEARN_OUT, "'/proc/x/.cache/mrd_bench' (from $HOME/.cache/mrd_bench)",
+      env={"MRD_BENCH_CACHE": "", "HOME": "/proc/x"}),
 ]
 
 
@@ -330,6 +443,8 @@ GOOD_RESULTS = json.dumps({"results": {"t": {"acc,none": 0.5}}})
 
 def setup(name: str, ctx: dict) -> None:
     tmp, data = ctx["tmp"], ctx["data"]
+    if name in ISSUE_26_SETUPS:
+        return ISSUE_26_SETUPS[name](ctx)
     if name == "duplicate_rows":
         lines = [json.dumps(r) for r in _tofu_rows(data, 3)]
         _tofu_split(tmp, lines + lines[:1])
@@ -455,5 +570,81 @@ def setup(name: str, ctx: dict) -> None:
     elif name == "good_results_and_notes":
         _results(tmp, GOOD_RESULTS)
         _write(tmp / "notes.txt", "my notes")
+    elif name in ("board_and_run", "board_run_and_notes"):
+        board_and_run(tmp)
+        if name == "board_run_and_notes":  # a submission folder where its user keeps notes and plots
+            _write(tmp / "mine" / "submission.json", "{}")
+            _write(tmp / "mine" / "notes.txt", "my notes")
+            (tmp / "mine" / "plots").mkdir()
+    elif name == "user_data":
+        _write(tmp / "x.jsonl", '{"question": "Who?", "answer": "Me."}\n')
+    elif name == "fifo":
+        import os
+
+        os.mkfifo(tmp / "s.jsonl")
+    elif name == "copied_model":
+        _copy_model(ctx)
+    elif name == "results_and_saved_model":
+        _results(tmp, GOOD_RESULTS)
+        _write(tmp / "m" / "config.json", "{}")
+        _write(tmp / "m" / ".mrd_bench_files.json", json.dumps({"written_by": "checkpoint", "files": ["config.json"]}))
+    elif name == "measured_report":
+        measured_report(tmp / "report")
     else:
         raise KeyError(name)
+
+
+def board_and_run(tmp: Path) -> None:
+    """{tmp}/board: the committed fictitious board (its definition and annotation); {tmp}/run: one
+    of its submissions laid out as the lm-eval output folder it came from; {tmp}/run_record.json."""
+    source = ROOT / "leaderboards" / "fictitious_forget20"
+    for name in ("board.json", "annotation.json"):
+        _write(tmp / "board" / name, (source / name).read_text())
+    entry = source / "submissions" / "ga_mrd"
+    stamp = "2026-01-01T00-00-00"
+    _write(tmp / "run" / f"results_{stamp}.json", (entry / "results.json").read_text())
+    _write(tmp / "run_record.json", (entry / "run_record.json").read_text())
+    for path in entry.glob("samples_*.jsonl"):
+        first, *rest = path.read_text().splitlines()
+        row = json.loads(first)
+        row["doc"]["annotation"] = str(tmp / "board" / "annotation.json")
+        _write(tmp / "run" / f"{path.stem}_{stamp}.jsonl", "\n".join([json.dumps(row), *rest]) + "\n")
+
+
+def measured_report(folder: Path) -> None:
+    """A reproduction report with a measured verdict, as `mrd-bench reproduce` writes it."""
+    _write(folder / "results.json", json.dumps({"claims": {"predicts": {"verdict": "reproduced"}}}))
+    _write(folder / "README.md", "# measured\n")
+    _write(folder / "run_record.json", json.dumps({"study": {}}))
+    _write(folder / ".mrd_bench_files.json", json.dumps({"written_by": "reproduce", "files": [
+        "README.md", "results.json", "run_record.json"]}))
+
+
+# ---- issue 26: checks before the work (setups) ------------------------------------------------
+
+def _model_with(ctx, change) -> None:
+    """{tmp}/m: the tiny model with `change(weights)` applied to its safetensors."""
+    from safetensors.torch import load_file, save_file
+
+    path = _copy_model(ctx) / "model.safetensors"
+    weights = load_file(path)
+    change(weights)
+    save_file(weights, path, metadata={"format": "pt"})
+
+
+def _nan_weights(ctx) -> None:  # what a diverged run leaves
+    _model_with(ctx, lambda w: w["lm_head.weight"].view(-1)[0].fill_(float("nan")))
+
+
+def _overflowing_model(ctx) -> None:  # finite weights whose logits overflow: every log p is NaN
+    _model_with(ctx, lambda w: w["lm_head.weight"].fill_(3e38))
+
+
+def _repeated_id(ctx) -> None:
+    ids = _fictitious_ids()
+    _scores(ctx["tmp"], [{"sample_id": s, "score": 0.1 * i} for i, s in enumerate(ids)] + [
+        {"sample_id": ids[1], "score": 0.9}])
+
+
+ISSUE_26_SETUPS = {"i26_nan_weights": _nan_weights, "i26_overflowing_model": _overflowing_model,
+                   "i26_repeated_id": _repeated_id}

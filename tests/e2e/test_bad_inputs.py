@@ -11,9 +11,9 @@ from tests.e2e.bad_inputs import CASES, setup
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every path under `folder` with a hash of its bytes (folders as '/')."""
-    return {str(p.relative_to(folder)): "/" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*"))}
+    """Every path under `folder` with a hash of its bytes (folders as '/', a FIFO as '|')."""
+    return {str(p.relative_to(folder)): "/" if p.is_dir() else "|" if p.is_fifo() else
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))}
 
 
 def test_the_corpus_is_large_and_distinct():
@@ -45,3 +45,31 @@ def test_bad_input(case, tmp_path, tiny_checkpoint, data_dir, monkeypatch, capsy
     for word in case["words"]:
         assert word in lines[0], lines[0]
     assert snapshot(tmp_path) == before, "the command changed its folder"
+
+
+# ---- issue 26: a full disk is one line naming the path (the writer made to fail with ENOSPC) ----
+
+@pytest.mark.parametrize("named", [True, False], ids=["error names its file", "error names no file"])
+def test_no_space_left_is_one_line_naming_the_path(named, tmp_path, tiny_checkpoint, data_dir, monkeypatch, capsys):
+    import errno
+    import os
+
+    import mrd_bench.scorers.stream
+    from mrd_bench.cli import main
+
+    out = tmp_path / "s.jsonl"
+
+    def full_disk(path, *args, **kwargs):
+        if named:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write() on a full disk raises it
+
+    monkeypatch.setattr(mrd_bench.scorers.stream, "write_scores", full_disk)
+    code = main(["score", "--model", str(tiny_checkpoint), "--benchmark", "fictitious", "--split", "forget10",
+                 "--k", "1", "--no-baselines", "--no-progress", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"mrd-bench: error: no space left on the device writing {str(out)!r} ("), last
+    assert "bytes free there" in last and "run the same command to resume" in last
+    assert (tmp_path / "s.jsonl.partial").is_dir()  # the scored rows stay for the resume

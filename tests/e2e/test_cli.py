@@ -73,7 +73,7 @@ def test_demo_on_a_tiny_model_caches_the_original(tiny_checkpoint, tmp_path):
     assert first.returncode == 0, first.stderr
     assert f"Report: {out / 'report.md'}" in first.stdout
     assert {p.name for p in out.iterdir()} == {"report.md", "mrd.png", "scores.jsonl", "scores.meta.json", "run.json",
-                                               "board", "work"}
+                                               "board", "work", ".mrd_bench_files.json"}
     run = json.loads((out / "run.json").read_text())
     assert run["original_model_cached"] is False and run["base_model_hash"] != run["original_model_hash"]
     # the main job ends with its purpose: a board of the unlearned entries, its ranking and its page
@@ -127,12 +127,12 @@ def test_eval_defaults_the_batch_size_and_notes_the_prompt(monkeypatch, capsys):
     seen = []
     monkeypatch.setattr(lm_eval.__main__, "cli_evaluate", lambda: seen.append(list(sys.argv)))
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert main(["eval", "--model", "hf-mrd", "--tasks", "tofu_forget_mrd"]) == 0
+    assert main(["eval", "--model", "hf-mrd", "--model_args", "pretrained=gpt2", "--tasks", "tofu_forget_mrd"]) == 0
     argv = seen[-1]
     assert argv[argv.index("--batch_size") + 1] == "16"
     assert "--apply_chat_template" in capsys.readouterr().err
-    assert main(["eval", "--model", "hf-mrd", "--tasks", "tofu_forget_mrd", "--batch_size=4",
-                 "--apply_chat_template"]) == 0
+    assert main(["eval", "--model", "hf-mrd", "--model_args", "pretrained=gpt2", "--tasks", "tofu_forget_mrd",
+                 "--batch_size=4", "--apply_chat_template"]) == 0
     assert seen[-1].count("--batch_size=4") == 1 and "--batch_size" not in seen[-1]
     assert capsys.readouterr().err == ""
 

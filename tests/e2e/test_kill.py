@@ -16,9 +16,9 @@ from tests.e2e.test_cli import mrd_bench
 FICT = ["--benchmark", "fictitious", "--no-progress"]
 
 
-def kill_when(args: list[str], ready, what: str) -> subprocess.CompletedProcess:
-    """Start `python -m mrd_bench.cli ARGS`, SIGKILL it as soon as `ready()` holds; it must not
-    have finished by then."""
+def kill_when(args: list[str], ready, what: str, sig: int = signal.SIGKILL) -> subprocess.CompletedProcess:
+    """Start `python -m mrd_bench.cli ARGS`, send it `sig` (SIGKILL) as soon as `ready()` holds; it
+    must not have finished by then."""
     proc = subprocess.Popen([sys.executable, "-m", "mrd_bench.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     while proc.poll() is None and not ready():
@@ -26,9 +26,10 @@ def kill_when(args: list[str], ready, what: str) -> subprocess.CompletedProcess:
     if proc.poll() is not None:
         out, err = proc.communicate()
         pytest.fail(f"the run ended (rc {proc.returncode}) before {what}; it must be killed mid-run:\n{err[-2000:]}")
-    proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
@@ -41,7 +42,8 @@ def _same_bytes(a: Path, b: Path) -> None:
                  "--mrd-draws", "1", "--refresh-every", "20", "--batch-size", "2", "--max-steps", "60"]),
     ("finetune", ["--split", "full", "--batch-size", "4", "--max-steps", "60"]),
 ])
-def test_killed_training_resumes_to_the_same_weights(tiny_checkpoint, tmp_path, command, extra):
+def test_killed_training_resumes_to_the_same_weights(tiny_checkpoint, tmp_path, command, extra, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as kill_when's run: the thread count changes float sums
     args = [command, "--model", str(tiny_checkpoint), *FICT, *extra, "--lr", "1e-3", "--seed", "3",
             "--save-every", "5"]
     whole = mrd_bench(*args, "--out", str(tmp_path / "whole"))
@@ -88,8 +90,10 @@ def test_a_second_run_into_the_same_output_is_refused_naming_the_first(tiny_chec
     from mrd_bench.io import lock_path
 
     out = tmp_path / "scores.jsonl"
-    args = ["score", "--model", str(tiny_checkpoint), *FICT, "--split", "forget20", "--k", "40", "--sigma", "1e-2",
-            "--out", str(out)]
+    # long enough (K = 80, small batches) that the first run still holds the lock while the second
+    # interpreter starts, even on a loaded machine
+    args = ["score", "--model", str(tiny_checkpoint), *FICT, "--split", "forget20", "--k", "80", "--sigma", "1e-2",
+            "--batch-size", "2", "--chunk-batches", "1", "--no-baselines", "--out", str(out)]
     first = subprocess.Popen([sys.executable, "-m", "mrd_bench.cli", *args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     partial = out.with_name("scores.jsonl.partial")
@@ -103,3 +107,21 @@ def test_a_second_run_into_the_same_output_is_refused_naming_the_first(tiny_chec
     assert first.returncode == 0, err  # the first run finished undisturbed
     assert len(out.read_text().splitlines()) == 20 and not partial.exists()
     assert not lock_path(out).exists()  # released
+
+
+def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(tiny_checkpoint, tmp_path):
+    args = ["score", "--model", str(tiny_checkpoint), *FICT, "--split", "forget10", "--k", "6", "--sigma", "1e-2",
+            "--batch-size", "2", "--chunk-batches", "1", "--no-baselines"]
+    whole = mrd_bench(*args, "--out", str(tmp_path / "whole" / "scores.jsonl"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "stopped" / "scores.jsonl"
+    partial = out.with_name("scores.jsonl.partial")
+    stopped = kill_when([*args, "--out", str(out)], _rows_in(partial, 2), "its first finished rows", signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1] == "mrd-bench: error: interrupted; run the same command to resume"
+    assert not out.exists() and partial.is_dir()
+    again = mrd_bench(*args, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "Resuming:" in again.stdout + again.stderr
+    _same_bytes(tmp_path / "whole" / "scores.jsonl", out)

@@ -178,3 +178,16 @@ def test_two_processes_train_like_one(tiny_checkpoint, tmp_path):
     assert record(tmp_path / "two")["processes"] == 2
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_a_run_that_changed_no_weight_says_so():
+    import warnings
+
+    from mrd_bench.methods.loop import LoopConfig, LoopResult
+    from mrd_bench.unlearn import warn_if_unchanged
+
+    with pytest.warns(UserWarning, match=r"no update changed the weights: after 1 step\(s\)"):
+        warn_if_unchanged({"initial": "a", "final": "a"}, LoopConfig(warmup_steps=100), LoopResult(steps=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_unchanged({"initial": "a", "final": "b"}, LoopConfig(), LoopResult(steps=1))

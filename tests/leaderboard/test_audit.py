@@ -14,6 +14,7 @@ import pytest
 
 from mrd_bench.audit import audit
 from mrd_bench.errors import DataError
+from mrd_bench.io import read_json
 from mrd_bench.lmeval.stratified import shipped_dir
 from tests.e2e.test_cli import assert_one_line_error, mrd_bench
 
@@ -68,7 +69,7 @@ def test_reweighting_and_the_ranking_comparison_by_hand(seeded, tmp_path):
     b.rename(folder / "b.json")
     a = _claim(folder, ids, **common, samples="ga_uniform.jsonl", compare="b.json")
     audit(a, tmp_path / "out", permutations=200, bootstrap=300)
-    r = json.loads((tmp_path / "out" / "audit.json").read_text())
+    r = read_json(tmp_path / "out" / "audit.json")  # NaN is null there, with its reason (valid JSON)
 
     def values(name):
         rows = [json.loads(line, parse_constant=float) for line in (folder / f"{name}.jsonl").read_text().splitlines()]

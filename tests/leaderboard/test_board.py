@@ -48,23 +48,34 @@ def test_build_recomputes_every_figure_from_the_samples(board_copy):
         assert s["reweighted"]["value"] == pytest.approx(sum(w[b] * np.mean(v) for b, v in by_bin.items()), rel=1e-12)
         utility = [r["prob"] for r in _samples(board_copy / "submissions" / entry["id"], "tofu_retain_qa_prob")]
         assert entry["scores"]["tofu_retain_qa_prob/prob"]["overall"]["value"] == pytest.approx(np.mean(utility))
-        assert entry["discrepancies"] == []  # lm-eval's own summary agrees with the recomputation
+        assert entry["flags"] == [] and entry["ranked"]  # no near-copies; the Pareto rule ranks every entry
         assert 1 <= entry["rank"]["reweighted"] <= 3
+    page_text = (board_copy / "index.html").read_text()
+    assert scores["utility_rule"] == {"kind": "pareto"} and "Pareto front" in page_text
+    assert "Rank = 1 + the number of entries that dominate this one" in page_text
     shares = np.array(scores["pairwise_win_share"]["reweighted"])
     assert np.allclose(shares + shares.T + np.eye(3), 1.0) or (shares + shares.T <= 1.0 + 1e-12).all()
 
 
-def test_stated_numbers_that_disagree_are_reported_not_used(board_copy):
+def test_stated_numbers_that_disagree_or_are_missing_refuse_the_entry(board_copy):
     sub = board_copy / "submissions" / "ga_uniform"
     results = json.loads((sub / "results.json").read_text(), parse_constant=float)
-    true = results["results"]["tofu_forget_mrd_mia"]["prob,none"]
     results["results"]["tofu_forget_mrd_mia"]["prob,none"] = 0.0  # a flattering summary
     (sub / "results.json").write_text(json.dumps(results))
+    problems, entry = validate(sub, load_board(board_copy))
+    assert entry is None and len(problems) == 1
+    assert "tofu_forget_mrd_mia/prob (overall): 0.0: differs from the recomputed" in problems[0]
     build(board_copy, progress=False)
-    entry = next(e for e in json.loads((board_copy / "scores.json").read_text())["entries"] if e["id"] == "ga_uniform")
-    assert entry["scores"]["tofu_forget_mrd_mia/prob"]["overall"]["value"] == pytest.approx(true)
-    assert any("states 0.0" in d and "tofu_forget_mrd_mia/prob (overall)" in d for d in entry["discrepancies"])
-    assert "states 0.0" in (board_copy / "index.html").read_text()
+    scores = json.loads((board_copy / "scores.json").read_text())
+    assert "ga_uniform" not in [e["id"] for e in scores["entries"]] and len(scores["entries"]) == 2
+    assert [r["submission"] for r in scores["rejected"]] == ["ga_uniform"]
+    assert "differs from the recomputed" in (board_copy / "index.html").read_text()
+    # emptied results objects switch nothing off: every figure the board scores must be stated
+    results["results"] = {task: {} for task in results["results"]}
+    (sub / "results.json").write_text(json.dumps(results))
+    problems, _ = validate(sub, load_board(board_copy))
+    assert len(problems) == 3 and all("the results file must state every figure" in p for p in problems)
+    assert "(5 of 5 figures of tofu_forget_mrd_mia/prob)" in problems[0]
 
 
 def test_submit_and_validate_through_the_cli(seeded, board_copy, tmp_path):
@@ -190,7 +201,7 @@ def test_build_refuses_to_replace_a_file_it_did_not_write(board_copy):
 def test_committed_boards_are_valid_and_their_scores_rebuild_exactly():
     """Every board under leaderboards/: its definition checks out, every committed submission
     validates, and re-scoring them reproduces the committed scores.json."""
-    from mrd_bench.leaderboard.build import score_entries
+    from mrd_bench.leaderboard.build import _reference, score_entries
 
     boards = sorted(p.parent for p in (ROOT / "leaderboards").glob("*/board.json"))
     assert {b.name for b in boards} >= {"tofu_subset5_forget01", "fictitious_forget20"}
@@ -205,10 +216,11 @@ def test_committed_boards_are_valid_and_their_scores_rebuild_exactly():
         if not (folder / "scores.json").is_file():
             continue
         committed = json.loads((folder / "scores.json").read_text())
-        again = json.loads(json.dumps(score_entries(board, entries)))
+        again = json.loads(json.dumps(score_entries(board, entries, _reference(board, folder))))
         assert [e["id"] for e in again["entries"]] == [e["id"] for e in committed["entries"]]
         for a, c in zip(again["entries"], committed["entries"]):
-            assert a["scores"] == c["scores"] and a["rank"] == c["rank"]
+            assert a["scores"] == c["scores"] and a["rank"] == c["rank"] and a["ranked"] == c["ranked"]
+            assert c["verification"]["verified"] == (folder / "verifications" / f"{c['id']}.json").is_file()
 
 
 def test_unlearn_reads_a_boards_annotation_as_its_scores(seeded):

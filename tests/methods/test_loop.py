@@ -96,3 +96,59 @@ def test_a_run_that_settles_above_the_threshold_stops_after_patience_checks(toke
     # lr ~ 0: MA stays put, so checks 1, 2, 3 find nothing lower than check 0's
     assert result.plateau_at == result.steps == 3 and result.updates_to_threshold is None
     assert [c["step"] for c in result.checks] == [0, 1, 2, 3]
+
+
+class _InfiniteGradient:
+    """A finite loss whose gradient is not: sqrt(x - x) is 0, its derivative at 0 is inf."""
+
+    retain = "none"
+    needs_reference = False
+    needs_refusals = False
+
+    def per_sample_loss(self, batch) -> torch.Tensor:  # [B]
+        nll = batch.forget_nll
+        return nll + torch.sqrt(nll - nll.detach())
+
+
+def test_non_finite_weights_after_an_update_stop_the_run_naming_the_step(tokenizer, tmp_path):
+    from mrd_bench.errors import TrainingDiverged
+    from mrd_bench.methods.loop import Resume
+
+    items = [encode_qa(tokenizer, q, a) for q, a in UNSEEN]
+    resume = Resume(tmp_path / "out.partial", every=1)
+    resume.folder.mkdir()
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step 1: after the update \(loss [0-9.]+\), "
+                                               r"\d+ of \d+ weight tensors hold NaN or Inf, e\.g\. '"):
+        train(build_model(len(tokenizer)), items, _InfiniteGradient(), Uniform(2),
+              LoopConfig(lr=1e-3, max_steps=3, batch_size=2), resume=resume, progress=False)
+    assert not resume.folder.exists()  # a state that would only diverge again is not kept
+
+
+def test_a_non_finite_loss_stops_the_run_before_its_update(tokenizer):
+    from mrd_bench.errors import TrainingDiverged
+
+    class NanLoss(_InfiniteGradient):
+        def per_sample_loss(self, batch) -> torch.Tensor:  # [B]
+            return batch.forget_nll * float("nan")
+
+    model = build_model(len(tokenizer))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match="training diverged at step 1: the loss is nan"):
+        train(model, [encode_qa(tokenizer, q, a) for q, a in UNSEEN], NanLoss(), Uniform(2),
+              LoopConfig(lr=1e-3, max_steps=2, batch_size=2), progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # no update applied
+
+
+def test_a_warm_up_longer_than_the_run_is_warned_about(tokenizer):
+    items = [encode_qa(tokenizer, q, a) for q, a in UNSEEN]
+    with pytest.warns(UserWarning, match="--warmup-steps 100 is not below the 1 step"):
+        train(build_model(len(tokenizer)), items, METHODS.get("ga")(), Uniform(2),
+              LoopConfig(lr=1e-5, max_steps=1, warmup_steps=100, batch_size=2), progress=False)
+
+
+def test_a_learning_rate_that_overflows_adam_is_refused():
+    from mrd_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="overflows a float32"):
+        LoopConfig(lr=1e38)
+    LoopConfig(lr=1e30)  # large, but AdamW's step fits: divergence is the loop's to catch

@@ -39,7 +39,8 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     assert "Stages not run yet" in readme and "updates_ga" in readme
     done = json.loads((work / "mrd_definition" / "done.json").read_text())
 
-    second = mrd_bench(*args)
+    assert_one_line_error(mrd_bench(*args), "already holds a reproduction report", "--overwrite")
+    second = mrd_bench(*args, "--overwrite")  # the report is an output: replaced only on request
     assert second.returncode == 0, second.stderr
     assert json.loads((work / "mrd_definition" / "done.json").read_text()) == done  # kept, not redone
     results = json.loads((out / "results.json").read_text())["claims"]

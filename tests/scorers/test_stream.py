@@ -97,3 +97,27 @@ def test_two_processes_give_the_same_scores_as_one(tiny_checkpoint, tmp_path):
     meta = json.loads((tmp_path / "two.meta.json").read_text())
     assert meta["processes"] == 2
     assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+
+
+def test_an_eps_that_clamps_every_token_is_warned_about(tokenizer, tiny_model, tmp_path):
+    items, ids, targets = _args(tokenizer)
+    with pytest.warns(UserWarning, match=r"--eps 1e\+10 clamps all \d+ scored tokens"):
+        score_to_file(tiny_model, items, ids, targets, ScoreConfig(sigma=1e-2, draws=1, eps=1e10),
+                      tmp_path / "s.jsonl", meta={}, progress=False)
+
+
+def test_non_finite_weights_and_scores_are_errors_never_a_bin(tokenizer, tiny_model, tmp_path):
+    import torch
+
+    from mrd_bench.errors import DataError, ModelError
+
+    items, ids, targets = _args(tokenizer)
+    with torch.no_grad():
+        tiny_model.lm_head.weight.fill_(3e38)  # finite weights whose logits overflow
+    with pytest.raises(DataError, match="10 of 10 MRD scores are not finite"):
+        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False)
+    assert not (tmp_path / "s.jsonl").exists() and not (tmp_path / "s.jsonl.partial").exists()
+    with torch.no_grad():
+        tiny_model.lm_head.weight[0, 0] = float("inf")
+    with pytest.raises(ModelError, match=r"1 of \d+ tensors hold NaN or Inf \(e\.g\. 'lm_head\.weight'\)"):
+        score_to_file(tiny_model, items, ids, targets, CFG, tmp_path / "s.jsonl", meta={}, progress=False)
