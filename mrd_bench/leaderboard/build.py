@@ -27,7 +27,6 @@ from mrd_bench.leaderboard.board import load_board, metrics
 from mrd_bench.leaderboard.stats import (BINS, LEVEL, below_floor, bin_indices, dominance_shares, draws, interval,
                                          near_copies, near_copy, plain, ranks, stratified, win_shares)
 from mrd_bench.leaderboard.submission import Entry, validate
-from mrd_bench.leaderboard.untrusted import short
 
 SCORES = "scores.json"
 
@@ -173,7 +172,7 @@ def _run_summary(record: dict) -> dict:
     hashes = record.get("model_hash") if isinstance(record.get("model_hash"), dict) else {}
     def kept(value):  # the submitter's words: short strings and numbers only
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else \
-            short(value, 80) if isinstance(value, str) else None
+            value[:80] if isinstance(value, str) else None
 
     return {k: kept(v) for k, v in {
         "method": settings.get("method"), "sampler": settings.get("sampler"), "steps": record.get("steps"),

@@ -279,6 +279,11 @@ def plots(scores: dict, folder: Path) -> None:
         ax.errorbar(u["value"], p["value"], xerr=[[max(u["value"] - u["ci"][0], 0)], [max(u["ci"][1] - u["value"], 0)]],
                     yerr=[[max(p["value"] - p["ci"][0], 0)], [max(p["ci"][1] - p["value"], 0)]], fmt="o", capsize=3,
                     label=mpl_text(f"{rank_text(e['rank'].get('reweighted'))}. {e['method']['name'][:40]}"))
+    rule = scores.get("utility_rule", {})
+    if rule.get("kind") == "floor":  # entries left of it (significantly) are not ranked
+        floor = rule["reference_scores"]["floor"]
+        ax.axvline(floor, color="grey", linestyle="--", linewidth=1,
+                   label=f"utility floor {floor:.3g} ({rule['relative']:.0%} of the original)")
     ax.set_xlabel(mpl_text(f"{spec[utility]['label']} ({better(spec[utility])})"))
     ax.set_ylabel(mpl_text(f"{spec[primary]['label']}, reweighted\n({better(spec[primary])})"))
     ax.set_title("Forget vs utility (95% CIs)")
