@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from mrd_bench.errors import DataError
-from mrd_bench.io import guard_output, loads, write_json
+from mrd_bench.io import finish_set, guard_output, loads, write_json
 from mrd_bench.provenance import record
 from mrd_bench.report.stratify import assign_bins, bin_labels, reference_weights
 
@@ -54,6 +54,7 @@ def read_scores_file(path: str | Path, *, need_meta: bool = True) -> tuple[dict[
     meta file must hold ascending numeric bin_edges. Each problem names its line and the fix."""
     path = Path(path)
     meta_path = path.with_name(path.stem + ".meta.json")
+    finish_set(path)  # a scoring run killed while committing its files: complete it (io.writing_together)
     if not path.is_file():
         raise DataError(f"scores file {str(path)!r} does not exist; run `mrd-bench score` first.")
     scores: dict[str, float] = {}

@@ -396,7 +396,7 @@ def _lb_validate(args: argparse.Namespace) -> None:
     from mrd_bench.leaderboard.build import checked, copies_of
     from mrd_bench.leaderboard.untrusted import printable
 
-    board = load_board(args.board or os.path.join(args.submission, os.pardir, os.pardir))
+    board = load_board(args.board or os.path.normpath(os.path.join(args.submission, os.pardir, os.pardir)))
     _refuse(checked(Path(args.submission), board)[0], f"{args.submission} is not accepted")
     print(printable(f"{args.submission}: valid for the board {board['name']!r}"))
     for flag in copies_of(args.submission, board):
@@ -434,7 +434,7 @@ def _lb_verify(args: argparse.Namespace) -> None:
     from mrd_bench.leaderboard.board import load_board
     from mrd_bench.leaderboard.verify import TOLERANCE, record_path, verify
 
-    board = load_board(args.board or os.path.join(args.submission, os.pardir, os.pardir))
+    board = load_board(args.board or os.path.normpath(os.path.join(args.submission, os.pardir, os.pardir)))
     import secrets
 
     seed = secrets.randbits(63) if args.seed is None else args.seed
@@ -760,6 +760,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args is not None:
         args.argv = argv  # what the run records as its command
     target = None if args is not None else next(iter(_flag_values(argv, "--output_path") or []), None)
+    _one_line_warnings()
     try:
         if args is None:  # every flag after `eval` is lm-eval's
             return run_eval(argv[1:])
@@ -794,6 +795,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _one_line_warnings() -> None:
+    """Our warnings print as one line, like our errors (a library's keep their own format)."""
+    import warnings
+
+    from mrd_bench.errors import MrdBenchWarning
+
+    library = warnings.showwarning
+    if getattr(library, "mrd_bench", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, MrdBenchWarning):
+            return library(message, category, filename, lineno, file, line)
+        from mrd_bench.leaderboard.untrusted import printable
+
+        print(f"mrd-bench: warning: {printable(message)}", file=file or sys.stderr)
+
+    show.mrd_bench = True
+    warnings.showwarning = show
 
 
 def _no_space(err: OSError, target: Optional[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from mrd_bench.data.source import BENCHMARKS, check_split
 from mrd_bench.errors import ConfigError
 from mrd_bench.io import loads, read_json, write_json, write_text
 from mrd_bench.models import EMBEDDED, cache_dir, load_model, save_checkpoint, weights_hash
-from mrd_bench.outputs import folder_target, write_manifest
+from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.pipeline import encode_split, targets
 from mrd_bench.provenance import data_hash, record
 from mrd_bench.report.plots import plot_mrd
@@ -31,8 +32,9 @@ from mrd_bench.scorers.runner import ScoreConfig
 from mrd_bench.scorers.stream import score_to_file
 from mrd_bench.train import FinetuneConfig, answer_nll, finetune
 
-# The output policy (mrd_bench/outputs.py). The demo writes in place (its board records its paths),
-# so it is not swapped in whole; its folder must still hold nothing but a demo's files.
+# The output policy (mrd_bench/outputs.py): the demo works in a folder beside its output
+# (.OUT.mrd-bench-new, kept when interrupted so that the next run resumes there) and swaps it in
+# whole when done: an interrupted demo leaves the old output as it was, never a mix of two runs.
 DEMO = {"what": "demo results", "kind": "demo", "legacy": (
     "report.md", "run.json", "mrd.png", "scores.jsonl", "scores.meta.json", "scores.jsonl.partial/*", "board/*",
     "work/*")}
@@ -89,7 +91,36 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     scoring = ScoreConfig(estimator="definition", sigma=cfg.sigma, draws=cfg.draws, seed=cfg.seed)
     scoring.build()  # validates before any work
     ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed)
-    out = folder_target(cfg.out, cfg.overwrite, inputs={"--model": cfg.model}, **DEMO)
+    target = folder_target(cfg.out, cfg.overwrite, inputs={"--model": cfg.model}, **DEMO)
+    with replacing(target, resume=True, **DEMO) as out:
+        print(f"Working in {str(out)!r}; it becomes {str(target)!r} when the demo is done (an interrupted demo "
+              "resumes there).")
+        _resume_only_the_same(out, cfg)
+        try:
+            _run(cfg, ft, scoring, out, progress)
+        except BaseException:
+            if [p.name for p in out.rglob("*") if p.is_file()] == ["demo_key.json"]:
+                shutil.rmtree(out)  # stopped before any work (a model that does not load): nothing to resume
+            raise
+    return target
+
+
+def _resume_only_the_same(folder: Path, cfg: DemoConfig) -> None:
+    """An interrupted demo's folder is taken up only by the same demo (its settings in
+    work/demo_key.json); one with other settings is cleared first."""
+    key = {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")}
+    marker = folder / "work" / "demo_key.json"
+    try:
+        same = read_json(marker) == key
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        for entry in folder.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        write_json(marker, key)
+
+
+def _run(cfg: DemoConfig, ft: FinetuneConfig, scoring: ScoreConfig, out: Path, progress: bool) -> None:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     train = load("fictitious", "full")
@@ -110,8 +141,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     provenance = dict(config=asdict(cfg), finetune=ft.to_dict(), base_model_hash=base_hash,
                       original_model_cached=cached, original_model_cache=str(cache_dir() / "original" / key),
                       data_hash={"train": data_hash(train), "forget": data_hash(forget)})
+    for done in ("scores.jsonl", "scores.meta.json"):  # an interrupted demo's finished scores are scored again
+        (out / done).unlink(missing_ok=True)          # (unfinished ones resume from scores.jsonl.partial)
     score_to_file(model, encode_split(tokenizer, forget), forget["sample_id"], targets(forget), scoring,
-                  out / "scores.jsonl", meta=record(**provenance), overwrite=cfg.overwrite, progress=progress)
+                  out / "scores.jsonl", meta=record(**provenance), progress=progress)
     timings["score_mrd_s"] = time.perf_counter() - t
     rows = [loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     meta = read_json(out / "scores.meta.json")
@@ -134,8 +167,6 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> Path:
     write_json(out / "run.json", record(**provenance, original_model_hash=meta["model_hash"],
                                         score_config=scoring.describe(), mean_answer_nll=nll,
                                         timings=timings))
-    write_manifest(out, DEMO["kind"])
-    return out
 
 
 def _board(cfg: DemoConfig, out: Path, original: Path, original_hash: str, chat: bool, progress: bool):
@@ -153,7 +184,7 @@ def _board(cfg: DemoConfig, out: Path, original: Path, original_hash: str, chat:
     times = fictitious.seed(folder, str(original), out / "scores.jsonl", out / "work", cfg.runs(),
                             steps=cfg.board_steps, batch_size=4, lr=cfg.board_lr, progress=progress,
                             keep_models=False)
-    build(folder, overwrite=True, progress=progress)
+    build(folder, overwrite=True, progress=progress, page_line=False)  # named once moved in (cli._demo)
     return json.loads((folder / "scores.json").read_text()), times
 
 

@@ -28,3 +28,7 @@ class OutputExistsError(MrdBenchError):
 
 class TrainingDiverged(MrdBenchError):
     """A training run whose loss or weights stopped being finite numbers (nothing is saved)."""
+
+
+class MrdBenchWarning(UserWarning):
+    """A setting that makes a run meaningless, or a file kept: the CLI prints it as one line."""

@@ -118,6 +118,8 @@ def check_output_path(path: str | os.PathLike, *, folder: bool = False, flag: st
     path = Path(path).expanduser()
     if str(path) in ("", "."):
         raise ConfigError(f"{flag} needs a path; got {str(path)!r}.")
+    if not folder and path.parent.is_dir():
+        finish_set(path)  # an interrupted commit of this output's set: finish it before judging the output
     mode = path.stat().st_mode if path.exists() else 0
     kind = next((name for test, name in NOT_REGULAR if mode and test(mode)), None)
     if kind:
@@ -167,6 +169,80 @@ def guard_output(path: str | os.PathLike, overwrite: bool, *, what: str = "resul
         raise OutputExistsError(f"{str(path)!r} already holds {what}; pass --overwrite to replace "
                                 "them, or choose another output path.")
     return path
+
+
+# ----------------------------------------------------------------------------- files written as one
+# Some outputs are several files that only make sense together (scores.jsonl and its .meta.json, a
+# board's scores.json and its pages and plots). `writing_together` stages them beside their places,
+# then writes a commit record, renames each into place and removes the record. Killed before the
+# record: the old files stand. Killed after it: the next writer (check_output_path) or reader
+# (`finish_set`) of the set completes the renames. A reader never sees a mix of two runs.
+
+
+def _staged(path: Path) -> Path:
+    return path.with_name(f".mrd-bench-set.{path.name}")  # keeps the suffix: savefig reads the format from it
+
+
+def _commit_record(path: Path) -> Path:
+    return path.with_name(f".{path.name}.mrd-bench-commit")
+
+
+@contextmanager
+def writing_together(*paths: str | os.PathLike):
+    """Yield a staging path for each of `paths` (files in one folder; the first names the set);
+    when the block ends, all of them replace their places as one (see above). On an error before
+    the commit record, the staged files are removed and the old ones are untouched."""
+    final = [Path(p) for p in paths]
+    if len({p.parent.resolve() for p in final}) != 1:
+        raise ValueError("writing_together: the files of a set must share one folder")
+    final[0].parent.mkdir(parents=True, exist_ok=True)
+    finish_set(final[0])  # an older set's interrupted commit first
+    staged = [_staged(p) for p in final]
+    record = _commit_record(final[0])
+    for s in staged:
+        s.unlink(missing_ok=True)  # a run killed before its commit left these
+    try:
+        yield staged
+        missing = [str(p) for p, s in zip(final, staged) if not s.is_file()]
+        if missing:
+            raise RuntimeError(f"writing_together: nothing was written for {', '.join(missing)}")
+        for s in staged:
+            _fsync(s)
+        write_text(record, dumps({"files": [[s.name, p.name] for s, p in zip(staged, final)]}) + "\n")
+        _fsync(record)
+    except BaseException:
+        if not record.exists():
+            for s in staged:
+                s.unlink(missing_ok=True)
+        raise
+    finish_set(final[0])
+
+
+def finish_set(path: str | os.PathLike) -> None:
+    """Complete the commit of the set named by `path`, if one was interrupted (idempotent)."""
+    record = _commit_record(Path(path))
+    if not record.is_file():
+        return
+    try:
+        pairs = json.loads(record.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        record.unlink()  # written atomically, so never torn; a foreign file of that name vouches for nothing
+        return
+    for staged, final in pairs:
+        if "/" in staged or "/" in final or not staged.startswith(".mrd-bench-set."):
+            continue  # only names this module writes, in this folder
+        staged_path = record.with_name(staged)
+        if staged_path.is_file():
+            os.replace(staged_path, record.with_name(final))
+    record.unlink()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- resumable runs

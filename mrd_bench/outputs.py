@@ -20,7 +20,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
-from mrd_bench.errors import OutputExistsError
+from mrd_bench.errors import MrdBenchWarning, OutputExistsError
 from mrd_bench.io import Inputs, check_output_path, write_json
 
 MANIFEST = ".mrd_bench_files.json"
@@ -104,13 +104,17 @@ def folder_target(out: str | os.PathLike, overwrite: bool, *, what: str, kind: s
 
 
 @contextmanager
-def replacing(out: str | os.PathLike, *, what: str, kind: str, legacy: Sequence[str] = ()) -> Iterator[Path]:
+def replacing(out: str | os.PathLike, *, what: str, kind: str, legacy: Sequence[str] = (),
+              resume: bool = False) -> Iterator[Path]:
     """Yield an empty folder beside `out` to write the whole new output in. When the block ends,
     a manifest is added and the folder takes `out`'s place in one step (the old output's own
-    files are then removed); on an error it is removed and `out` is as it was."""
+    files are then removed); on an error it is removed and `out` is as it was. With `resume`, the
+    folder is kept on an error and taken up again by the next run (a long job that resumes from
+    its own partial files), and `out` is still as it was."""
     staging = _beside(out, "new")
-    shutil.rmtree(staging, ignore_errors=True)  # a killed run's: ours by its name
-    staging.mkdir(parents=True)
+    if not resume:
+        shutil.rmtree(staging, ignore_errors=True)  # a killed run's: ours by its name
+    staging.mkdir(parents=True, exist_ok=resume)
     try:
         yield staging
         _follow_umask(staging)
@@ -118,7 +122,8 @@ def replacing(out: str | os.PathLike, *, what: str, kind: str, legacy: Sequence[
         write_json(staging / MANIFEST, {"written_by": kind, "files": [f for f in files if f != MANIFEST]})
         _swap_in(staging, Path(os.path.realpath(out)), kind, what, legacy)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not resume:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
@@ -175,7 +180,7 @@ def _remove_owned(folder: Path, owns: Owns) -> None:
     try:
         folder.rmdir()
     except OSError:
-        warnings.warn(f"kept {str(folder)!r}: it holds files mrd-bench did not write", stacklevel=3)
+        warnings.warn(f"kept {str(folder)!r}: it holds files mrd-bench did not write", MrdBenchWarning, stacklevel=3)
 
 
 def _mend_interrupted_swap(out: Path) -> None:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from datasets import Dataset
 
 from mrd_bench.data.source import prompt_and_target
-from mrd_bench.io import write_json, write_jsonl
+from mrd_bench.io import write_json, write_jsonl, writing_together
 from mrd_bench.models import Encoded, encode_qa
 
 
@@ -23,9 +23,15 @@ def targets(dataset: Dataset) -> list[str]:
     return [prompt_and_target(row)[1] for row in dataset]
 
 
-def write_scores(path: str | Path, rows: Sequence[dict], edges: Sequence[float], meta: dict) -> Path:
-    """scores.jsonl, and beside it <name>.meta.json with the bin edges and provenance."""
+def write_scores(path: str | Path, rows: Sequence[dict], edges: Sequence[float], meta: dict,
+                 also: Mapping[str | Path, bytes] | None = None) -> Path:
+    """scores.jsonl, and beside it <name>.meta.json with the bin edges and provenance (and the
+    files in `also`, path -> bytes), written as one set: never a new scores file with old edges."""
     path = Path(path)
-    write_jsonl(path, rows)
-    write_json(path.with_name(path.stem + ".meta.json"), {"bin_edges": list(edges), **meta})
+    also = {Path(p): data for p, data in (also or {}).items()}
+    with writing_together(path, path.with_name(path.stem + ".meta.json"), *also) as staged:
+        write_jsonl(staged[0], rows)
+        write_json(staged[1], {"bin_edges": list(edges), **meta})
+        for target, data in zip(staged[2:], also.values()):
+            target.write_bytes(data)
     return path

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from mrd_bench.config import opt
-from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.errors import ConfigError, DataError, MrdBenchWarning
 from mrd_bench.methods import METHODS
 from mrd_bench.methods.loop import LoopConfig, LoopResult, Resume, Stopper, train
 from mrd_bench.methods.stopping import Memorization
@@ -257,7 +257,7 @@ def warn_if_unchanged(model_hash: dict, loop: LoopConfig, result: LoopResult) ->
     if result.steps and model_hash["final"] == model_hash["initial"]:
         warnings.warn(f"no update changed the weights: after {result.steps} step(s) they are bit for bit the "
                       f"starting model's (lr {loop.lr:g}, warm-up {loop.warmup_steps} steps: each update was below "
-                      "float precision); raise --lr, lower --warmup-steps, or run more steps.", stacklevel=2)
+                      "float precision); raise --lr, lower --warmup-steps, or run more steps.", MrdBenchWarning, stacklevel=2)
 
 
 def _record(kind: str, inputs: Inputs, settings: dict, loop: LoopConfig, result: LoopResult,

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.io import (drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json,
-                          write_jsonl)
+                          write_jsonl, writing_together)
 from mrd_bench.methods.loop import LoopConfig, Stopper, train
 from mrd_bench.methods.stopping import Threshold, mean
 from mrd_bench.samplers.uniform import Uniform
@@ -92,12 +92,15 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
             done[ids[j]] = row
     rows = [done[i] for i in ids]
     summary = _summary(rows, scores)
-    write_jsonl(out, rows)
-    meta = out.with_name(out.stem + ".meta.json")
-    write_json(meta, record(kind="updates_to_forget", **key, resume_key=resume_key, threshold={"ma": threshold.ma},
-                            threshold_split=default_threshold_split(inputs), summary=summary))
-    if scores is not None:
-        _plot(rows, out.with_name(out.stem + ".png"), f"{settings.method} on {inputs.benchmark}/{inputs.forget}")
+    files = [out, out.with_name(out.stem + ".meta.json")]
+    files += [out.with_name(out.stem + ".png")] if scores is not None else []
+    with writing_together(*files) as staged:  # the rows, their summary and their plot: one run's, never a mix
+        write_jsonl(staged[0], rows)
+        write_json(staged[1], record(kind="updates_to_forget", **key, resume_key=resume_key,
+                                     threshold={"ma": threshold.ma}, threshold_split=default_threshold_split(inputs),
+                                     summary=summary))
+        if scores is not None:
+            _plot(rows, staged[2], f"{settings.method} on {inputs.benchmark}/{inputs.forget}")
     shutil.rmtree(partial, ignore_errors=True)
     return out
 

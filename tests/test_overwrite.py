@@ -279,3 +279,106 @@ def test_a_swap_killed_between_its_renames_is_mended(tmp_path, monkeypatch):
     assert not out.exists()
     outputs.folder_target(out, True, **policy)
     assert (out / "report.md").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+# ----------------------------------------------------------------------------- files written as one
+
+
+def _set_of_two(folder: Path, text: str) -> list[Path]:
+    from mrd_bench.io import writing_together
+
+    paths = [folder / "s.jsonl", folder / "s.meta.json"]
+    with writing_together(*paths) as staged:
+        for target in staged:
+            target.write_text(text)
+    return paths
+
+
+def test_a_set_interrupted_before_its_commit_leaves_the_old_files(tmp_path):
+    from mrd_bench.io import writing_together
+
+    paths = _set_of_two(tmp_path, "old")
+    with pytest.raises(KeyboardInterrupt):
+        with writing_together(*paths) as staged:
+            staged[0].write_text("new")
+            raise KeyboardInterrupt  # killed between the two files
+    assert [p.read_text() for p in paths] == ["old", "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.jsonl", "s.meta.json"]  # nothing staged is left
+
+
+def test_a_set_interrupted_inside_its_commit_is_finished_by_the_next_reader(tmp_path, monkeypatch, data_dir):
+    """Killed after the first of its renames: the folder holds new scores beside old bin edges
+    until the next reader or writer looks, which completes the commit instead of reading a mix."""
+    from mrd_bench import io
+    from mrd_bench.annotate import read_scores_file
+
+    old = write_scores(tmp_path)
+    meta = old.with_name("s.meta.json")
+    renames = []
+
+    def replace(src, dst):
+        if str(src).startswith(str(tmp_path / ".mrd-bench-set.")):
+            renames.append(dst)
+            if len(renames) == 2:
+                raise KeyboardInterrupt
+        os.rename(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", replace)
+    rows = [{"sample_id": "a", "score": 1.0}, {"sample_id": "b", "score": 2.0}]
+    with pytest.raises(KeyboardInterrupt):
+        from mrd_bench.pipeline import write_scores as write
+
+        write(old, rows, [1.5], {"run": "new"})
+    monkeypatch.undo()
+    assert len(strict_json(old)) == 2 and "run" not in json.loads(meta.read_text())  # a mix, for now
+    scores, found = read_scores_file(old)
+    assert scores == {"a": 1.0, "b": 2.0} and found["bin_edges"] == [1.5] and found["run"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.jsonl", "s.meta.json"]
+
+
+def test_a_board_build_interrupted_while_drawing_leaves_the_old_board(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from mrd_bench.leaderboard import page
+
+    board = tmp_path / "board"
+    shutil.copytree(Path(__file__).parents[1] / "leaderboards" / "fictitious_forget20", board)
+    before = snapshot(board)
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(page, "plots", killed)
+    assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 130
+    assert snapshot(board) == before
+    monkeypatch.undo()
+    assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 0
+    after = snapshot(board)
+    assert sorted(after) == sorted(before) and after["scores.json"] != before["scores.json"]  # built anew
+
+
+def test_an_interrupted_demo_leaves_the_old_output_and_resumes(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    from mrd_bench import demo
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--model", tiny_checkpoint, "--out", out, "--train-samples", "4", "--epochs", "1",
+            "--forget-split", "forget10", "--holdout-split", "holdout10", "--draws", "1", "--board-runs", "none",
+            "--no-progress"]
+    assert cli(capsys, *argv)[0] == 0
+    before = snapshot(out)
+    scored = []
+    real_score = demo.score_to_file
+
+    def score_then_kill(*args, **kwargs):
+        scored.append(real_score(*args, **kwargs))
+        raise KeyboardInterrupt  # the scores are written; the report is not
+
+    monkeypatch.setattr(demo, "score_to_file", score_then_kill)
+    assert cli(capsys, *argv, "--sigma", "2e-4", "--overwrite")[0] == 130
+    assert snapshot(out) == before  # the old demo, whole
+    staging = tmp_path / ".demo.mrd-bench-new"
+    assert (staging / "scores.jsonl").is_file() and scored
+    monkeypatch.undo()
+    assert cli(capsys, *argv, "--sigma", "2e-4", "--overwrite")[0] == 0
+    assert not staging.exists() and json.loads((out / "run.json").read_text())["config"]["sigma"] == 2e-4
+    assert json.loads((out / MANIFEST).read_text())["written_by"] == "demo"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mrd_bench.errors import ConfigError, MrdBenchError, OutputExistsError
-from mrd_bench.io import write_json
+from mrd_bench.io import write_json, writing_together
 from mrd_bench.leaderboard.board import load_board, metrics
 from mrd_bench.leaderboard.stats import (BINS, LEVEL, below_floor, bin_indices, dominance_shares, draws, interval,
                                          near_copies, near_copy, plain, ranks, stratified, win_shares)
@@ -180,12 +180,14 @@ def _run_summary(record: dict) -> dict:
         "initial_weights_sha256": hashes.get("initial"), "final_weights_sha256": hashes.get("final")}.items()}
 
 
-def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = True) -> Path:
+def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = True, page_line: bool = True) -> Path:
     """Validate every submission under BOARD/submissions/, leave out (and list) those that fail,
-    score the rest, and write scores.json, index.md and index.html (with its plots)."""
+    score the rest, and write scores.json, index.md and index.html (with its plots). The summary
+    printed ends with the page's path unless `page_line` is False (a board built in a folder that
+    is moved afterwards names its page itself)."""
     from tqdm import tqdm
 
-    from mrd_bench.leaderboard.page import write_page
+    from mrd_bench.leaderboard.page import PAGE_FILES, write_page
     from mrd_bench.leaderboard.verify import status
     from mrd_bench.provenance import record
 
@@ -214,9 +216,11 @@ def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = T
     scores = {**scores, "rejected": rejected,
               "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "provenance": record(board_sha256=_sha(folder / "board.json"))}
-    write_json(previous, scores)
-    page = write_page(scores, folder)
-    _print_summary(scores, page)
+    with writing_together(previous, *(folder / name for name in PAGE_FILES)) as (staged, *page_files):
+        write_json(staged, scores)  # the scores, the page and the plots: one build's, never a mix
+        write_page(scores, *page_files)
+    page = folder / "index.html"
+    _print_summary(scores, page if page_line else None)
     return page
 
 
@@ -260,7 +264,7 @@ def _sha(path: Path) -> str:
     return sha256(path)
 
 
-def _print_summary(scores: dict, page: Path) -> None:
+def _print_summary(scores: dict, page: Path | None) -> None:
     from mrd_bench.leaderboard.page import rule_line
     from mrd_bench.leaderboard.untrusted import printable
 
@@ -285,4 +289,5 @@ def _print_summary(scores: dict, page: Path) -> None:
     for r in scores["rejected"]:
         print(f"  rejected {ascii(r['submission'])}: {printable(r['problems'][0])}"
               + (f" (+{len(r['problems']) - 1} more)" if len(r["problems"]) > 1 else ""))
-    print(f"Page: {page}")
+    if page is not None:
+        print(f"Page: {page}")

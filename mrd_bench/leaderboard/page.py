@@ -105,7 +105,8 @@ def verification_text(entry: dict) -> str:
     if not v.get("verified"):
         return "unverified"
     return (f"verified {str(v.get('date', ''))[:10]}: {v.get('n')} documents "
-            f"({float(v.get('fraction', 0)):.0%} sample, seed {v.get('seed')}), tolerance {v.get('tolerance')}")
+            f"({float(v.get('fraction', 0)):.0%} sample, seed {v.get('seed')}), tolerance {v.get('tolerance')}"
+            + ("; weights replayed from the original model" if v.get("replayed") is True else ""))
 
 
 def rule_line(scores: dict) -> str:
@@ -260,7 +261,7 @@ def markdown(scores: dict) -> str:
     return "\n".join(lines)
 
 
-def plots(scores: dict, folder: Path) -> None:
+def plots(scores: dict, scatter: Path, bins: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +290,7 @@ def plots(scores: dict, folder: Path) -> None:
     ax.set_title("Forget vs utility (95% CIs)")
     if entries:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="rank. method")
-    fig.savefig(folder / "scatter.png", dpi=110)
+    fig.savefig(scatter, dpi=110)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
@@ -308,11 +309,15 @@ def plots(scores: dict, folder: Path) -> None:
     ax.set_title(mpl_text(f"{spec[primary]['label']} per difficulty bin (95% CIs)"))
     if entries:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    fig.savefig(folder / "bins.png", dpi=110)
+    fig.savefig(bins, dpi=110)
     plt.close(fig)
 
 
-def write_page(scores: dict, folder: Path) -> Path:
-    plots(scores, folder)
-    write_text(folder / "index.md", markdown(scores))
-    return write_text(folder / "index.html", html_page(scores))
+PAGE_FILES = ("index.md", "index.html", "scatter.png", "bins.png")
+
+
+def write_page(scores: dict, md: Path, html: Path, scatter: Path, bins: Path) -> None:
+    """The board's page and plots, at the paths given (build.py stages them with scores.json)."""
+    plots(scores, scatter, bins)
+    write_text(md, markdown(scores))
+    write_text(html, html_page(scores))

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mrd_bench.config import opt
-from mrd_bench.errors import ConfigError, DataError, TrainingDiverged
+from mrd_bench.errors import ConfigError, DataError, MrdBenchWarning, TrainingDiverged
 from mrd_bench.methods.base import Batch
 from mrd_bench.methods.stopping import Memorization, Threshold, plateaued
 from mrd_bench.models import Encoded, collate
@@ -207,7 +207,7 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
     if cfg.warmup_steps >= total and saved is None:
         warnings.warn(f"--warmup-steps {cfg.warmup_steps} is not below the {total} step(s) run: the learning rate "
                       f"never reaches --lr {cfg.lr:g} (at most {cfg.lr * total / (cfg.warmup_steps + 1):.3g}), so "
-                      "the weights barely move; lower --warmup-steps or run more steps.", stacklevel=2)
+                      "the weights barely move; lower --warmup-steps or run more steps.", MrdBenchWarning, stacklevel=2)
     first = result.steps + 1
     elapsed = result.wall_time_s
 

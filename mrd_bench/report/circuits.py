@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mrd_bench.errors import DataError
+from mrd_bench.io import finish_set
 from mrd_bench.scorers.cud import Circuit, circuit, circuit_stats
 from mrd_bench.scorers.eap import build_graph
 
@@ -19,6 +20,7 @@ def load_attributions(scores_path: str | os.PathLike) -> tuple[dict, dict]:
     """The scores' meta and the attributions file beside them."""
     scores_path = Path(scores_path)
     meta_path = scores_path.with_name(scores_path.stem + ".meta.json")
+    finish_set(scores_path)  # an interrupted commit of the scores' files (io.writing_together)
     if not meta_path.is_file():
         raise DataError(f"{str(meta_path)!r} is missing; give the scores file `mrd-bench score --metric cud` wrote.")
     meta = json.loads(meta_path.read_text())

@@ -167,8 +167,9 @@ def cud_rows(attributions: np.ndarray, ids: Sequence[str], labels: dict[str, str
     return rows, fold_anchors, fold
 
 
-def save_attributions(path: Path, ids: Sequence[str], attributions: np.ndarray, graph: Graph, fold: np.ndarray,
-                      fold_anchors) -> Path:
+def attributions_npz(ids: Sequence[str], attributions: np.ndarray, graph: Graph, fold: np.ndarray,
+                     fold_anchors) -> bytes:
+    """The per-sample edge attributions and each fold's anchors, as the bytes of an .npz file."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, sample_id=np.array(ids), attribution=attributions.astype(np.float32),
                         edge=np.array(graph.edge_names()), fold=fold,
@@ -176,10 +177,7 @@ def save_attributions(path: Path, ids: Sequence[str], attributions: np.ndarray, 
                         easy_scores=np.stack([a.easy.scores for a in fold_anchors]),
                         hard_edges=np.stack([a.hard.edges for a in fold_anchors]),
                         hard_scores=np.stack([a.hard.scores for a in fold_anchors]))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return buffer.getvalue()
 
 
 def score_cud_to_file(model, items: Sequence[Encoded], ids: Sequence[str], baseline_ids, corruption: Sequence[dict],
@@ -212,7 +210,7 @@ def score_cud_to_file(model, items: Sequence[Encoded], ids: Sequence[str], basel
     for row, label in zip(rows, assign_bins(scores, edges, higher="harder")):
         row["bin"] = label
     stem = out.with_name(out.stem)
-    save_attributions(Path(f"{stem}.attributions.npz"), ids, attributions, graph, fold, fold_anchors)
+    npz = Path(f"{stem}.attributions.npz")
     write_scores(out, rows, edges, {
         **meta, "metric": "cud", "higher_is": "harder", "model_hash": model_hash,
         "cud_config": asdict(cfg), "graph": graph.describe(),
@@ -221,6 +219,6 @@ def score_cud_to_file(model, items: Sequence[Encoded], ids: Sequence[str], basel
                    "n_easy": sum(r["label"] == "easy" for r in rows), "n_hard": sum(r["label"] == "hard" for r in rows),
                    **{k: v for k, v in labels.items() if k != "labels"}},
         "anchors": [{"fold": f, "n_easy": a.n_easy, "n_hard": a.n_hard} for f, a in enumerate(fold_anchors)],
-        "attributions": f"{stem.name}.attributions.npz"})
+        "attributions": npz.name}, also={npz: attributions_npz(ids, attributions, graph, fold, fold_anchors)})
     shutil.rmtree(partial)
     return out

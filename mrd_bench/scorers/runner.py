@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from mrd_bench.errors import ConfigError, DataError, ModelError
+from mrd_bench.errors import ConfigError, DataError, ModelError, MrdBenchWarning
 from mrd_bench.metrics.min_k import min_k_score
 from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.report.stratify import assign_bins, quantile_edges
@@ -155,7 +155,7 @@ def _ready(model, device):
 
     check_finite_weights(model)
     if any(p.dtype not in (torch.float32, torch.float64) for p in model.parameters()):
-        warnings.warn("MRD perturbs a float32 copy of the model; its weights are not float32.", stacklevel=3)
+        warnings.warn("MRD perturbs a float32 copy of the model; its weights are not float32.", MrdBenchWarning, stacklevel=3)
         model = copy.deepcopy(model).float()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     return model.to(device).eval(), device

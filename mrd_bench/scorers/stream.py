@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from mrd_bench.errors import DataError
+from mrd_bench.errors import DataError, MrdBenchWarning
 from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows
 from mrd_bench.models import Encoded, weights_hash
 from mrd_bench.pipeline import write_scores
@@ -86,6 +86,6 @@ def _finish(partial: Path, out: Path, ids: Sequence[str], cfg: ScoreConfig, meta
     edges = bin_rows(rows, cfg.bins)
     warning = noisy_warning(rows)
     for text in filter(None, (warning, clamp_warning(rows, cfg))):
-        warnings.warn(text, stacklevel=3)
+        warnings.warn(text, MrdBenchWarning, stacklevel=3)
     write_scores(out, rows, edges, {**meta, "noise_warning": warning})
     shutil.rmtree(partial)

@@ -113,6 +113,11 @@ def test_a_replay_from_the_original_model_verifies(seeded, board_copy, tiny_chec
     assert rec["verified"], rec["reasons"]
     assert rec["replayed"] and rec["replay"]["matches_record"]
     assert Path(rec["checkpoint"]) == tmp_path / "ga_mrd" / "checkpoint"
+    from mrd_bench.leaderboard.page import verification_text
+
+    shown = status(board_copy, "ga_mrd", board_copy / "submissions" / "ga_mrd")
+    assert "replayed from the original model" in verification_text({"verification": shown})
+    assert "replayed" not in verification_text({"verification": {**shown, "replayed": False}})
     with pytest.raises(ConfigError, match="not the board's original model"):
         verify(board_copy / "submissions" / "ga_mrd", board, replay=True, original=str(seeded["runs"] / "ga_uniform"),
                work=tmp_path, overwrite=True, **FEW, progress=False)
