@@ -8,11 +8,14 @@ reported value; optionally an lm-eval `--log_samples` file
 with the per-sample outputs, and a second claim to compare against. The claim is data: it is
 read as JSON inside its folder, validated, and never executed.
 
-The pool is every sample of the annotation. Difficulty is MRD (higher = easier). The audit:
-1. places the subset's mean difficulty percentile (each sample's MRD percentile in the pool,
-   averaged) among `permutations` random subsets of the same size (seeded), with a one-sided
-   permutation p in each direction; a two-sample KS test of the subset's MRD against the rest
-   of the pool; an exact binomial test per bin of its count against the pool's share;
+The pool is every sample of the annotation. Difficulty is the annotation's signal (MRD, CUD,
+NLL, ...), turned by its direction (`higher_is`) so that a high percentile means easy. The audit:
+1. places the subset's mean ease percentile (each sample's percentile in the pool, averaged)
+   among `permutations` random subsets of the same size (seeded), with a one-sided permutation p
+   in each direction, and its effect: the shift of that mean from random subsets' (bootstrap CI)
+   and Cliff's delta of the subset against the rest of the pool (bootstrap CI). "Unusually easy"
+   (or hard) needs both p < 0.05 and a shift of at least MIN_SHIFT (rule fixed below). Also a
+   two-sample KS test against the rest of the pool, and an exact binomial test per bin;
 2. with per-sample outputs: per-bin means and the value reweighted to the pool's bin mix, with
    a bootstrap CI stratified by bin, beside the reported value;
 3. with a second claim: both reweighted to the pool's mix, and the CI of their difference
@@ -35,8 +38,10 @@ from mrd_bench.leaderboard.untrusted import (Invalid, confined, finite, printabl
                                              short)
 from mrd_bench.lmeval.aggregations import BINS
 from mrd_bench.outputs import folder_target, replacing
+from mrd_bench.signals.base import direction_sign
 
 ALPHA = 0.05
+MIN_SHIFT = 0.05  # the smallest shift of the mean ease percentile (on a 0-1 scale) a verdict calls unusual
 AUDIT = {"what": "an audit", "kind": "audit",  # the output policy (mrd_bench/outputs.py)
          "legacy": ("audit.json", "audit.md", "audit.html", "difficulty.png", "pool_scores.jsonl",
                     "pool_scores.meta.json", "pool_annotation.json")}
@@ -176,7 +181,8 @@ def subset_ids(claim: dict, annotation: dict) -> list[str]:
 # ----------------------------------------------------------------------------- statistics (pure)
 
 def percentile_ranks(scores: np.ndarray) -> np.ndarray:
-    """Each score's percentile in the pool (0 = lowest MRD = hardest, 1 = easiest), ties averaged."""
+    """Each score's percentile in the pool (0 = the lowest, 1 = the highest), ties averaged; given
+    ease (the signal times its direction), 0 = hardest and 1 = easiest."""
     from scipy.stats import rankdata
 
     return (rankdata(scores) - 1) / max(len(scores) - 1, 1)
@@ -194,6 +200,41 @@ def permutation(pool: np.ndarray, chosen: np.ndarray, permutations: int, seed: i
             "p_easier": float((1 + (means >= observed).sum()) / (permutations + 1)),
             "p_harder": float((1 + (means <= observed).sum()) / (permutations + 1)),
             "permutations": permutations, "seed": seed}
+
+
+def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
+    """P(a > b) − P(a < b) over all pairs (Cliff, 1993), from ranks: O(n log n)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([a, b]))
+    u = ranks[:len(a)].sum() - len(a) * (len(a) + 1) / 2  # Mann-Whitney U of a, ties counted half
+    return float(2 * u / (len(a) * len(b)) - 1)
+
+
+def effect(pct: np.ndarray, chosen: np.ndarray, random_mean: float, B: int, seed: int) -> dict:
+    """The subset's shift of the mean ease percentile from random subsets', and Cliff's delta of
+    its ease percentiles against the rest of the pool, each with a bootstrap 95% CI (resampling the
+    subset and the rest)."""
+    rng = np.random.default_rng(seed)
+    rest = np.setdiff1d(np.arange(len(pct)), chosen)
+    a, b = pct[chosen], pct[rest]
+    shifts, deltas = np.empty(B), np.empty(B)
+    for i in range(B):
+        ra, rb = a[rng.integers(len(a), size=len(a))], b[rng.integers(len(b), size=len(b))]
+        shifts[i], deltas[i] = ra.mean() - random_mean, cliffs_delta(ra, rb)
+    return {"shift": float(a.mean() - random_mean), "shift_ci": ci(shifts), "cliffs_delta": cliffs_delta(a, b),
+            "cliffs_delta_ci": ci(deltas), "bootstrap": B, "min_shift": MIN_SHIFT}
+
+
+def share_text(x: float) -> str:
+    """A share as a percentage that never rounds to 0% or 100% unless it is exactly that."""
+    if x in (0.0, 1.0):
+        return f"{x:.0%}"
+    for digits in range(0, 4):
+        text = f"{x:.{digits}%}"
+        if float(text[:-1]) not in (0.0, 100.0):
+            return text
+    return "< 0.001%" if x < 0.5 else "> 99.999%"
 
 
 def bin_tests(pool_bins: list[str], subset_bins: list[str]) -> dict:
@@ -258,9 +299,12 @@ def analyse(claim: dict, folder: Path, *, permutations: int, bootstrap: int, see
     scores = np.asarray([annotation["samples"][s]["score"] for s in pool_ids], dtype=float)
     position = {s: i for i, s in enumerate(pool_ids)}
     chosen = np.asarray([position[s] for s in ids])
-    pct = percentile_ranks(scores)
+    signal = {"label": annotation.get("signal_label") or str(annotation.get("metric", "mrd")).upper(),
+              "higher_is": annotation.get("higher_is", "easier")}
+    pct = percentile_ranks(direction_sign(signal["higher_is"]) * scores)  # 0 = hardest, 1 = easiest
     from scipy.stats import ks_2samp
 
+    perm = permutation(pct, chosen, permutations, seed)
     rest = np.setdiff1d(np.arange(len(pool_ids)), chosen)
     ks = ks_2samp(scores[chosen], scores[rest])
     pool_bins = [annotation["samples"][s]["bin"] for s in pool_ids]
@@ -270,12 +314,14 @@ def analyse(claim: dict, folder: Path, *, permutations: int, bootstrap: int, see
         "title": claim["title"], "source": claim.get("source", ""), "benchmark": claim["benchmark"],
         "method": claim["reported"]["method"], "n_subset": len(ids), "n_pool": len(pool_ids),
         "annotation": {"path": ann_path.name, "sha256": sha256(ann_path), "model_hash": annotation.get("model_hash"),
-                       "bin_edges": annotation["bin_edges"]},
+                       "bin_edges": annotation["bin_edges"], "signal": signal},
         "difficulty": {
-            "statistic": "mean MRD percentile in the pool (0 = hardest, 1 = easiest)",
-            "permutation": permutation(pct, chosen, permutations, seed),
-            "mean_mrd": {"subset": float(scores[chosen].mean()), "pool": float(scores.mean())},
-            "median_mrd": {"subset": float(np.median(scores[chosen])), "pool": float(np.median(scores))},
+            "statistic": f"mean ease percentile in the pool by {signal['label']} (higher = {signal['higher_is']}; "
+                         "0 = hardest, 1 = easiest)",
+            "permutation": perm,
+            "effect": effect(pct, chosen, perm["random_mean"], bootstrap, seed),
+            "mean_score": {"subset": float(scores[chosen].mean()), "pool": float(scores.mean())},
+            "median_score": {"subset": float(np.median(scores[chosen])), "pool": float(np.median(scores))},
             "ks": {"statistic": float(ks.statistic), "p": float(ks.pvalue), "against": "the rest of the pool"},
             "bins": bin_tests(pool_bins, subset_bins)},
         "reported": claim["reported"], "pool_weights": pool_weights,
@@ -337,22 +383,44 @@ def compare(a: dict, b: dict, reported: dict, B: int, seed: int) -> dict:
     return result
 
 
+def difficulty_verdict(r: dict) -> str:
+    """"easy", "hard" or "typical": the rule fixed before any audit ran: a one-sided permutation
+    p < ALPHA and a shift of the mean ease percentile of at least MIN_SHIFT in that direction."""
+    perm, eff = r["difficulty"]["permutation"], r["difficulty"]["effect"]
+    if perm["p_easier"] < ALPHA and eff["shift"] >= MIN_SHIFT:
+        return "easy"
+    if perm["p_harder"] < ALPHA and eff["shift"] <= -MIN_SHIFT:
+        return "hard"
+    return "typical"
+
+
 def verdict(r: dict) -> list[str]:
     d = r["difficulty"]
-    perm = d["permutation"]
-    lines = []
-    if perm["p_easier"] < ALPHA:
-        lines.append(f"This subset is easier than {perm['share_below']:.0%} of random subsets of its size "
-                     f"(permutation p = {perm['p_easier']:.3g}, KS p = {d['ks']['p']:.3g}): its forget set was "
-                     "unusually easy, so its numbers describe easier samples than the pool holds.")
-    elif perm["p_harder"] < ALPHA:
-        lines.append(f"This subset is harder than {1 - perm['share_below']:.0%} of random subsets of its size "
-                     f"(permutation p = {perm['p_harder']:.3g}, KS p = {d['ks']['p']:.3g}): its forget set was "
-                     "unusually hard, so its numbers describe harder samples than the pool holds.")
+    perm, eff = d["permutation"], d["effect"]
+    kind = difficulty_verdict(r)
+    size = (f"mean ease percentile {perm['observed']:.3f} vs {perm['random_mean']:.3f} for random subsets: shift "
+            f"{eff['shift']:+.3f} [{eff['shift_ci'][0]:+.3f}, {eff['shift_ci'][1]:+.3f}], Cliff's delta against the "
+            f"rest of the pool {eff['cliffs_delta']:+.3f} [{eff['cliffs_delta_ci'][0]:+.3f}, "
+            f"{eff['cliffs_delta_ci'][1]:+.3f}]")
+    rule = (f"Rule: unusually easy or hard needs a one-sided permutation p < {ALPHA} and a shift of at least "
+            f"{MIN_SHIFT} in that direction; difficulty is {r['annotation']['signal']['label']} (higher = "
+            f"{r['annotation']['signal']['higher_is']}).")
+    if kind == "easy":
+        lines = [f"This subset is easier than {share_text(perm['share_below'])} of random subsets of its size "
+                 f"(permutation p = {perm['p_easier']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
+                 "unusually easy, so its numbers describe easier samples than the pool holds."]
+    elif kind == "hard":
+        lines = [f"This subset is harder than {share_text(1 - perm['share_below'])} of random subsets of its size "
+                 f"(permutation p = {perm['p_harder']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
+                 "unusually hard, so its numbers describe harder samples than the pool holds."]
     else:
-        lines.append(f"This subset's difficulty is typical: it is easier than {perm['share_below']:.0%} of random "
-                     f"subsets of its size (permutation p = {min(perm['p_easier'], perm['p_harder']):.3g} one-sided, "
-                     f"KS p = {d['ks']['p']:.3g}); nothing to correct.")
+        small = min(perm["p_easier"], perm["p_harder"]) < ALPHA
+        lines = [f"This subset's difficulty is typical: it is easier than {share_text(perm['share_below'])} of random "
+                 f"subsets of its size (permutation p = {min(perm['p_easier'], perm['p_harder']):.3g} one-sided, "
+                 f"KS p = {d['ks']['p']:.3g}; {size})"
+                 + ("; the difference is detectable but smaller than the rule's shift, so nothing to correct."
+                    if small else "; nothing to correct.")]
+    lines.append(rule)
     rw = r.get("reweighting")
     if rw and rw["empty_bin"]:
         rep = r["reported"]
@@ -389,26 +457,37 @@ def plot(r: dict, path: Path) -> None:
 
     from matplotlib.ticker import NullFormatter
 
+    from mrd_bench.leaderboard.page import mpl_text
+
     scores, chosen = r["_scores"], r["_chosen"]
-    low, high = np.log10(scores[scores > 0].min()), np.log10(scores.max())
-    edges = np.logspace(low, high, 31)
+    signal = r["annotation"]["signal"]
+    log = bool((scores > 0).all() and scores.max() / scores.min() > 10)  # MRD spans decades; CUD, Min-K% do not
+    if log:
+        low, high = np.log10(scores.min()), np.log10(scores.max())
+        edges = np.logspace(low, high, 31)
+    else:
+        edges = np.linspace(scores.min(), scores.max(), 31)
     fig, ax = plt.subplots(figsize=(8.5, 4.4), layout="constrained")
     ax.hist(scores, bins=edges, weights=np.full(len(scores), 1 / len(scores)), alpha=0.45,
             label=f"pool (n = {len(scores)})", color="grey")
     ax.hist(scores[chosen], bins=edges, weights=np.full(len(chosen), 1 / len(chosen)), alpha=0.6,
             label=f"claim's subset (n = {len(chosen)})", color="C3")
     for i, e in enumerate(r["annotation"]["bin_edges"]):
-        ax.axvline(e, color="k", ls=":", lw=1, label="bin edges (hard | medium | easy)" if i == 0 else None)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ticks = [m * 10.0 ** k for k in range(int(np.floor(low)), int(np.ceil(high)) + 1) for m in (1, 2, 5)
-             if edges[0] <= m * 10.0 ** k <= edges[-1]]
-    ax.set_xticks(ticks, [f"{t:.0e}" for t in ticks])
-    ax.set_xlabel("MRD under the original model (log scale; right = easier to forget)")
+        ax.axvline(e, color="k", ls=":", lw=1, label="bin edges" if i == 0 else None)
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ticks = [m * 10.0 ** k for k in range(int(np.floor(low)), int(np.ceil(high)) + 1) for m in (1, 2, 5)
+                 if edges[0] <= m * 10.0 ** k <= edges[-1]]
+        ax.set_xticks(ticks, [f"{t:.0e}" for t in ticks])
+    right = "easier" if signal["higher_is"] == "easier" else "harder"
+    ax.set_xlabel(mpl_text(f"{signal['label']} under the original model ({'log scale; ' if log else ''}higher = "
+                           f"{signal['higher_is']}: right = {right} to forget)"))
     ax.set_ylabel("share of samples per bar")
     perm = r["difficulty"]["permutation"]
-    ax.set_title(f"Difficulty of the claim's subset over the pool\n(mean MRD percentile {perm['observed']:.2f}; "
-                 f"easier than {perm['share_below']:.0%} of random subsets of its size)", fontsize="medium")
+    ax.set_title(f"Difficulty of the claim's subset over the pool\n(mean ease percentile {perm['observed']:.2f}; "
+                 f"easier than {share_text(perm['share_below'])} of random subsets of its size)",
+                 fontsize="medium")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -433,6 +512,7 @@ def audit(claim_path: str | Path, out: str | Path | None = None, *, permutations
     with replacing(out, **AUDIT) as tmp:
         r = analyse(claim, folder, permutations=permutations, bootstrap=bootstrap, seed=seed, out=tmp)
         r["verdict"] = verdict(r)
+        r["difficulty"]["verdict"] = difficulty_verdict(r)
         plot(r, tmp / "difficulty.png")
         write_json(tmp / "audit.json", record(claim=Path(claim_path).name, claim_sha256=sha256(claim_path),
                                               seed=seed, **public(r)))
@@ -445,15 +525,22 @@ def audit(claim_path: str | Path, out: str | Path | None = None, *, permutations
 
 
 def _rows(r: dict) -> list[tuple[str, str]]:
-    d, perm = r["difficulty"], r["difficulty"]["permutation"]
+    d, perm, eff = r["difficulty"], r["difficulty"]["permutation"], r["difficulty"]["effect"]
     rows = [("forget subset", f"{r['n_subset']} of a pool of {r['n_pool']} ({r['benchmark']})"),
             ("difficulty reference", f"{r['annotation']['path']} (sha256 {r['annotation']['sha256'][:12]}…)"),
-            ("mean MRD percentile", f"{perm['observed']:.3f} (random subsets: {perm['random_mean']:.3f}, 95% range "
-                                    f"[{perm['random_95'][0]:.3f}, {perm['random_95'][1]:.3f}])"),
-            ("permutation test", f"easier than {perm['share_below']:.1%} of {perm['permutations']} random subsets "
-                                 f"(seed {perm['seed']}); p(easier) = {perm['p_easier']:.3g}, p(harder) = {perm['p_harder']:.3g}"),
+            ("difficulty signal", f"{r['annotation']['signal']['label']} (higher = {r['annotation']['signal']['higher_is']})"),
+            ("mean ease percentile", f"{perm['observed']:.3f} (random subsets: {perm['random_mean']:.3f}, 95% range "
+                                     f"[{perm['random_95'][0]:.3f}, {perm['random_95'][1]:.3f}])"),
+            ("permutation test", f"easier than {share_text(perm['share_below'])} of {perm['permutations']} random "
+                                 f"subsets (seed {perm['seed']}); p(easier) = {perm['p_easier']:.3g}, "
+                                 f"p(harder) = {perm['p_harder']:.3g}"),
+            ("effect size", f"shift of the mean ease percentile {eff['shift']:+.3f} [{eff['shift_ci'][0]:+.3f}, "
+                            f"{eff['shift_ci'][1]:+.3f}]; Cliff's delta vs the rest of the pool {eff['cliffs_delta']:+.3f} "
+                            f"[{eff['cliffs_delta_ci'][0]:+.3f}, {eff['cliffs_delta_ci'][1]:+.3f}] "
+                            f"({eff['bootstrap']} bootstrap resamples)"),
+            ("verdict rule", f"unusual needs p < {ALPHA} and |shift| >= {MIN_SHIFT}: {difficulty_verdict(r)}"),
             ("KS test vs the rest of the pool", f"D = {d['ks']['statistic']:.3f}, p = {d['ks']['p']:.3g}"),
-            ("median MRD", f"subset {d['median_mrd']['subset']:.4g}, pool {d['median_mrd']['pool']:.4g}")]
+            ("median score", f"subset {d['median_score']['subset']:.4g}, pool {d['median_score']['pool']:.4g}")]
     rows += [(f"bin {b} (exact binomial)", f"{t['count']} samples, {t['expected']:.1f} expected at the pool's share "
               f"{t['pool_share']:.3f}; p = {t['p']:.3g}") for b, t in d["bins"].items()]
     rep = r["reported"]

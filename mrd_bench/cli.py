@@ -184,12 +184,15 @@ def _data(args: argparse.Namespace) -> None:
 
 def _annotate(args: argparse.Namespace) -> None:
     from mrd_bench.annotate import annotate
+    from mrd_bench.io import read_json
 
     dataset = _limited(_load(args), args)
-    out = annotate(args.scores, dataset["sample_id"], args.out, overwrite=args.overwrite,
-                   source={"benchmark": args.benchmark, "split": args.split, "subset_authors": args.subset_authors})
-    print(f"Wrote the difficulty annotation of {args.benchmark}/{args.split} to {out}; pass it to the "
-          f"tasks with --metadata '{{\"difficulty\": \"{out}\"}}'")
+    out = annotate(args.scores, dataset["sample_id"], args.out, overwrite=args.overwrite, signal=args.signal,
+                   bins=args.bins, source={"benchmark": args.benchmark, "split": args.split,
+                                           "subset_authors": args.subset_authors})
+    made = read_json(out)
+    print(f"Wrote the difficulty annotation of {args.benchmark}/{args.split} by {made['signal_label']} (higher = "
+          f"{made['higher_is']}) to {out}; pass it to the tasks with --metadata '{{\"difficulty\": \"{out}\"}}'")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -340,6 +343,17 @@ def _updates(args: argparse.Namespace) -> None:
     summary = read_json(out.with_name(out.stem + ".meta.json"))["summary"]
     _main_print(f"Wrote per-sample updates to {out}: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float)
                                                                     else f"{k} {v}" for k, v in summary.items()))
+
+
+def _difficulty_check(args: argparse.Namespace) -> None:
+    from mrd_bench.config import from_args
+    from mrd_bench.difficulty_check import CheckConfig, run_check
+    from mrd_bench.unlearn import Inputs
+
+    cfg = from_args(CheckConfig, args)
+    out = run_check(from_args(Inputs, argparse.Namespace(**{**vars(args), "scores": None})), cfg, args.out,
+                    scores=args.scores, overwrite=args.overwrite, progress=not args.no_progress)
+    _main_print(f"Check: {out} (and check.md, check.png beside it)")
 
 
 def _quiet_libraries() -> None:
@@ -510,6 +524,12 @@ def _one_line_error(parser: argparse.ArgumentParser):
     return error
 
 
+def _signal_names() -> list[str]:
+    from mrd_bench.signals import SIGNALS
+
+    return SIGNALS.names()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mrd_bench.reproduce.study import Study
 
@@ -605,8 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32")
     p.set_defaults(run=_export)
 
-    p = sub.add_parser("annotate", help="join MRD scores to a split, with bin edges, for the tasks")
-    p.add_argument("--scores", required=True, help="scores.jsonl from `mrd-bench score` on the original model")
+    p = sub.add_parser("annotate", help="join a difficulty signal (MRD, CUD, NLL, ...) to a split, with bins, "
+                       "for the tasks")
+    p.add_argument("--scores", required=True, help="scores.jsonl from `mrd-bench score` on the original model, or "
+                   "the output of `mrd-bench updates-to-forget`")
+    p.add_argument("--signal", help="the difficulty signal to bin by (default: the file's own: MRD by its estimator, "
+                   "CUD, or updates); one of: " + ", ".join(_signal_names()))
+    p.add_argument("--bins", type=int, help="number of equal-count bins (default: the scores file's own edges, "
+                   "or 3)")
     _data_flags(p)
     p.add_argument("--out", required=True, help="annotation JSON to write")
     p.set_defaults(run=_annotate)
@@ -658,6 +684,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "threshold is reported as censored (default: 50)")
     p.add_argument("--out", default="updates.jsonl", help="per-sample results (default: updates.jsonl)")
     p.set_defaults(run=_updates)
+
+    from mrd_bench.difficulty_check import CheckConfig
+
+    p = sub.add_parser("difficulty-check", help="which difficulty signal predicts forgetting for this model and "
+                       "these methods: each signal's Spearman with measured updates-to-forget")
+    add_arguments(p, Inputs, skip=("scores",), flags={"forget": (
+        "--split", "the forget split whose samples are measured, e.g. forget10")})
+    add_arguments(p, CheckConfig)
+    p.add_argument("--scores", help="scores.jsonl of the split from `mrd-bench score` on the same model (default: "
+                   "the check scores it, and reuses OUT/scores.jsonl)")
+    p.add_argument("--out", default="difficulty_check", help="folder of the check (default: difficulty_check)")
+    p.set_defaults(run=_difficulty_check)
 
     p = sub.add_parser("tasks-dir", help="print the folder of our lm-eval tasks (for --include_path)")
     p.set_defaults(run=_tasks_dir)

@@ -101,9 +101,9 @@ def _scatter(x, y, bins_a, bins_b, name_a, name_b, result, path: Path) -> None:
     ax.scatter(x[agree], y[agree], s=14, color="#2e86c1", edgecolors="#333333", linewidths=0.2, label="same bin")
     ax.scatter(x[~agree], y[~agree], s=14, color="#e67e22", edgecolors="#333333", linewidths=0.2,
                label="different bins")
-    for values, setter, metric in ((x, ax.set_xscale, result["metric_a"]), (y, ax.set_yscale, result["metric_b"])):
-        if metric == "mrd" and (values > 0).all() and values.max() / values.min() > 50:
-            setter("log")  # MRD spans decades; CUD lies in [0, 1]
+    for values, setter in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        if (values > 0).all() and values.max() / values.min() > 50:
+            setter("log")  # a score that spans decades (MRD); one in [0, 1] (CUD) stays linear
     ax.set_xlabel(f"{name_a}, {'higher = easier' if result['higher_is_a'] == 'easier' else 'higher = harder'}")
     ax.set_ylabel(f"{name_b}, {'higher = easier' if result['higher_is_b'] == 'easier' else 'higher = harder'}")
     s, k = result["spearman"], result["kendall"]

@@ -34,7 +34,9 @@ from mrd_bench.unlearn import (Inputs, Settings, default_threshold_split, encode
 
 
 def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, max_updates: int = 50,
-                overwrite: bool = False, progress: bool = True) -> Path:
+                overwrite: bool = False, progress: bool = True, sample_ids: Optional[list[str]] = None) -> Path:
+    """Updates-to-forget of every sample of the forget split (or of `sample_ids` only, in the
+    split's order); see the module's docstring."""
     from mrd_bench.models import load_model, weights_hash
     from mrd_bench.provenance import data_hash, record
 
@@ -49,6 +51,12 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
     forget = inputs.load(inputs.forget)
     if len(forget) == 0:
         raise DataError(f"the split {inputs.benchmark}/{inputs.forget} is empty; choose another split.")
+    if sample_ids is not None:
+        wanted = set(sample_ids)
+        forget = forget.select([i for i, sid in enumerate(forget["sample_id"]) if sid in wanted])
+        if len(forget) != len(wanted):
+            raise DataError(f"{len(wanted) - len(forget)} of the sample ids asked for are not in "
+                            f"{inputs.benchmark}/{inputs.forget}.")
     ids = forget["sample_id"]
     scores = read_scores(inputs.scores, ids) if inputs.scores else None
     retain = inputs.load(inputs.retain) if inputs.retain and method.retain != "none" else None

@@ -109,6 +109,16 @@ def verification_text(entry: dict) -> str:
             + ("; weights replayed from the original model" if v.get("replayed") is True else ""))
 
 
+def difficulty_line(annotation: dict) -> str:
+    """"MRD (definition), higher = easier (easy = high MRD (definition), hard = low ...)": the
+    board's signal and its direction, from the board definition."""
+    from mrd_bench.signals.base import direction_text
+
+    signal = {"label": annotation.get("signal_label") or str(annotation.get("metric", "mrd")).upper(),
+              "higher_is": annotation.get("higher_is", "easier")}
+    return f"{signal['label']}, higher = {signal['higher_is']} ({direction_text(signal)})"
+
+
 def rule_line(scores: dict) -> str:
     """How utility enters the rank, in one line."""
     rule = scores["utility_rule"]
@@ -175,8 +185,8 @@ def html_page(scores: dict) -> str:
         f"<code>mrd-bench leaderboard verify</code> and every per-sample value agreed within the stated tolerance; "
         f"otherwise <i>unverified</i>: its numbers are the submitter's. Near-copies of another entry (identical or "
         f"affine per-sample values, r &gt; 0.999) are flagged ⚠. At most {scores['max_entries']} entries.</p>",
-        f"<p><b>Difficulty.</b> {esc(scores['annotation']['metric'].upper())} bins of the forget split: {esc(counts)}. "
-        "Easy = highest MRD. <i>reweighted</i> = Σ<sub>b</sub> w<sub>b</sub> · mean<sub>b</sub>: the metric at the "
+        f"<p><b>Difficulty.</b> {esc(difficulty_line(scores['annotation']))} bins of the forget split: {esc(counts)}. "
+        "<i>reweighted</i> = Σ<sub>b</sub> w<sub>b</sub> · mean<sub>b</sub>: the metric at the "
         "annotation's mix, whatever this split's own mix is.</p>",
         f"<p>Original model: {esc(scores['original_model']['name'])} "
         f"(weights sha256 <code>{esc(scores['original_model']['weights_sha256'][:16])}…</code>); annotation "
@@ -235,7 +245,8 @@ def markdown(scores: dict) -> str:
              *[f"- {md_escape(n)}" for n in scores["notes"]], "",
              f"Ranked by {label[primary]} reweighted to the annotation's mix; rank = 1 + the entries that beat it "
              f"in ≥ {scores['bootstrap']['level']:.1%} of {scores['bootstrap']['B']} paired bootstrap resamples "
-             "(stratified by bin). 95% CIs in brackets.", "", md_escape(rule_line(scores)), "",
+             "(stratified by bin). 95% CIs in brackets.", "",
+             md_escape(f"Difficulty: {difficulty_line(scores['annotation'])}."), "", md_escape(rule_line(scores)), "",
              md_escape(inversion_line(scores)), "",
              f"| rank | rank (overall) | method | {label[primary]} (reweighted) | (overall) | "
              + " | ".join(f"({b})" for b in scores["bins"]) + f" | {label[utility]} | verification | flags |",
@@ -304,7 +315,7 @@ def plots(scores: dict, scatter: Path, bins: Path) -> None:
         ax.bar(xs, vals, width, yerr=err, capsize=2, label=mpl_text(e["method"]["name"][:40]))
     ax.set_xticks(range(len(scores["bins"])),
                   [mpl_text(f"{b}\n(n = {scores['bin_counts'][b]})") for b in scores["bins"]])
-    ax.set_xlabel("difficulty bin (easy = highest MRD)")
+    ax.set_xlabel(mpl_text(f"difficulty bin by {difficulty_line(scores['annotation'])}"), fontsize="small")
     ax.set_ylabel(mpl_text(f"{spec[primary]['label']}\n({better(spec[primary])})"))
     ax.set_title(mpl_text(f"{spec[primary]['label']} per difficulty bin (95% CIs)"))
     if entries:

@@ -22,6 +22,7 @@ from pathlib import Path
 from mrd_bench.errors import DataError
 from mrd_bench.io import write_json, write_text
 from mrd_bench.outputs import folder_target, replacing
+from mrd_bench.signals.base import MRD_SIGNAL, direction_text
 from mrd_bench.provenance import record
 
 REPORT = {"what": "a report", "kind": "report",  # the output policy (mrd_bench/outputs.py)
@@ -33,13 +34,15 @@ UTILITY_PARTS = {"retain": ("tofu_retain_mrd_prob", "tofu_retain_mrd_rouge"),
                  "real_authors": ("tofu_real_authors_prob", "tofu_real_authors_rouge"),
                  "world_facts": ("tofu_world_facts_prob", "tofu_world_facts_rouge")}
 TOKEN_LEVEL = {"fa", "ua", "prob", "min_k_auc", "truth_ratio", "forget_quality"}
-BIN_MEANING = {"MRD": "Bins are by each sample's MRD under the original model: easy = fragile memory (high MRD), "
-                      "hard = low MRD.",
-               "CUD": "Bins are by each sample's CUD (circuit-guided unlearning difficulty) under the original "
-                      "model: easy = a circuit like the easy anchor's (low CUD), hard = like the hard anchor's "
-                      "(high CUD).",
-               "difficulty": "Bins are by each sample's difficulty under the original model, by the metric of each "
-                             "task's annotation (listed below)."}
+def bin_meaning(signal: dict) -> str:
+    """What the bins mean, from the signal and its direction (every annotation's own)."""
+    if signal.get("higher_is") not in ("easier", "harder"):
+        return ("Bins are by each sample's difficulty under the original model, by the signal of each task's "
+                "annotation (listed below).")
+    return (f"Bins are by each sample's {signal['label']} under the original model (higher = {signal['higher_is']}): "
+            f"{direction_text(signal)}.")
+
+
 EXPLANATION = ("*reweighted* is Σ_b w_b · metric_b with the annotation's reference bin shares, "
                "so results on forget subsets of different difficulty compare; it is NaN when a bin with a "
                "share is empty (`--metadata '{\"renormalize\": true}'` reweights over the bins present). "
@@ -233,10 +236,15 @@ def run_info(data: dict, samples: dict) -> dict:
             "bootstrap_iters": config.get("bootstrap_iters")}
 
 
-def metric_name(annotations: dict[str, dict]) -> str:
-    """"MRD" or "CUD": the metric that made every annotation used ("difficulty" if they differ)."""
-    names = {str(a.get("metric", "mrd")).upper() for a in annotations.values()}
-    return names.pop() if len(names) == 1 else ("MRD" if not names else "difficulty")
+def signal_of(annotations: dict[str, dict]) -> dict:
+    """{"label", "higher_is"}: the difficulty signal every annotation used, read from the
+    annotations themselves ("difficulty", direction unknown, if they differ)."""
+    found = {(a.get("signal_label") or str(a.get("signal") or a.get("metric", "mrd")).upper(),
+              a.get("higher_is", "easier")) for a in annotations.values()}
+    if len(found) == 1:
+        label, higher = found.pop()
+        return {"label": label, "higher_is": higher}
+    return dict(MRD_SIGNAL) if not found else {"label": "difficulty", "higher_is": None}
 
 
 def annotations_used(samples: dict[str, list[dict]]) -> dict[str, str]:
@@ -298,26 +306,28 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
         higher = data.get("higher_is_better", {})  # task -> metric -> True, False or None
         figures = []
         annotations = annotations_used(samples)
-        name = metric_name({t: json.loads(Path(p).read_text()) for t, p in annotations.items() if Path(p).is_file()})
+        signal = signal_of({t: json.loads(Path(p).read_text()) for t, p in annotations.items() if Path(p).is_file()})
+        name = signal["label"]
         if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
             figures.append((f"Metrics per {name} bin",
-                            plots.plot_bins(table, counts, cis, higher, out / "bins.png", name)))
+                            plots.plot_bins(table, counts, cis, higher, out / "bins.png", signal)))
         points = per_sample(samples)
         if points:
             figures.append((f"Per-sample metric against {name}",
-                            plots.plot_vs_mrd(points, out / "per_sample.png", name)))
+                            plots.plot_vs_mrd(points, out / "per_sample.png", signal)))
         histograms = {task: json.loads(Path(p).read_text()) for task, p in annotations.items() if Path(p).is_file()}
         if histograms:
             figures.append((f"{name} distribution with bin edges",
-                            plots.plot_mrd_histograms(histograms, out / "mrd_hist.png", name)))
+                            plots.plot_mrd_histograms(histograms, out / "mrd_hist.png", signal)))
         model = data.get("model_name") or info["model_args"]
-        page = {"model": model, "results_file": results_file, "difficulty_metric": name, "table": table,
+        page = {"model": model, "results_file": results_file, "difficulty_metric": name, "signal": signal,
+                "table": table,
                 "counts": counts, "cis": cis,
                 "reasons": reasons, "higher": higher, "info": info, "derived": derived, "annotations": annotations,
                 "figures": figures}
         summary = record(results_file=str(results_file), model=model, lm_eval_version=data.get("lm_eval_version"),
                          run=info, table=table, bin_counts=counts, intervals=cis, nan_reasons=reasons,
-                         derived=derived, annotations=annotations, difficulty_metric=name,
+                         derived=derived, annotations=annotations, difficulty_metric=name, difficulty_signal=signal,
                          figures=[p.name for _, p in figures])
         write_json(out / "report.json", summary)
         write_text(out / "report.md", _markdown(page))
@@ -376,7 +386,7 @@ def _run_lines(info: dict) -> list[tuple[str, str]]:
 
 def _markdown(page: dict) -> str:
     lines = [f"# mrd_bench report: {page['model']}", "", f"From `{page['results_file']}`.", "",
-             BIN_MEANING[page["difficulty_metric"]] + " " + EXPLANATION, "",
+             bin_meaning(page["signal"]) + " " + EXPLANATION, "",
              "| run | |", "|---|---|", *[f"| {k} | {v} |" for k, v in _run_lines(page["info"])], ""]
     current = None
     notes: list[str] = []
@@ -417,7 +427,7 @@ def _html(page: dict) -> str:
     parts = [f"<h1>mrd_bench report: {e(str(page['model']))}</h1>",
              f"<p>From <code>{e(str(page['results_file']))}</code>.</p>",
              "<p class=\"explain\">" + re.sub(r"`([^`]*)`", r"<code>\1</code>",
-                                               e(BIN_MEANING[page["difficulty_metric"]] + " " + EXPLANATION).replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
+                                               e(bin_meaning(page["signal"]) + " " + EXPLANATION).replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
              "<table class=\"run\">" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>"
                                                for k, v in _run_lines(page["info"])) + "</table>"]
     notes: list[str] = []

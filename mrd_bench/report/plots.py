@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import matplotlib
 
@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # headless: files only
 import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from mrd_bench.signals.base import MRD_SIGNAL, direction_text, short_label  # noqa: E402
 
 BIN_COLOURS = {"easy": "#2a9d8f", "medium": "#e9c46a", "hard": "#e76f51"}
 
@@ -72,7 +74,7 @@ def _arrow(higher) -> str:
 
 
 def plot_bins(table: dict, counts: dict, intervals: dict, higher: dict, path: str | os.PathLike,
-              metric_name: str = "MRD") -> Path:
+              signal: Optional[dict] = None) -> Path:
     """One panel per stratified metric: a bar per bin (easy → hard) with its bootstrap 95% interval
     and document count; lines for overall and reweighted; a 0.5 line on AUC panels."""
     from matplotlib.lines import Line2D
@@ -102,7 +104,7 @@ def plot_bins(table: dict, counts: dict, intervals: dict, higher: dict, path: st
         ax.set_ylim(0, 1.05 if np.isnan(top) or top <= 1 else top * 1.1)
         ax.set_title(f"{task}\n{metric}", fontsize=8)
         ax.set_ylabel(metric + _arrow(higher.get(task, {}).get(metric)), fontsize=7)
-        ax.set_xlabel(f"{metric_name} bin (original model)", fontsize=7)
+        ax.set_xlabel(f"{short_label(signal)} bin (original model)", fontsize=7)
         ax.tick_params(labelsize=7)
     handles = [Line2D([], [], color="#333333", linestyle="-", label="overall"),
                Line2D([], [], color="#333333", linestyle="--", label="reweighted"),
@@ -110,53 +112,53 @@ def plot_bins(table: dict, counts: dict, intervals: dict, higher: dict, path: st
                Line2D([], [], color="#333333", marker="|", linestyle="", markersize=10,
                       label="bootstrap 95% interval")]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8)
-    fig.suptitle(f"Each metric per {metric_name} bin ({DIRECTION[metric_name]})", fontsize=10)
+    fig.suptitle(f"Each metric per {short_label(signal)} bin ({direction_text(signal)})", fontsize=10)
     return _save(fig, path)
 
 
-DIRECTION = {"MRD": "easy = high MRD, hard = low MRD", "CUD": "easy = low CUD, hard = high CUD",
-             "difficulty": "easy and hard as each annotation's metric says"}
-
-
 def mrd_scale(values) -> str:
-    """One MRD scale for every figure of a report: log where every MRD is positive."""
-    return "log" if (np.asarray(values, dtype=float) > 0).all() else "linear"
+    """One difficulty scale for every figure of a report: log where every value is positive and
+    they span more than a decade (MRD), linear otherwise (CUD, Min-K%, NLL, length)."""
+    v = np.asarray(values, dtype=float)
+    return "log" if len(v) and (v > 0).all() and v.max() / v.min() > 10 else "linear"
 
 
-def _mrd_axis(ax, scale: str, metric_name: str = "MRD") -> None:
+def _mrd_axis(ax, scale: str, signal: Optional[dict] = None) -> None:
     """The one difficulty axis of every figure: `scale`, easy on the left (high MRD, low CUD), as the
-    tables order bins."""
+    tables order bins; the label names the signal and its direction."""
+    signal = signal or MRD_SIGNAL
     ax.set_xscale(scale)
     if scale == "log":  # labelled ticks at 1, 2 and 5 of each decade
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0e}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    if metric_name != "CUD":
+    if signal.get("higher_is", "easier") == "easier":
         ax.invert_xaxis()
-    ax.set_xlabel(f"{metric_name}, original model (← easy · hard →)", fontsize=7)
+    ax.set_xlabel(f"{signal['label']} (higher = {signal.get('higher_is', 'easier')}), original model "
+                  "(← easy · hard →)", fontsize=7)
 
 
-def plot_vs_mrd(points: dict, path: str | os.PathLike, metric_name: str = "MRD") -> Path:
+def plot_vs_mrd(points: dict, path: str | os.PathLike, signal: Optional[dict] = None) -> Path:
     """One panel per (task, metric): each sample's value against its MRD, coloured by bin;
     the MRD axis runs from easy (high MRD) on the left to hard on the right, as the tables do."""
     panels = [(task, metric, pts) for task in sorted(points) for metric, pts in sorted(points[task].items())
               if metric != "ua"]  # UA = 1 − FA (or 1 − accuracy): its panel would repeat one
-    scale = mrd_scale([p[0] for _, _, pts in panels for p in pts]) if metric_name != "CUD" else "linear"
+    scale = mrd_scale([p[0] for _, _, pts in panels for p in pts])
     fig, axes = _grid(len(panels))
     for ax, (task, metric, pts) in zip(axes, panels):
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], c=[BIN_COLOURS.get(p[2], "#888888") for p in pts],
                    s=10, edgecolors="#333333", linewidths=0.2)
-        _mrd_axis(ax, scale, metric_name)
+        _mrd_axis(ax, scale, signal)
         ax.set_ylabel(metric, fontsize=7)
         ax.set_title(f"{task}\n{metric}", fontsize=8)
         ax.tick_params(labelsize=7)
     handles = [plt.Rectangle((0, 0), 1, 1, color=BIN_COLOURS[b]) for b in BIN_ORDER]
     fig.legend(handles, list(BIN_ORDER), title="bin", fontsize=8, loc="outside lower center", ncol=3)
-    fig.suptitle(f"Each sample's metric against its {metric_name}", fontsize=10)
+    fig.suptitle(f"Each sample's metric against its {short_label(signal)}", fontsize=10)
     return _save(fig, path)
 
 
-def plot_mrd_histograms(annotations: dict, path: str | os.PathLike, metric_name: str = "MRD") -> Path:
+def plot_mrd_histograms(annotations: dict, path: str | os.PathLike, signal: Optional[dict] = None) -> Path:
     """Per annotation used: the histogram of its samples' MRD with the bin edges, on the same MRD
     axis as the per-sample figure (easy on the left)."""
     seen: dict = {}
@@ -164,7 +166,6 @@ def plot_mrd_histograms(annotations: dict, path: str | os.PathLike, metric_name:
         key = (ann.get("benchmark"), ann.get("split"), tuple(ann["bin_edges"]))
         seen.setdefault(key, (task, ann))
     scale = mrd_scale([s["score"] for _, ann in seen.values() for s in ann["samples"].values()])
-    scale = scale if metric_name != "CUD" else "linear"
     fig, axes = _grid(len(seen), width=4.2)
     for ax, ((bench, split, edges), (task, ann)) in zip(axes, seen.items()):
         scores = np.array([s["score"] for s in ann["samples"].values()])
@@ -172,9 +173,9 @@ def plot_mrd_histograms(annotations: dict, path: str | os.PathLike, metric_name:
         ax.hist(scores, bins=bins, color="#8ab6d6", edgecolor="#333333", linewidth=0.3)
         for edge in edges:
             ax.axvline(edge, color="#c0392b", linestyle="--")
-        _mrd_axis(ax, scale, metric_name)
+        _mrd_axis(ax, scale, signal)
         ax.set_ylabel("samples", fontsize=7)
         ax.set_title(f"{bench}/{split} ({len(scores)} samples)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"{metric_name} under the original model\ndashed: bin edges (easy | medium | hard)", fontsize=10)
+    fig.suptitle(f"{short_label(signal)} under the original model\ndashed: bin edges", fontsize=10)
     return _save(fig, path)

@@ -179,7 +179,7 @@ CASES = [
     C("meta without bin_edges", [*ANNOTATE, "--scores", "{tmp}/s.jsonl"], "has no valid bin_edges",
       setup="meta_no_edges"),
     C("meta with unsorted edges", [*ANNOTATE, "--scores", "{tmp}/s.jsonl"], "ascending", setup="meta_bad_edges"),
-    C("scores of another split", [*ANNOTATE, "--scores", "{tmp}/s.jsonl"], "have no MRD score", setup="other_split"),
+    C("scores of another split", [*ANNOTATE, "--scores", "{tmp}/s.jsonl"], "have no MRD (definition)", setup="other_split"),
     C("unlearn scores missing", [*UNLEARN_OUT, "--sampler", "mrd", "--scores", "{tmp}/none.jsonl"], "does not exist"),
     C("unlearn scores with NaN", [*UNLEARN_OUT, "--sampler", "mrd", "--scores", "{tmp}/s.jsonl"], "has score nan",
       setup="nan_scores"),

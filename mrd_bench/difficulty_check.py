@@ -1,0 +1,286 @@
+"""`mrd-bench difficulty-check`: which difficulty signal predicts forgetting, for this model and
+these methods?
+
+1. Draws n samples of the forget split (seeded) and measures, for each method, how many
+   single-sample updates each needs before its memorisation accuracy falls below the threshold
+   (`updates-to-forget`, the ground truth; resumable, and kept in OUT/updates_<method>.jsonl).
+2. Scores the split once with `mrd-bench score` (MRD and its baseline columns: NLL, Min-K%,
+   length), or reads --scores; a scores file already in OUT for the same model is reused.
+3. For every signal and method: Spearman of the signal with updates-to-forget (bootstrap 95%
+   CI, p), and the rank partial correlations given answer length and given NLL; a signal that
+   points the way it declares correlates *negatively* with updates when higher = easier.
+4. Chooses the signal to stratify by, by a rule fixed here (`choose`), and says why in one
+   sentence. Writes check.json, check.md and check.png (signals × methods, with CIs).
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mrd_bench.config import opt
+from mrd_bench.errors import ConfigError
+from mrd_bench.io import write_json, write_text, writing_together
+
+DEFAULT_SIGNALS = "mrd_definition,mrd_per_token,nll,min_k,length"
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    methods: str = opt("ga,graddiff,npo", "unlearning methods whose updates-to-forget are measured, comma-separated")
+    signals: str = opt(DEFAULT_SIGNALS, "difficulty signals to compare (read from `mrd-bench score`'s file)")
+    n: int = opt(200, "samples measured; Spearman's 95%% CI is about ±1.96/sqrt(n-3): ±0.14 at 200")
+    seed: int = opt(0, "seed of the sample draw, the training and the bootstrap")
+    max_updates: int = opt(60, "cap of single-sample updates; a sample still above the threshold counts as the cap")
+    lr: float = opt(1.5e-5, "learning rate of the single-sample updates")
+    draws: int = opt(4, "MRD's antithetic pairs K when the check scores the split itself")
+    boot: int = opt(2000, "bootstrap resamples of each CI")
+
+    def __post_init__(self) -> None:
+        from mrd_bench.methods import METHODS
+        from mrd_bench.signals import SIGNALS
+
+        if self.n < 10:
+            raise ConfigError(f"--n must be at least 10 (a Spearman CI needs samples); got {self.n}.")
+        for m in self.method_list():
+            METHODS.get(m)
+        for s in self.signal_list():
+            if SIGNALS.get(s).source != "scores":
+                raise ConfigError(f"--signals: {s!r} is not read from `mrd-bench score`'s file; difficulty-check "
+                                  "measures updates-to-forget itself and compares the other signals with it.")
+        if self.max_updates < 1 or not self.lr > 0 or self.boot < 100:
+            raise ConfigError("--max-updates must be >= 1, --lr positive and --boot >= 100.")
+
+    def method_list(self) -> list[str]:
+        return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    def signal_list(self) -> list[str]:
+        return [s.strip() for s in self.signals.split(",") if s.strip()]
+
+
+# ----------------------------------------------------------------------------- statistics (pure)
+
+def signal_table(values: dict[str, np.ndarray], updates: dict[str, np.ndarray], length: np.ndarray, nll: np.ndarray,
+                 *, boot: int, seed: int) -> dict:
+    """signal -> method -> {rho, ci, p, partial_length, partial_nll (each with ci)}: the signal's
+    Spearman with updates-to-forget, and given length and given NLL."""
+    from mrd_bench.reproduce.stats import correlation
+
+    table: dict = {}
+    for s, x in values.items():
+        table[s] = {}
+        for m, y in updates.items():
+            raw = correlation([x], y, n_boot=boot, seed=seed)
+            by_length = correlation([x], y, controls=[length], n_boot=boot, seed=seed)
+            by_nll = correlation([x], y, controls=[nll], n_boot=boot, seed=seed)
+            table[s][m] = {"rho": raw["rho"], "ci": raw["ci"], "p": raw["p"], "n": raw["n"],
+                           "partial_length": {"rho": by_length["rho"], "ci": by_length["ci"]},
+                           "partial_nll": {"rho": by_nll["rho"], "ci": by_nll["ci"]}}
+    return table
+
+
+RULE = ("a signal's strength for a method is its Spearman with updates-to-forget turned so that positive means "
+        "it points the way it declares (-rho where higher = easier, +rho where higher = harder); the signal to "
+        "stratify by has the highest mean strength over the methods, and it is supported only if its 95% CI "
+        "excludes 0 in the declared direction for every method")
+
+
+def choose(table: dict, directions: dict[str, str]) -> dict:
+    """The choice by RULE (fixed before any check ran)."""
+    def turned(s: str) -> int:
+        return -1 if directions[s] == "easier" else 1
+
+    strength = {s: float(np.mean([turned(s) * r["rho"] for r in by_method.values()])) for s, by_method in table.items()}
+    best = max(strength, key=lambda s: strength[s])
+    supported = all(min(turned(best) * c for c in r["ci"]) > 0 for r in table[best].values())
+    return {"signal": best, "strength": strength, "supported": bool(supported)}
+
+
+def reason(table: dict, choice: dict, labels: dict[str, str]) -> str:
+    """The choice in one sentence, with its evidence."""
+    best = choice["signal"]
+    parts = ", ".join(f"{m} {r['rho']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for m, r in table[best].items())
+    runner = sorted((s for s in choice["strength"] if s != best), key=lambda s: -choice["strength"][s])
+    other = f"; next: {labels[runner[0]]} ({choice['strength'][runner[0]]:+.2f})" if runner else ""
+    verdict = "" if choice["supported"] else " Its CI covers 0 for at least one method, so no signal is shown to " \
+                                              "predict forgetting for all of them."
+    return (f"Stratify by {labels[best]}: Spearman with updates-to-forget {parts} (mean strength "
+            f"{choice['strength'][best]:+.2f}{other}).{verdict}")
+
+
+# ----------------------------------------------------------------------------- the check
+
+def run_check(inputs, cfg: CheckConfig, out: str | Path, *, scores: Optional[str] = None, overwrite: bool = False,
+              progress: bool = True) -> Path:
+    """Measure, compare, choose and write (see the module's docstring); returns OUT/check.json."""
+    from mrd_bench.methods.loop import LoopConfig
+    from mrd_bench.signals import SIGNALS
+    from mrd_bench.unlearn import Settings
+    from mrd_bench.updates import run_updates
+
+    out = Path(out)
+    if (out / "check.json").is_file() and not overwrite:
+        from mrd_bench.errors import OutputExistsError
+
+        raise OutputExistsError(f"{str(out / 'check.json')!r} already holds a difficulty check; pass --overwrite to "
+                                "replace it (measurements in the folder are reused), or choose another --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    forget = inputs.load(inputs.forget)
+    if len(forget) < cfg.n:
+        raise ConfigError(f"--n {cfg.n} is more than the {len(forget)} samples of {inputs.benchmark}/{inputs.forget}; "
+                          f"use --n {len(forget)} or fewer.")
+    from mrd_bench.methods import METHODS
+
+    needing = [m for m in cfg.method_list() if METHODS.get(m).retain == "required"]
+    if needing and not inputs.retain:
+        raise ConfigError(f"{', '.join(needing)} need a retain set; pass --retain (e.g. retain90 for forget10).")
+    order = {sid: i for i, sid in enumerate(forget["sample_id"])}
+    ids = sorted(random.Random(cfg.seed).sample(list(forget["sample_id"]), cfg.n), key=order.get)
+    started = time.perf_counter()
+    per_update = seconds_per_update(inputs)
+    most = cfg.n * len(cfg.method_list()) * cfg.max_updates
+    print(f"difficulty-check: {cfg.n} samples x {len(cfg.method_list())} methods, up to {cfg.max_updates} updates "
+          f"each; one update takes about {per_update:.2f} s here, so the measurement takes at most "
+          f"{most * per_update / 3600:.1f} h (about half that if half the updates reach the threshold early), "
+          "plus scoring. It resumes where it stops.")
+    scores_path = Path(scores) if scores else _scores(inputs, cfg, out, progress)
+    updates = {}
+    for m in cfg.method_list():
+        path = out / f"updates_{m}.jsonl"
+        if not path.is_file():
+            run_updates(inputs, Settings(method=m), LoopConfig(lr=cfg.lr, seed=cfg.seed), path,
+                        max_updates=cfg.max_updates, sample_ids=ids, overwrite=True, progress=progress)
+        rows = {r["sample_id"]: r for r in map(json.loads, path.read_text().splitlines())}
+        updates[m] = np.array([rows[i]["updates"] for i in ids], dtype=float)
+    from mrd_bench.annotate import read_signal_file
+
+    rows, meta = read_signal_file(scores_path)
+    values = {}
+    for s in cfg.signal_list():
+        got = SIGNALS.get(s).values(rows, meta, str(scores_path))
+        values[s] = np.array([got[i] for i in ids], dtype=float)
+    by_id = {r["sample_id"]: r for r in rows}
+    length = np.array([by_id[i]["n_tokens"] for i in ids], dtype=float)
+    nll = np.array([by_id[i]["nll"] for i in ids], dtype=float)
+    table = signal_table(values, updates, length, nll, boot=cfg.boot, seed=cfg.seed)
+    directions = {s: SIGNALS.get(s).higher_is for s in values}
+    labels = {s: SIGNALS.get(s).axis() for s in values}
+    choice = choose(table, directions)
+    from mrd_bench.provenance import record
+
+    result = record(kind="difficulty_check", inputs=asdict(inputs), config=asdict(cfg), sample_ids=ids,
+                    scores=str(scores_path), model_hash=meta.get("model_hash"), signals=labels,
+                    directions=directions, table=table, choice={**choice, "reason": reason(table, choice, labels)},
+                    rule=RULE,
+                    updates={m: {"median": float(np.median(u)), "censored": int((u >= cfg.max_updates).sum())}
+                             for m, u in updates.items()},
+                    wall_s=round(time.perf_counter() - started, 1))
+    with writing_together(out / "check.json", out / "check.md", out / "check.png") as (j, md, png):
+        write_json(j, result)
+        write_text(md, markdown(result))
+        plot(result, png)
+    print(result["choice"]["reason"])
+    return out / "check.json"
+
+
+def seconds_per_update(inputs) -> float:
+    """One single-sample training step (forward, backward, AdamW) of the model on the first forget
+    sample, timed twice after a warm-up; the faster."""
+    import torch
+
+    from mrd_bench.models import load_model
+    from mrd_bench.pipeline import encode_split
+
+    model, tokenizer = load_model(inputs.model)
+    item = encode_split(tokenizer, inputs.load(inputs.forget).select(range(1)))[0]
+    ids = torch.tensor([item.input_ids])
+    labels = torch.tensor([item.labels])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def _scores(inputs, cfg: CheckConfig, out: Path, progress: bool) -> Path:
+    """OUT/scores.jsonl: MRD (definition, K = cfg.draws) and its baseline columns for the whole
+    split, reused when it is already there for the same model."""
+    from mrd_bench.models import load_model, weights_hash
+    from mrd_bench.pipeline import encode_split, targets
+    from mrd_bench.provenance import data_hash, record
+    from mrd_bench.scorers.runner import ScoreConfig
+    from mrd_bench.scorers.stream import score_to_file
+
+    path = out / "scores.jsonl"
+    model, tokenizer = load_model(inputs.model)
+    meta_path = path.with_name("scores.meta.json")
+    if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()).get("model_hash") == weights_hash(model):
+        return path
+    dataset = inputs.load(inputs.forget)
+    cfg_score = ScoreConfig(estimator="definition", draws=cfg.draws, seed=cfg.seed)
+    meta = record(benchmark=inputs.benchmark, split=inputs.forget, subset_authors=inputs.subset_authors,
+                  model=inputs.model, data_hash=data_hash(dataset))
+    return score_to_file(model, encode_split(tokenizer, dataset), dataset["sample_id"], targets(dataset), cfg_score,
+                         path, meta=meta, overwrite=True, progress=progress)
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def markdown(r: dict) -> str:
+    methods = list(next(iter(r["table"].values())))
+    head = "| signal | " + " | ".join(f"{m}: Spearman | {m}: given length | {m}: given NLL" for m in methods) + " |"
+
+    def cell(x: dict) -> str:
+        return f"{x['rho']:+.2f} [{x['ci'][0]:+.2f}, {x['ci'][1]:+.2f}]"
+
+    lines = [f"# Difficulty check: {r['inputs']['benchmark']}/{r['inputs']['forget']}, n = {len(r['sample_ids'])}", "",
+             f"**{r['choice']['reason']}**", "", f"Rule: {r['rule']}", "",
+             "Spearman of each signal with updates-to-forget (bootstrap 95% CI), and the rank partial correlation "
+             "given answer length and given NLL. A signal where higher = easier should correlate negatively.", "",
+             head, "|---|" + "---:|" * (3 * len(methods))]
+    for s, by_method in r["table"].items():
+        lines.append(f"| {r['signals'][s]} | " + " | ".join(
+            f"{cell(x)} | {cell(x['partial_length'])} | {cell(x['partial_nll'])}" for x in by_method.values()) + " |")
+    lines += ["", "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} censored at the cap"
+                                                    for m, u in r["updates"].items()), ""]
+    return "\n".join(lines)
+
+
+def plot(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mrd_bench.leaderboard.page import mpl_text
+
+    signals = list(r["table"])
+    methods = list(next(iter(r["table"].values())))
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(signals) * len(methods) + 1.6), layout="constrained")
+    y = 0
+    ticks, labels = [], []
+    for s in signals:
+        for i, m in enumerate(methods):
+            x = r["table"][s][m]
+            ax.errorbar(x["rho"], y, xerr=[[x["rho"] - x["ci"][0]], [x["ci"][1] - x["rho"]]], fmt="o", capsize=3,
+                        color=f"C{i}", label=m if s == signals[0] else None)
+            ticks.append(y)
+            labels.append(mpl_text(f"{r['signals'][s]} / {m}"))
+            y -= 1
+        y -= 0.5
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(ticks, labels, fontsize="small")
+    ax.set_xlabel("Spearman with updates-to-forget (95% bootstrap CI)")
+    ax.set_title(mpl_text(f"Which signal predicts forgetting? n = {len(r['sample_ids'])}"))
+    ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
