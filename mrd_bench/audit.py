@@ -197,6 +197,7 @@ def permutation(pool: np.ndarray, chosen: np.ndarray, permutations: int, seed: i
     return {"observed": observed, "random_mean": float(means.mean()),
             "random_95": [float(x) for x in np.percentile(means, [2.5, 97.5])],
             "share_below": float((means < observed).mean()),
+            "share_above": float((means > observed).mean()),
             "p_easier": float((1 + (means >= observed).sum()) / (permutations + 1)),
             "p_harder": float((1 + (means <= observed).sum()) / (permutations + 1)),
             "permutations": permutations, "seed": seed}
@@ -294,6 +295,9 @@ def per_sample(claim: dict, folder: Path, ids: list[str]) -> np.ndarray:
 def analyse(claim: dict, folder: Path, *, permutations: int, bootstrap: int, seed: int, depth: int = 0,
             out: Path | None = None) -> dict:
     annotation, ann_path = annotation_of(claim, folder, out if depth == 0 else None)
+    if sorted(annotation.get("bins", [])) != sorted(BINS):
+        raise DataError(f"difficulty: the annotation has bins {annotation.get('bins')}; the audit compares the three "
+                        f"bins {list(BINS)}: annotate with 3 bins")
     pool_ids = list(annotation["samples"])
     ids = subset_ids(claim, annotation)
     scores = np.asarray([annotation["samples"][s]["score"] for s in pool_ids], dtype=float)
@@ -410,7 +414,7 @@ def verdict(r: dict) -> list[str]:
                  f"(permutation p = {perm['p_easier']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
                  "unusually easy, so its numbers describe easier samples than the pool holds."]
     elif kind == "hard":
-        lines = [f"This subset is harder than {share_text(1 - perm['share_below'])} of random subsets of its size "
+        lines = [f"This subset is harder than {share_text(perm['share_above'])} of random subsets of its size "
                  f"(permutation p = {perm['p_harder']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
                  "unusually hard, so its numbers describe harder samples than the pool holds."]
     else:

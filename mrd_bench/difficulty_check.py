@@ -71,16 +71,21 @@ def signal_table(values: dict[str, np.ndarray], updates: dict[str, np.ndarray], 
     Spearman with updates-to-forget, and given length and given NLL."""
     from mrd_bench.reproduce.stats import correlation
 
+    from mrd_bench.reproduce.stats import spearman
+
+    def given(x, y, control) -> dict:
+        if abs(spearman(x, control)) > 0.999:  # the signal is its own control (length given length): undefined
+            return {"rho": float("nan"), "ci": [float("nan"), float("nan")], "note": "the signal is this control"}
+        c = correlation([x], y, controls=[control], n_boot=boot, seed=seed)
+        return {"rho": c["rho"], "ci": c["ci"]}
+
     table: dict = {}
     for s, x in values.items():
         table[s] = {}
         for m, y in updates.items():
             raw = correlation([x], y, n_boot=boot, seed=seed)
-            by_length = correlation([x], y, controls=[length], n_boot=boot, seed=seed)
-            by_nll = correlation([x], y, controls=[nll], n_boot=boot, seed=seed)
             table[s][m] = {"rho": raw["rho"], "ci": raw["ci"], "p": raw["p"], "n": raw["n"],
-                           "partial_length": {"rho": by_length["rho"], "ci": by_length["ci"]},
-                           "partial_nll": {"rho": by_nll["rho"], "ci": by_nll["ci"]}}
+                           "partial_length": given(x, y, length), "partial_nll": given(x, y, nll)}
     return table
 
 
@@ -91,26 +96,41 @@ RULE = ("a signal's strength for a method is its Spearman with updates-to-forget
 
 
 def choose(table: dict, directions: dict[str, str]) -> dict:
-    """The choice by RULE (fixed before any check ran)."""
+    """The choice by RULE (fixed before any check ran). A method whose updates-to-forget are all
+    equal (all censored, say) ranks nothing: its correlations are NaN and it is left out."""
     def turned(s: str) -> int:
         return -1 if directions[s] == "easier" else 1
 
-    strength = {s: float(np.mean([turned(s) * r["rho"] for r in by_method.values()])) for s, by_method in table.items()}
-    best = max(strength, key=lambda s: strength[s])
-    supported = all(min(turned(best) * c for c in r["ci"]) > 0 for r in table[best].values())
-    return {"signal": best, "strength": strength, "supported": bool(supported)}
+    methods = [m for m in next(iter(table.values())) if any(np.isfinite(table[s][m]["rho"]) for s in table)]
+    strength = {s: float(np.mean([turned(s) * table[s][m]["rho"] for m in methods])) if methods else float("nan")
+                for s in table}
+    supported = {s: bool(methods) and all(np.isfinite(table[s][m]["ci"]).all() and
+                                          min(turned(s) * c for c in table[s][m]["ci"]) > 0 for m in methods)
+                 for s in table}
+    ranked = [s for s in sorted(table, key=lambda s: -strength[s]) if np.isfinite(strength[s])]
+    return {"signal": ranked[0] if ranked else None, "strength": strength, "supported": supported,
+            "methods_compared": methods, "methods_left_out": [m for m in next(iter(table.values())) if m not in methods]}
 
 
 def reason(table: dict, choice: dict, labels: dict[str, str]) -> str:
     """The choice in one sentence, with its evidence."""
     best = choice["signal"]
-    parts = ", ".join(f"{m} {r['rho']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for m, r in table[best].items())
-    runner = sorted((s for s in choice["strength"] if s != best), key=lambda s: -choice["strength"][s])
+    left = (f" {', '.join(choice['methods_left_out'])}: every sample took the same number of updates, so it ranks "
+            "nothing and is left out.") if choice["methods_left_out"] else ""
+    if best is None:
+        return "No signal can be chosen: no method's updates-to-forget varied across the samples." + left
+    parts = ", ".join(f"{m} {table[best][m]['rho']:+.2f} [{table[best][m]['ci'][0]:+.2f}, {table[best][m]['ci'][1]:+.2f}]"
+                      for m in choice["methods_compared"])
+    runner = [s for s in sorted(choice["strength"], key=lambda s: -choice["strength"][s])
+              if s != best and np.isfinite(choice["strength"][s])]
     other = f"; next: {labels[runner[0]]} ({choice['strength'][runner[0]]:+.2f})" if runner else ""
-    verdict = "" if choice["supported"] else " Its CI covers 0 for at least one method, so no signal is shown to " \
-                                              "predict forgetting for all of them."
+    shown = [labels[s] for s, ok in choice["supported"].items() if ok]
+    verdict = (" Its 95% CI excludes 0 in its declared direction for every method." if choice["supported"][best] else
+               " Its 95% CI does not exclude 0 in its declared direction for every method"
+               + (f"; {', '.join(shown)} does." if shown else ", nor does any other signal's: none is shown to "
+                  "predict forgetting for all the methods."))
     return (f"Stratify by {labels[best]}: Spearman with updates-to-forget {parts} (mean strength "
-            f"{choice['strength'][best]:+.2f}{other}).{verdict}")
+            f"{choice['strength'][best]:+.2f}{other}).{verdict}{left}")
 
 
 # ----------------------------------------------------------------------------- the check
@@ -148,23 +168,37 @@ def run_check(inputs, cfg: CheckConfig, out: str | Path, *, scores: Optional[str
           f"each; one update takes about {per_update:.2f} s here, so the measurement takes at most "
           f"{most * per_update / 3600:.1f} h (about half that if half the updates reach the threshold early), "
           "plus scoring. It resumes where it stops.")
-    scores_path = Path(scores) if scores else _scores(inputs, cfg, out, progress)
+    scores_path = Path(scores) if scores else _scores(inputs, cfg, out, overwrite, progress)
     updates = {}
     for m in cfg.method_list():
         path = out / f"updates_{m}.jsonl"
-        if not path.is_file():
-            run_updates(inputs, Settings(method=m), LoopConfig(lr=cfg.lr, seed=cfg.seed), path,
-                        max_updates=cfg.max_updates, sample_ids=ids, overwrite=True, progress=progress)
+        loop = LoopConfig(lr=cfg.lr, seed=cfg.seed)
+        if path.is_file() and not _same_updates(path, inputs, loop, cfg, ids):
+            for stale in (path, path.with_name(path.stem + ".meta.json")):  # another --n, --lr, model, ...
+                stale.unlink(missing_ok=True)
+        if not path.is_file():  # its partial run (same settings) resumes inside run_updates
+            _discarding_stale_partial(lambda: run_updates(
+                inputs, Settings(method=m), loop, path, max_updates=cfg.max_updates, sample_ids=ids,
+                progress=progress), path, overwrite)
         rows = {r["sample_id"]: r for r in map(json.loads, path.read_text().splitlines())}
         updates[m] = np.array([rows[i]["updates"] for i in ids], dtype=float)
     from mrd_bench.annotate import read_signal_file
+    from mrd_bench.errors import DataError
 
     rows, meta = read_signal_file(scores_path)
+    by_id = {r["sample_id"]: r for r in rows}
+    lacking = [i for i in ids if i not in by_id]
+    if lacking:
+        raise DataError(f"{str(scores_path)!r} has no row for {len(lacking)} of the drawn samples (e.g. {lacking[0]!r}); "
+                        f"give scores of the whole {inputs.benchmark}/{inputs.forget} from `mrd-bench score`.")
+    for column in ("n_tokens", "nll"):
+        if any(not isinstance(by_id[i].get(column), (int, float)) for i in ids):
+            raise DataError(f"{str(scores_path)!r} has no {column} column (scored with --no-baselines?); the partial "
+                            "correlations need length and NLL: score again with `mrd-bench score` and its baselines.")
     values = {}
     for s in cfg.signal_list():
-        got = SIGNALS.get(s).values(rows, meta, str(scores_path))
+        got = SIGNALS.get(s).values([by_id[i] for i in ids], meta, str(scores_path))
         values[s] = np.array([got[i] for i in ids], dtype=float)
-    by_id = {r["sample_id"]: r for r in rows}
     length = np.array([by_id[i]["n_tokens"] for i in ids], dtype=float)
     nll = np.array([by_id[i]["nll"] for i in ids], dtype=float)
     table = signal_table(values, updates, length, nll, boot=cfg.boot, seed=cfg.seed)
@@ -188,6 +222,34 @@ def run_check(inputs, cfg: CheckConfig, out: str | Path, *, scores: Optional[str
     return out / "check.json"
 
 
+def _same_updates(path: Path, inputs, loop, cfg: CheckConfig, ids: list[str]) -> bool:
+    """Whether a finished updates file was measured with these inputs, settings and samples."""
+    meta_path = path.with_name(path.stem + ".meta.json")
+    try:
+        meta = json.loads(meta_path.read_text())
+        done = {json.loads(line)["sample_id"] for line in path.read_text().splitlines() if line.strip()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (done == set(ids) and meta.get("max_updates") == cfg.max_updates and meta.get("inputs") == asdict(inputs)
+            and (meta.get("loop") or {}).get("lr") == loop.lr and (meta.get("loop") or {}).get("seed") == loop.seed)
+
+
+def _discarding_stale_partial(run, path: Path, overwrite: bool):
+    """Run a resumable stage; a partial run of it under other settings is discarded with
+    --overwrite (refused without, with the stage's own message)."""
+    import shutil
+
+    from mrd_bench.errors import OutputExistsError
+
+    try:
+        return run()
+    except OutputExistsError:
+        if not overwrite:
+            raise
+        shutil.rmtree(path.with_name(path.name + ".partial"), ignore_errors=True)
+        return run()
+
+
 def seconds_per_update(inputs) -> float:
     """One single-sample training step (forward, backward, AdamW) of the model on the first forget
     sample, timed twice after a warm-up; the faster."""
@@ -196,10 +258,12 @@ def seconds_per_update(inputs) -> float:
     from mrd_bench.models import load_model
     from mrd_bench.pipeline import encode_split
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where training runs (accelerate picks the GPU)
     model, tokenizer = load_model(inputs.model)
+    model.to(device)
     item = encode_split(tokenizer, inputs.load(inputs.forget).select(range(1)))[0]
-    ids = torch.tensor([item.input_ids])
-    labels = torch.tensor([item.labels])
+    ids = torch.tensor([item.input_ids], device=device)
+    labels = torch.tensor([item.labels], device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
     times = []
     for _ in range(3):
@@ -207,13 +271,17 @@ def seconds_per_update(inputs) -> float:
         model(input_ids=ids, labels=labels).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        if device == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+    del model, optimizer
     return min(times[1:])
 
 
-def _scores(inputs, cfg: CheckConfig, out: Path, progress: bool) -> Path:
+def _scores(inputs, cfg: CheckConfig, out: Path, overwrite: bool, progress: bool) -> Path:
     """OUT/scores.jsonl: MRD (definition, K = cfg.draws) and its baseline columns for the whole
-    split, reused when it is already there for the same model."""
+    split, reused when it is already there for the same model, data and settings; an unfinished
+    scoring under the same settings resumes."""
     from mrd_bench.models import load_model, weights_hash
     from mrd_bench.pipeline import encode_split, targets
     from mrd_bench.provenance import data_hash, record
@@ -222,15 +290,22 @@ def _scores(inputs, cfg: CheckConfig, out: Path, progress: bool) -> Path:
 
     path = out / "scores.jsonl"
     model, tokenizer = load_model(inputs.model)
-    meta_path = path.with_name("scores.meta.json")
-    if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()).get("model_hash") == weights_hash(model):
-        return path
     dataset = inputs.load(inputs.forget)
     cfg_score = ScoreConfig(estimator="definition", draws=cfg.draws, seed=cfg.seed)
+    meta_path = path.with_name("scores.meta.json")
+    if path.is_file() and meta_path.is_file():
+        found = json.loads(meta_path.read_text())
+        if (found.get("model_hash"), found.get("data_hash"), (found.get("score_config") or {}).get("draws"),
+                (found.get("score_config") or {}).get("seed")) == (weights_hash(model), data_hash(dataset), cfg.draws,
+                                                                   cfg.seed):
+            return path
+        path.unlink()  # another model, split or K: this folder's own scores, measured again
+        meta_path.unlink()
     meta = record(benchmark=inputs.benchmark, split=inputs.forget, subset_authors=inputs.subset_authors,
                   model=inputs.model, data_hash=data_hash(dataset))
-    return score_to_file(model, encode_split(tokenizer, dataset), dataset["sample_id"], targets(dataset), cfg_score,
-                         path, meta=meta, overwrite=True, progress=progress)
+    return _discarding_stale_partial(lambda: score_to_file(
+        model, encode_split(tokenizer, dataset), dataset["sample_id"], targets(dataset), cfg_score, path, meta=meta,
+        progress=progress), path, overwrite)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -240,6 +315,8 @@ def markdown(r: dict) -> str:
     head = "| signal | " + " | ".join(f"{m}: Spearman | {m}: given length | {m}: given NLL" for m in methods) + " |"
 
     def cell(x: dict) -> str:
+        if x["rho"] is None or not np.isfinite(x["rho"]):
+            return "—"
         return f"{x['rho']:+.2f} [{x['ci'][0]:+.2f}, {x['ci'][1]:+.2f}]"
 
     lines = [f"# Difficulty check: {r['inputs']['benchmark']}/{r['inputs']['forget']}, n = {len(r['sample_ids'])}", "",

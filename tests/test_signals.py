@@ -188,8 +188,26 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
     assert cli(capsys, *argv)[0] == 130
     first = (out / "updates_ga.jsonl").stat().st_mtime_ns
     monkeypatch.undo()
+    trained = []
+    real_train = updates.train
+
+    def train_then_kill(*args, **kwargs):  # NPO is killed after 4 of its 10 samples
+        trained.append(1)
+        if len(trained) == 5:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(updates, "train", train_then_kill)
+    assert cli(capsys, *argv)[0] == 130
+    monkeypatch.undo()
+    partial = out / "updates_npo.jsonl.partial" / "rank-0.jsonl"
+    assert len(partial.read_text().splitlines()) == 4
+    trained.clear()
+    monkeypatch.setattr(updates, "train", lambda *a, **k: (trained.append(1), real_train(*a, **k))[1])
     code, _ = cli(capsys, *argv)
-    assert code == 0 and (out / "updates_ga.jsonl").stat().st_mtime_ns == first  # resumed: GA not measured again
+    monkeypatch.undo()
+    assert code == 0 and len(trained) == 6  # resumed inside NPO: only its 6 samples left were trained
+    assert (out / "updates_ga.jsonl").stat().st_mtime_ns == first  # and GA not measured again
     r = json.loads((out / "check.json").read_text())
     scores = {row["sample_id"]: row for row in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
     for method in ("ga", "npo"):
@@ -205,6 +223,10 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
     assert cli(capsys, *argv)[1].endswith("pass --overwrite to replace it (measurements in the folder are reused), "
                                           "or choose another --out.")
     assert difficulty_check.RULE in (out / "check.md").read_text()
+    ga_before = (out / "updates_ga.jsonl").read_text()
+    code, _ = cli(capsys, *[a if a != "3" else "2" for a in argv], "--overwrite")  # --max-updates 2: measured again
+    assert code == 0 and (out / "updates_ga.jsonl").read_text() != ga_before
+    assert all(json.loads(line)["max_updates"] == 2 for line in (out / "updates_ga.jsonl").read_text().splitlines())
 
 
 def test_choose_follows_its_rule():
@@ -215,8 +237,40 @@ def test_choose_follows_its_rule():
              "c": {"ga": {"rho": 0.35, "ci": [0.2, 0.5]}, "npo": {"rho": 0.3, "ci": [0.1, 0.45]}}}
     # a: higher = easier, so its strength is -rho = 0.3; b: harder, (0.5 - 0.1) / 2 = 0.2; c: harder, 0.325
     got = choose(table, {"a": "easier", "b": "harder", "c": "harder"})
-    assert got["signal"] == "c" and got["supported"] and got["strength"]["a"] == pytest.approx(0.3)
+    assert got["signal"] == "c" and got["strength"]["a"] == pytest.approx(0.3)
+    assert got["supported"] == {"a": True, "b": False, "c": True}
     got = choose(table, {"a": "easier", "b": "harder", "c": "easier"})  # c now points the wrong way
-    assert got["signal"] == "a" and got["supported"]
+    assert got["signal"] == "a" and got["supported"]["a"] and not got["supported"]["c"]
     table["a"]["npo"]["ci"] = [-0.3, 0.02]
-    assert not choose(table, {"a": "easier", "b": "harder", "c": "easier"})["supported"]
+    assert not choose(table, {"a": "easier", "b": "harder", "c": "easier"})["supported"]["a"]
+    nan = float("nan")
+    for s in table:  # npo's updates all equal: every correlation NaN; it is left out, never a NaN strength
+        table[s]["npo"] = {"rho": nan, "ci": [nan, nan]}
+    got = choose(table, {"a": "easier", "b": "harder", "c": "harder"})
+    assert got["signal"] == "b" and got["methods_left_out"] == ["npo"] and got["strength"]["b"] == pytest.approx(0.5)
+    for s in table:
+        table[s]["ga"] = {"rho": nan, "ci": [nan, nan]}
+    assert choose(table, {"a": "easier", "b": "harder", "c": "harder"})["signal"] is None
+
+
+def test_a_signal_is_never_partialled_on_itself():
+    from mrd_bench.difficulty_check import signal_table
+
+    rng = np.random.default_rng(0)
+    length, nll = rng.integers(5, 60, 80).astype(float), rng.random(80)
+    updates = {"ga": 100 - length + rng.normal(0, 5, 80)}
+    table = signal_table({"length": length, "nll": nll}, updates, length, nll, boot=100, seed=0)
+    assert np.isnan(table["length"]["ga"]["partial_length"]["rho"]) and np.isnan(table["nll"]["ga"]["partial_nll"]["rho"])
+    assert table["length"]["ga"]["rho"] < -0.8 and np.isfinite(table["length"]["ga"]["partial_nll"]["rho"])
+
+
+def test_the_audit_refuses_an_annotation_without_its_three_bins(tmp_path):
+    from mrd_bench.errors import DataError
+
+    ann = json.loads(_pool(tmp_path, POOL, "easier", "mrd").read_text())
+    ann["bins"], ann["reference_weights"] = ["hard", "easy"], {"hard": 0.5, "easy": 0.5}
+    for s in ann["samples"].values():
+        s["bin"] = "easy" if s["bin"] == "medium" else s["bin"]
+    (tmp_path / "ann.json").write_text(json.dumps(ann))
+    with pytest.raises(DataError, match="compares the three bins"):
+        _audit(tmp_path, EASIEST_THIRD)
