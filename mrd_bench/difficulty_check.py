@@ -38,6 +38,8 @@ class CheckConfig:
     seed: int = opt(0, "seed of the sample draw, the training and the bootstrap")
     max_updates: int = opt(60, "cap of single-sample updates; a sample still above the threshold counts as the cap")
     lr: float = opt(1.5e-5, "learning rate of the single-sample updates")
+    lr_by_method: str = opt("", "other learning rates for some methods, e.g. npo=4e-5 (NPO's loss is bounded and "
+                            "forgets slowly at GA's rate)")
     draws: int = opt(4, "MRD's antithetic pairs K when the check scores the split itself")
     boot: int = opt(2000, "bootstrap resamples of each CI")
 
@@ -55,6 +57,23 @@ class CheckConfig:
                                   "measures updates-to-forget itself and compares the other signals with it.")
         if self.max_updates < 1 or not self.lr > 0 or self.boot < 100:
             raise ConfigError("--max-updates must be >= 1, --lr positive and --boot >= 100.")
+        self.rates()
+
+    def lr_of(self, method: str) -> float:
+        return self.rates().get(method, self.lr)
+
+    def rates(self) -> dict[str, float]:
+        out = {}
+        for part in filter(None, (p.strip() for p in self.lr_by_method.split(","))):
+            name, _, value = part.partition("=")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"--lr-by-method: {part!r} is not METHOD=RATE, e.g. npo=4e-5.") from None
+            if name.strip() not in self.method_list() or not out[name.strip()] > 0:
+                raise ConfigError(f"--lr-by-method: {part!r} names no method of --methods, or a rate that is not "
+                                  "positive.")
+        return out
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -172,7 +191,7 @@ def run_check(inputs, cfg: CheckConfig, out: str | Path, *, scores: Optional[str
     updates = {}
     for m in cfg.method_list():
         path = out / f"updates_{m}.jsonl"
-        loop = LoopConfig(lr=cfg.lr, seed=cfg.seed)
+        loop = LoopConfig(lr=cfg.lr_of(m), seed=cfg.seed)
         if path.is_file() and not _same_updates(path, inputs, loop, cfg, ids):
             for stale in (path, path.with_name(path.stem + ".meta.json")):  # another --n, --lr, model, ...
                 stale.unlink(missing_ok=True)

@@ -174,7 +174,8 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
     out = tmp_path / "check"
     argv = ["difficulty-check", "--model", tiny_checkpoint, "--benchmark", "fictitious", "--split", "forget10",
             "--methods", "ga,npo", "--signals", "mrd_definition,nll,length", "--n", "10", "--max-updates", "3",
-            "--lr", "1e-3", "--draws", "1", "--boot", "200", "--no-progress", "--out", out]
+            "--lr", "1e-3", "--lr-by-method", "npo=2e-3", "--draws", "1", "--boot", "200", "--no-progress",
+            "--out", out]
     calls = []
     real = updates.run_updates
 
@@ -207,6 +208,7 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
     code, _ = cli(capsys, *argv)
     monkeypatch.undo()
     assert code == 0 and len(trained) == 6  # resumed inside NPO: only its 6 samples left were trained
+    assert json.loads((out / "updates_npo.meta.json").read_text())["loop"]["lr"] == 2e-3  # --lr-by-method
     assert (out / "updates_ga.jsonl").stat().st_mtime_ns == first  # and GA not measured again
     r = json.loads((out / "check.json").read_text())
     scores = {row["sample_id"]: row for row in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
