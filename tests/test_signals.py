@@ -276,3 +276,36 @@ def test_the_audit_refuses_an_annotation_without_its_three_bins(tmp_path):
     (tmp_path / "ann.json").write_text(json.dumps(ann))
     with pytest.raises(DataError, match="compares the three bins"):
         _audit(tmp_path, EASIEST_THIRD)
+
+
+# ----------------------------------------------------------------------------- boards say what they stratify by
+
+
+def test_a_board_names_its_signal_and_its_evidence(tmp_path, capsys):
+    import shutil
+
+    from mrd_bench.leaderboard.board import BOARD_FILE
+
+    board = tmp_path / "board"
+    shutil.copytree(Path(__file__).parents[1] / "leaderboards" / "fictitious_forget20", board)
+    assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 0
+    line = json.loads((board / "scores.json").read_text())["stratified_by"]["line"]
+    assert line.startswith("Stratified by MRD (higher = easier); no difficulty-check result is attached")
+    check = {"sample_ids": ["x"] * 200, "signals": {"nll": "answer NLL (higher = easier)"},
+             "choice": {"signal": "nll"},
+             "table": {"mrd": {"ga": {"rho": -0.35, "ci": [-0.47, -0.22]}, "npo": {"rho": -0.15, "ci": [-0.29, 0.0]}}}}
+    (board / "check.json").write_text(json.dumps(check))
+    spec = json.loads((board / BOARD_FILE).read_text())
+    spec["annotation"].update(evidence="check.json", why="MRD is what the board's paper stratifies by")
+    (board / BOARD_FILE).write_text(json.dumps(spec))
+    assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 0
+    line = json.loads((board / "scores.json").read_text())["stratified_by"]["line"]
+    assert line == ("Stratified by MRD (higher = easier): Spearman with updates-to-forget -0.35 [-0.47, -0.22] for ga; "
+                    "-0.15 [-0.29, +0.00] for npo (n = 200, check.json); the check chose answer NLL (higher = easier); "
+                    "this board keeps MRD: MRD is what the board's paper stratifies by.")
+    assert "Spearman with updates-to-forget -0.35" in (board / "index.md").read_text()
+    assert "Spearman with updates-to-forget -0.35" in (board / "index.html").read_text()
+    spec["annotation"]["evidence"] = "../../outside.json"  # confined to the board folder
+    (board / BOARD_FILE).write_text(json.dumps(spec))
+    assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 0
+    assert "could not be read" in json.loads((board / "scores.json").read_text())["stratified_by"]["line"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from mrd_bench.errors import ConfigError, MrdBenchError, OutputExistsError
 from mrd_bench.io import write_json, writing_together
+from mrd_bench.leaderboard.evidence import evidence
 from mrd_bench.leaderboard.board import load_board, metrics
 from mrd_bench.leaderboard.stats import (BINS, LEVEL, below_floor, bin_indices, dominance_shares, draws, interval,
                                          near_copies, near_copy, plain, ranks, stratified, win_shares)
@@ -213,7 +214,7 @@ def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = T
     scores = score_entries(board, entries, reference)
     for e, sub in zip(scores["entries"], [folder / "submissions" / e["id"] for e in scores["entries"]]):
         e["verification"] = status(folder, e["id"], sub)
-    scores = {**scores, "rejected": rejected,
+    scores = {**scores, "rejected": rejected, "stratified_by": evidence(folder, board["annotation"]),
               "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "provenance": record(board_sha256=_sha(folder / "board.json"))}
     with writing_together(previous, *(folder / name for name in PAGE_FILES)) as (staged, *page_files):

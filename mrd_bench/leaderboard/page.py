@@ -185,6 +185,7 @@ def html_page(scores: dict) -> str:
         f"<code>mrd-bench leaderboard verify</code> and every per-sample value agreed within the stated tolerance; "
         f"otherwise <i>unverified</i>: its numbers are the submitter's. Near-copies of another entry (identical or "
         f"affine per-sample values, r &gt; 0.999) are flagged ⚠. At most {scores['max_entries']} entries.</p>",
+        f"<p id=\"evidence\"><b>{esc(scores.get('stratified_by', {}).get('line', ''))}</b></p>",
         f"<p><b>Difficulty.</b> {esc(difficulty_line(scores['annotation']))} bins of the forget split: {esc(counts)}. "
         "<i>reweighted</i> = Σ<sub>b</sub> w<sub>b</sub> · mean<sub>b</sub>: the metric at the "
         "annotation's mix, whatever this split's own mix is.</p>",
@@ -246,7 +247,8 @@ def markdown(scores: dict) -> str:
              f"Ranked by {label[primary]} reweighted to the annotation's mix; rank = 1 + the entries that beat it "
              f"in ≥ {scores['bootstrap']['level']:.1%} of {scores['bootstrap']['B']} paired bootstrap resamples "
              "(stratified by bin). 95% CIs in brackets.", "",
-             md_escape(f"Difficulty: {difficulty_line(scores['annotation'])}."), "", md_escape(rule_line(scores)), "",
+             md_escape(f"Difficulty: {difficulty_line(scores['annotation'])}."), "",
+             md_escape(scores.get("stratified_by", {}).get("line", "")), "", md_escape(rule_line(scores)), "",
              md_escape(inversion_line(scores)), "",
              f"| rank | rank (overall) | method | {label[primary]} (reweighted) | (overall) | "
              + " | ".join(f"({b})" for b in scores["bins"]) + f" | {label[utility]} | verification | flags |",
