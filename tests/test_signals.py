@@ -79,6 +79,17 @@ def test_each_signal_annotates_and_its_bins_follow_its_direction(signal, measure
         assert max(easy) <= min(hard)
     docs = annotate_docs([{"sample_id": s} for s in ann["samples"]], "fictitious", "forget10", str(out))
     assert [d["mrd_bin"] for d in docs] == [v["bin"] for v in ann["samples"].values()]  # the tasks' join
+    from mrd_bench.report import plots
+    from mrd_bench.report.lmeval_report import signal_of
+
+    shown = signal_of({"t": ann})  # the report's label and direction, from the annotation
+    assert shown == {"label": spec.label, "higher_is": spec.higher_is}
+    assert plots.plot_mrd_histograms({"t": ann}, tmp_path / "hist.png", shown).stat().st_size > 5000
+    (tmp_path / "ann.json").write_text(out.read_text())  # the audit reads it beside a claim
+    hardest = sorted(ann["samples"], key=lambda s: ann["samples"][s]["score"] * (1 if spec.higher_is == "easier" else -1))
+    r = _audit(tmp_path, hardest[:4])
+    assert r["annotation"]["signal"] == {"label": spec.label, "higher_is": spec.higher_is}
+    assert r["difficulty"]["effect"]["shift"] < 0  # the hardest by its own direction are harder than random
 
 
 def test_a_signal_from_the_wrong_file_is_one_line(measured, data_dir, capsys, tmp_path):
