@@ -110,7 +110,7 @@ def test_a_second_run_into_the_same_output_is_refused_naming_the_first(tiny_chec
 
 
 def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(tiny_checkpoint, tmp_path):
-    args = ["score", "--model", str(tiny_checkpoint), *FICT, "--split", "forget10", "--k", "6", "--sigma", "1e-2",
+    args = ["score", "--model", str(tiny_checkpoint), *FICT, "--split", "forget10", "--k", "80", "--sigma", "1e-2",
             "--batch-size", "2", "--chunk-batches", "1", "--no-baselines"]
     whole = mrd_bench(*args, "--out", str(tmp_path / "whole" / "scores.jsonl"))
     assert whole.returncode == 0, whole.stderr
