@@ -185,7 +185,7 @@ def run_check(inputs, cfg: CheckConfig, out: str | Path, *, scores: Optional[str
     most = cfg.n * len(cfg.method_list()) * cfg.max_updates
     print(f"difficulty-check: {cfg.n} samples x {len(cfg.method_list())} methods, up to {cfg.max_updates} updates "
           f"each; one update takes about {per_update:.2f} s here, so the measurement takes at most "
-          f"{most * per_update / 3600:.1f} h (about half that if half the updates reach the threshold early), "
+          f"{_duration(most * per_update)} (about half that if half the updates reach the threshold early), "
           "plus scoring. It resumes where it stops.")
     scores_path = Path(scores) if scores else _scores(inputs, cfg, out, overwrite, progress)
     updates = {}
@@ -239,6 +239,11 @@ def run_check(inputs, cfg: CheckConfig, out: str | Path, *, scores: Optional[str
         plot(result, png)
     print(result["choice"]["reason"])
     return out / "check.json"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 \
+        else f"{seconds:.0f} s"
 
 
 def _same_updates(path: Path, inputs, loop, cfg: CheckConfig, ids: list[str]) -> bool:
