@@ -43,11 +43,9 @@ def entries_of(board: dict) -> tuple[list, object]:
     return entries, _reference(board, folder)
 
 
-def rescored(board: dict, entries: list, reference, signal: str, tmp: Path) -> dict:
+def rescored(board: dict, entries: list, reference, pool: list[str], signal: str, tmp: Path) -> dict:
     """score_entries (the build's pure scoring) with the forget split binned by `signal` over
     the board's pool: the per-sample values stay, the bins and the reference mix change."""
-    subset = set(author_subset("tofu", 5))
-    pool = [s for s in load("tofu", "full")["sample_id"] if s in subset]
     ann = json.loads(annotate(BOARD / "scores_subset5_full.jsonl", pool, tmp / f"{signal}.json", signal=signal,
                               source={"benchmark": "tofu", "split": "full"}).read_text())
     other = {**board, "_annotation": ann,
@@ -65,9 +63,11 @@ def main() -> None:
     result = {}
     board = load_board(BOARD)
     entries, reference = entries_of(board)
+    subset = set(author_subset("tofu", 5))
+    pool = [s for s in load("tofu", "full")["sample_id"] if s in subset]  # the board's 100 trained QA pairs
     with tempfile.TemporaryDirectory() as tmp:
         for signal in signals:
-            scores = rescored(board, entries, reference, signal, Path(tmp))
+            scores = rescored(board, entries, reference, pool, signal, Path(tmp))
             primary = scores["primary_metric"]
             result[signal] = {
                 "label": scores["annotation"]["signal_label"], "higher_is": scores["annotation"]["higher_is"],

@@ -462,10 +462,11 @@ def plot(r: dict, path: Path) -> None:
     from matplotlib.ticker import NullFormatter
 
     from mrd_bench.leaderboard.page import mpl_text
+    from mrd_bench.report.plots import mrd_scale
 
     scores, chosen = r["_scores"], r["_chosen"]
     signal = r["annotation"]["signal"]
-    log = bool((scores > 0).all() and scores.max() / scores.min() > 10)  # MRD spans decades; CUD, Min-K% do not
+    log = mrd_scale(scores) == "log"  # the reports' rule: MRD spans decades; CUD, Min-K% do not
     if log:
         low, high = np.log10(scores.min()), np.log10(scores.max())
         edges = np.logspace(low, high, 31)

@@ -505,9 +505,7 @@ def setup(name: str, ctx: dict) -> None:
     elif name == "occupied_ckpt":
         _write(tmp / "ckpt" / "model.safetensors", "old")
     elif name == "notes_ckpt":
-        _write(tmp / "ckpt" / "model.safetensors", "old")
-        _write(tmp / "ckpt" / "notes.txt", "my notes")
-        (tmp / "ckpt" / "plots").mkdir()
+        _beside_user_files(tmp / "ckpt", "model.safetensors", "old")
     elif name == "existing_updates":
         _write(tmp / "u.jsonl", "{}\n")
     elif name == "existing_demo":
@@ -573,9 +571,7 @@ def setup(name: str, ctx: dict) -> None:
     elif name in ("board_and_run", "board_run_and_notes"):
         board_and_run(tmp)
         if name == "board_run_and_notes":  # a submission folder where its user keeps notes and plots
-            _write(tmp / "mine" / "submission.json", "{}")
-            _write(tmp / "mine" / "notes.txt", "my notes")
-            (tmp / "mine" / "plots").mkdir()
+            _beside_user_files(tmp / "mine", "submission.json", "{}")
     elif name == "user_data":
         _write(tmp / "x.jsonl", '{"question": "Who?", "answer": "Me."}\n')
     elif name == "fifo":
@@ -592,6 +588,13 @@ def setup(name: str, ctx: dict) -> None:
         measured_report(tmp / "report")
     else:
         raise KeyError(name)
+
+
+def _beside_user_files(folder: Path, name: str, text: str) -> None:
+    """`folder` holding an output file of mrd-bench's and a user's notes.txt and plots/."""
+    _write(folder / name, text)
+    _write(folder / "notes.txt", "my notes")
+    (folder / "plots").mkdir()
 
 
 def board_and_run(tmp: Path) -> None:
