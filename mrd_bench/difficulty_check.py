@@ -382,6 +382,6 @@ def plot(r: dict, path: Path) -> None:
     ax.set_yticks(ticks, labels, fontsize="small")
     ax.set_xlabel("Spearman with updates-to-forget (95% bootstrap CI)")
     ax.set_title(mpl_text(f"Which signal predicts forgetting? n = {len(r['sample_ids'])}"))
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # outside: never over a CI
     fig.savefig(path, dpi=110)
     plt.close(fig)
