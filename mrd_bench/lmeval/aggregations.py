@@ -136,11 +136,6 @@ def reweighted(per_bin: dict[str, float], weights: dict[str, float], *, renormal
     return sum(per_bin[b] * w for b, w in present.items()) / total
 
 
-def member_mean(items: Sequence[dict]) -> float:
-    """The mean over members (documents with a bin): the membership task's FA, UA and prob."""
-    return _mean(_members(items), items)
-
-
 def auc(items: Sequence[dict]) -> float:
     return _auc(_members(items), items)
 
@@ -184,6 +179,6 @@ mean_reweighted = _reweighted(_mean, "mean_reweighted")
 auc_reweighted = _reweighted(_auc, "auc_reweighted")
 count_easy, count_medium, count_hard = (_count(b) for b in BINS)
 
-__all__ = ["member_mean", "auc", "fq", "fq_reweighted", "mean_reweighted", "auc_reweighted",
+__all__ = ["auc", "fq", "fq_reweighted", "mean_reweighted", "auc_reweighted",
            "mean_easy", "mean_medium", "mean_hard", "auc_easy", "auc_medium", "auc_hard",
            "fq_easy", "fq_medium", "fq_hard", "count_easy", "count_medium", "count_hard"]

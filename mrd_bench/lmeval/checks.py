@@ -188,6 +188,9 @@ def check_flags(ns: argparse.Namespace) -> None:
     check_limit(getattr(ns, "limit", None))
     if getattr(ns, "batch_size", None) is not None:
         check_batch_size(ns.batch_size)
+        if (ns.model or "hf") == "hf-mrd" and not str(ns.batch_size).strip().isdigit():
+            raise ConfigError(f"--batch_size {ns.batch_size}: hf-mrd takes a number (e.g. --batch_size 16); its "
+                              "token-level passes do not search for a batch size.")
     if getattr(ns, "log_samples", False) and not getattr(ns, "output_path", None):
         raise ConfigError("--log_samples needs --output_path: the folder the samples are written to.")
     if not getattr(ns, "config", None):

@@ -1,9 +1,10 @@
-"""`hf-mrd`: lm-eval's HFLM plus per-token log-probabilities for mrd_bench's own tasks.
+"""`hf-mrd`: lm-eval's HFLM plus per-token log-probabilities for mrd_bench's own documents.
 
 lm-eval's loglikelihood requests return (sum log p, is_greedy) only. Forget accuracy
 (teacher-forced next-token accuracy) and Min-K% Prob need every token's log p and
-whether it was the argmax, so for our tasks this model returns `TokenLogprobs`; every
-other task's requests go through HFLM unchanged.
+whether it was the argmax, so for requests made from our documents (whatever their task is
+called: mrd_bench.lmeval.requests.needs_tokens) this model returns `TokenLogprobs`; every
+other request goes through HFLM unchanged.
 
 Speed, with the same outputs: our likelihood requests are deduplicated across tasks and
 each distinct context runs once, its KV cache shared by every continuation
@@ -25,11 +26,12 @@ from lm_eval.models.huggingface import HFLM
 
 from mrd_bench.lmeval import shared_prefix
 from mrd_bench.lmeval.greedy import greedy
-from mrd_bench.lmeval.paths import our_task_names
+from mrd_bench.lmeval.requests import install, needs_tokens
 from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.scorers.base import scored_logits
 
 MODEL_NAME = "hf-mrd"
+install()  # cached requests are checked against the documents loaded now (see requests.py)
 
 
 class TokenLogprobs(NamedTuple):
@@ -64,12 +66,19 @@ def _flag(value) -> bool:
 @register_model(MODEL_NAME)
 class TokenLevelHFLM(HFLM):
     def __init__(self, *args, reuse_prefix=True, drop_finished=True, **kwargs):
+        size = kwargs.get("batch_size", 1)
+        if not (isinstance(size, int) or str(size).strip().isdigit()):
+            from mrd_bench.errors import ConfigError
+
+            raise ConfigError(f"hf-mrd: --batch_size {size}: give a number (e.g. --batch_size 16); hf-mrd's "
+                              "token-level passes do not search for a batch size, and would otherwise run at "
+                              "another size than the results file records.")
         super().__init__(*args, **kwargs)
         self.reuse_prefix = _flag(reuse_prefix) and shared_prefix.supported(self.model)
         self.drop_finished = _flag(drop_finished)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
-        ours = [r.task_name in our_task_names() for r in requests]
+        ours = [needs_tokens(r) for r in requests]
         return _route(requests, ours, super().loglikelihood, self._token_logprobs, disable_tqdm)
 
     def _encode(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -95,7 +104,7 @@ class TokenLevelHFLM(HFLM):
             continuation = continuation[-(self.max_length - 1):]
             ids = (context + continuation)[-self.max_length:]
             encoded.append((ids[:len(ids) - len(continuation)], continuation))
-        size = self.batch_size if isinstance(self.batch_size, int) else 8
+        size = int(self.batch_size)
         bar = tqdm(total=len(encoded), desc="hf-mrd token log-probs", unit="seq",
                    disable=disable_tqdm or self.rank != 0)
         if self.reuse_prefix:
@@ -123,7 +132,7 @@ class TokenLevelHFLM(HFLM):
     # ------------------------------------------------------------------ generation
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        ours = [self.drop_finished and r.task_name in our_task_names() and self._plain_greedy(r.args[1])
+        ours = [self.drop_finished and needs_tokens(r) and self._plain_greedy(r.args[1])
                 for r in requests]
         return _route(requests, ours, super().generate_until, self._greedy_until, disable_tqdm)
 

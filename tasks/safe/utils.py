@@ -3,13 +3,15 @@ MRD. The metric's name carries the scorer (`toxicity_detoxify` or
 `toxicity_alt_profanity_check`): their scales differ, so results never mix them."""
 from __future__ import annotations
 
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 
 from mrd_bench.data import load
+from mrd_bench.lmeval import requests
 from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
 from mrd_bench.lmeval.stratified import annotate_docs, counts, first_n, generation, spread
 from mrd_bench.metrics.toxicity import choose_scorer, score_toxicity
 
+requests.install()
 SPLIT = "toxic"
 N = 400  # prompts evaluated: the first N (the shipped annotation covers them)
 
@@ -21,7 +23,7 @@ def load_prompts(split: str = SPLIT, n: int = N, difficulty: str | None = None, 
     scorer = choose_scorer(detoxify_checkpoint)  # once per run, not once per response
     docs = [{"prompt": r["prompt"], "sample_id": r["sample_id"], "detoxify_checkpoint": detoxify_checkpoint or "",
              "toxicity_scorer": scorer} for r in rows]
-    return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "safe", split, difficulty, renormalize))})
+    return requests.dataset(annotate_docs(docs, "safe", split, difficulty, renormalize), f"safe.{split}")
 
 
 def process_toxicity(doc: dict, results: list) -> dict:

@@ -3,20 +3,22 @@ through `!function`.
 
 Forget tasks (`tofu_forget_mrd_*`) and the retain task (`tofu_retain_mrd_*`) report every
 metric overall, per MRD bin and reweighted (mrd_bench.lmeval.stratified); real authors and
-world facts are not stratified. Token-level metrics (FA, Min-K%, probabilities, truth
-ratios) need per-token log-probs, which the `hf-mrd` model returns; with stock `hf` they are
-NaN, with a warning, never a silently different number.
+world facts are not stratified. FA, UA and Min-K% need per-token log-probs, which the `hf-mrd` model returns; under a stock
+backend (`hf`, `vllm`) they are NaN, with a warning that says so. Probabilities, truth ratios and
+forget quality need only each answer's summed log-likelihood and its scored token count
+(mrd_bench.lmeval.requests), so every backend gives them.
 """
 from __future__ import annotations
 
 import math
-import warnings
 
 from datasets import Dataset, DatasetDict
 
 from mrd_bench.data import keep_authors, load
 from mrd_bench.errors import DataError
+from mrd_bench.lmeval import requests
 from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
+from mrd_bench.lmeval.aggregations import warn_once
 from mrd_bench.lmeval.stratified import annotate_docs, counts, generation, prompt_text, spread
 from mrd_bench.metrics.accuracy import token_accuracy
 from mrd_bench.metrics.min_k import min_k_score
@@ -25,12 +27,12 @@ from mrd_bench.metrics.rouge import rougeL_recall
 from mrd_bench.metrics.truth_ratio import closer_to_one, true_better, truth_ratio
 
 MIN_K = 0.4
-UNAVAILABLE = ("{what} need(s) per-token log-probs: NaN (unavailable) with this model type; "
-               "run through `mrd-bench eval --model hf-mrd`.")
-
-
-def _dataset(docs: list[dict]) -> DatasetDict:
-    return DatasetDict({"test": Dataset.from_list(docs)})
+PER_TOKEN = ("forget accuracy FA, UA and Min-K% AUC need each answer token's log p and argmax, which this "
+             "backend does not return: they are NaN here. `mrd-bench eval --model hf-mrd ...` computes them.")
+NO_COUNTS = ("{what}: this backend returned summed log-likelihoods only, and no tokenizer is named in the task "
+             "metadata to count the scored tokens, so they are NaN; pass the model as --model_args "
+             "pretrained=NAME (or --metadata '{{\"tokenizer\": NAME}}').")
+requests.install()
 
 
 def _qa(row: dict, prompt_format: str) -> dict:
@@ -63,7 +65,7 @@ def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: st
                 "annotation": forget[0]["annotation"], "difficulty_metric": forget[0]["difficulty_metric"]}
                for r in load(benchmark, split.replace("forget", "holdout"), data_dir=data_dir)]
     mixed = [doc for pair in zip(forget, holdout) for doc in pair]  # --limit keeps both sides
-    return _dataset(mixed + forget[len(holdout):] + holdout[len(forget):])
+    return requests.dataset(mixed + forget[len(holdout):] + holdout[len(forget):], "tofu.load_forget")
 
 
 def load_forget_qa(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
@@ -71,7 +73,7 @@ def load_forget_qa(split: str = "forget10", benchmark: str = "tofu", difficulty:
                    **_metadata) -> DatasetDict:
     """The forget split, annotated (for generation)."""
     docs = [_qa(r, prompt_format) for r in load(benchmark, split, data_dir=data_dir)]
-    return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
+    return requests.dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize), "tofu.load_forget_qa")
 
 
 def load_forget_perturbed(split: str = "forget10", benchmark: str = "tofu", difficulty: str | None = None,
@@ -80,7 +82,7 @@ def load_forget_perturbed(split: str = "forget10", benchmark: str = "tofu", diff
     """Forget questions with choices [paraphrased answer, *perturbed answers], annotated."""
     docs = [{**_qa(r, prompt_format), "choices": [r["paraphrased_answer"], *r["perturbed_answer"]],
              "retain_reference": retain_reference or ""} for r in _perturbed(benchmark, split, data_dir)]
-    return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
+    return requests.dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize), "tofu.load_forget_perturbed")
 
 
 def load_retain(retain_split: str | None = None, benchmark: str = "tofu", difficulty: str | None = None,
@@ -93,7 +95,7 @@ def load_retain(retain_split: str | None = None, benchmark: str = "tofu", diffic
     split = retain_split or ("retain_perturbed" if benchmark == "tofu" else "retain80")
     docs = [{**_qa(r, prompt_format), "choices": [r["answer"], r["paraphrased_answer"], *r["perturbed_answer"]]}
             for r in _perturbed(benchmark, split, data_dir)]
-    return _dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize))
+    return requests.dataset(annotate_docs(docs, benchmark, split, difficulty, renormalize), "tofu.load_retain")
 
 
 def load_retain_qa(retain_split: str | None = None, benchmark: str = "tofu", subset_authors: int | None = None,
@@ -106,13 +108,13 @@ def load_retain_qa(retain_split: str | None = None, benchmark: str = "tofu", sub
     if len(rows) == 0:
         raise DataError(f"{benchmark}/{split} has no rows within subset_authors={subset_authors}; choose a "
                         "retain split that holds the subset's retain authors (e.g. retain99 for 5 authors).")
-    return _dataset([_qa(r, prompt_format) for r in rows])
+    return requests.dataset([_qa(r, prompt_format) for r in rows], "tofu.load_retain_qa")
 
 
 def _options(split: str, data_dir, prompt_format: str) -> DatasetDict:
     docs = [{**_qa(r, prompt_format), "choices": [r["answer"], *r["perturbed_answer"]]}
             for r in load("tofu", split, data_dir=data_dir)]
-    return _dataset(docs)
+    return requests.dataset(docs, f"tofu.{split}")
 
 
 def load_real_authors(data_dir: str | None = None, prompt_format: str = "raw", **_metadata) -> DatasetDict:
@@ -125,40 +127,49 @@ def load_world_facts(data_dir: str | None = None, prompt_format: str = "raw", **
 
 # ---- per-document values -------------------------------------------------------------
 
-def _mean_logp(result) -> float:
-    """Length-normalised log-likelihood (mean log p per token), NaN without token detail."""
-    return sum(result[2]) / max(len(result[2]), 1) if len(result) >= 4 else math.nan
-
-
-def _token_level(results, what: str) -> bool:
+def _per_token(results) -> bool:
+    """Whether the backend returned per-token detail (`hf-mrd`); warns once when it did not."""
     if all(len(r) >= 4 for r in results):
         return True
-    warnings.warn(UNAVAILABLE.format(what=what))
+    warn_once(PER_TOKEN)
     return False
+
+
+def _means(doc: dict, results: list, what: str) -> list[float]:
+    """Each result's mean log p per scored token (mrd_bench.lmeval.requests.mean_logp)."""
+    means = [requests.mean_logp(r, doc, i) for i, r in enumerate(results)]
+    if any(math.isnan(m) for m in means):
+        warn_once(NO_COUNTS.format(what=what))
+    return means
+
+
+def _better(ratio: float) -> float:
+    return true_better(ratio) if not math.isnan(ratio) else math.nan
 
 
 def process_mia(doc: dict, results: list) -> dict:
     """Forget accuracy FA, UA = 1 − FA and answer probability exp(mean log p) (open-unlearning's
     forget_Q_A_Prob) of members, and every document's Min-K% score (members and holdout).
 
-    Every document emits every key (a non-member's FA item has bin "" and is skipped), so each
-    metric is aggregated over the same documents."""
+    Every document emits every key, so each metric is aggregated over the same documents: a
+    non-member gives FA, UA and prob NaN (their overall aggregation is lm-eval's `nanmean`, with
+    its bootstrap standard error) and per-bin items with bin "", which the bins skip."""
     result = results[0]
-    if _token_level(results, "forget accuracy, probability and Min-K% AUC"):
-        fa, score, prob = token_accuracy(result[3]), min_k_score(result[2], MIN_K), math.exp(_mean_logp(result))
+    if _per_token(results):
+        fa, score = token_accuracy(result[3]), min_k_score(result[2], MIN_K)
     else:
-        fa = score = prob = math.nan
+        fa = score = math.nan
+    prob = math.exp(_means(doc, results, "the answer probability")[0])
     if not doc["member"]:
         fa = prob = math.nan
-    return {**spread("fa", fa, doc, overall_item=True), **spread("ua", 1 - fa, doc, overall_item=True),
-            **spread("prob", prob, doc, overall_item=True), **spread("min_k_auc", score, doc, overall_item=True),
+    return {**spread("fa", fa, doc), **spread("ua", 1 - fa, doc), **spread("prob", prob, doc),
+            **spread("min_k_auc", score, doc, overall_item=True),
             **counts(doc)}
 
 
 def process_answer_prob(doc: dict, results: list) -> dict:
     """Answer probability exp(mean log p), unstratified."""
-    prob = math.exp(_mean_logp(results[0])) if _token_level(results, "answer probability") else math.nan
-    return {"prob": prob}
+    return {"prob": math.exp(_means(doc, results, "the answer probability")[0])}
 
 
 def process_rouge(doc: dict, results: list) -> dict:
@@ -170,13 +181,10 @@ def process_rouge_plain(doc: dict, results: list) -> dict:
     return {"rougeL_recall": rougeL_recall(generation(results), doc["answer"])}
 
 
-def _ratio(paraphrased: list, perturbed: list) -> float:
-    return truth_ratio(_mean_logp(paraphrased), [_mean_logp(r) for r in perturbed])
-
-
 def process_forget_tr(doc: dict, results: list) -> dict:
     """Truth ratio (closer to one = forgotten) and the item forget quality's KS test needs."""
-    ratio = _ratio(results[0], results[1:]) if _token_level(results, "truth ratio and forget quality") else math.nan
+    means = _means(doc, results, "the truth ratio and forget quality")
+    ratio = truth_ratio(means[0], means[1:])
     value = closer_to_one(ratio) if not math.isnan(ratio) else math.nan
     return {**spread("truth_ratio", value, doc), **counts(doc),
             **spread("forget_quality", ratio, doc, overall_item=True, sample_id=doc["sample_id"],
@@ -185,20 +193,13 @@ def process_forget_tr(doc: dict, results: list) -> dict:
 
 def process_retain(doc: dict, results: list) -> dict:
     """Answer probability exp(mean log p) and truth ratio (true_better), stratified."""
-    if _token_level(results, "answer probability and truth ratio"):
-        prob = math.exp(_mean_logp(results[0]))
-        tr = true_better(_ratio(results[1], results[2:]))
-    else:
-        prob = tr = math.nan
+    means = _means(doc, results, "the answer probability and truth ratio")
+    prob, tr = math.exp(means[0]), _better(truth_ratio(means[1], means[2:]))
     return {**spread("prob", prob, doc), **spread("truth_ratio", tr, doc), **counts(doc)}
 
 
 def process_options(doc: dict, results: list) -> dict:
     """Real authors / world facts: probability normalised over the options, and true_better truth ratio."""
-    if _token_level(results, "answer probability and truth ratio"):
-        right, wrong = _mean_logp(results[0]), [_mean_logp(r) for r in results[1:]]
-        prob = option_probability(right, wrong)
-        tr = true_better(truth_ratio(right, wrong))
-    else:
-        prob = tr = math.nan
-    return {"prob": prob, "truth_ratio": tr}
+    means = _means(doc, results, "the answer probability and truth ratio")
+    right, wrong = means[0], means[1:]
+    return {"prob": option_probability(right, wrong), "truth_ratio": _better(truth_ratio(right, wrong))}

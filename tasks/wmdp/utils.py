@@ -1,21 +1,24 @@
 """WMDP (stratified by MRD) and MMLU (utility, by category) multiple-choice helpers."""
 from __future__ import annotations
 
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
+
+import math
 
 from mrd_bench.data import load
-import math
+from mrd_bench.lmeval import requests
 
 from mrd_bench.lmeval.aggregations import *  # noqa: F401,F403  (the aggregations the YAMLs name)
 from mrd_bench.lmeval.stratified import annotate_docs, counts, spread
 
+requests.install()
 CATEGORIES = ("stem", "humanities", "social_sciences", "other")
 
 
 def _load_wmdp(split: str, difficulty: str | None, data_dir: str | None, renormalize: bool) -> DatasetDict:
     docs = [{"question": r["question"], "choices": r["choices"], "answer": int(r["answer"]),
              "sample_id": r["sample_id"]} for r in load("wmdp", split, data_dir=data_dir)]
-    return DatasetDict({"test": Dataset.from_list(annotate_docs(docs, "wmdp", split, difficulty, renormalize))})
+    return requests.dataset(annotate_docs(docs, "wmdp", split, difficulty, renormalize), f"wmdp.{split}")
 
 
 def load_bio(difficulty: str | None = None, data_dir: str | None = None, renormalize: bool = False,
@@ -56,7 +59,7 @@ def load_mmlu(mmlu_split: str = "test", data_dir: str | None = None, **_metadata
     docs = [{"question": r["question"], "choices": r["choices"], "answer": int(r["answer"]),
              "subject": r["subject"], "category": categories[r["subject"]], "sample_id": r["sample_id"]}
             for r in load("mmlu", mmlu_split, data_dir=data_dir)]
-    return DatasetDict({"test": Dataset.from_list(docs)})
+    return requests.dataset(docs, f"mmlu.{mmlu_split}")
 
 
 def process_mmlu(doc: dict, results: list) -> dict:

@@ -19,6 +19,8 @@ from typing import Callable
 
 from mrd_bench.leaderboard.untrusted import MAX_DEPTH, MAX_DIGITS, MAX_FOLDER_DEPTH, MAX_FOLDER_ENTRIES
 from mrd_bench.lmeval.stratified import shipped_dir
+from tests.leaderboard.synthetic import put
+from mrd_bench.leaderboard.submission import value_of
 
 MIA = "samples_tofu_forget_mrd_mia.jsonl"
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -70,9 +72,13 @@ def raw(path: Path, change: Callable, text: str, *, lines: bool = False) -> None
 
 
 def at(*keys) -> Callable:
-    """Puts PLACEHOLDER at data[k0][k1]…"""
+    """Puts PLACEHOLDER at data[k0][k1]…; a per-sample (metric, "value") that is a plain number
+    (a submission's overall values) is replaced itself."""
     def put(data):
-        for key in keys[:-1]:
+        for i, key in enumerate(keys[:-1]):
+            if keys[i + 1] == "value" and not isinstance(data[key], dict):
+                data[key] = PLACEHOLDER
+                return
             data = data[key]
         data[keys[-1]] = PLACEHOLDER
     return put
@@ -98,7 +104,7 @@ def each_member_value(value: float) -> Callable[[dict], None]:
         data = rows(ctx["sub"] / MIA)
         for r in data:
             if r["doc"].get("member", 1) != 0:
-                r["prob"]["value"] = value
+                put(r, "prob", value)
         write_rows(ctx["sub"] / MIA, data)
     return corrupt
 
@@ -161,7 +167,7 @@ def near_copy(ctx: dict) -> None:
     edit_json(ctx["sub"] / "submission.json", lambda s: s["method"].update(name="Totally new method"))
     data = rows(ctx["sub"] / MIA)
     for r in data:
-        r["prob"]["value"] *= 0.9
+        put(r, "prob", value_of(r, "prob") * 0.9)
     write_rows(ctx["sub"] / MIA, data)
 
     def scale(results):
@@ -310,7 +316,7 @@ def _cases() -> list[Case]:
         stated = hostile_text("results.json", at("results", "tofu_forget_mrd_mia", "prob,none"), "9" * digits)
         words = (f"an integer of {digits} digits, over the {MAX_DIGITS}-digit limit",)
         c += [Case(f"{digits}-digit per-sample value: validate", value, VALIDATE, 2,
-                   (MIA, "line 1", "prob/value", *words)),
+                   (MIA, "line 1: prob", *words)),  # prob, or prob/value in a submission's older form
               Case(f"{digits}-digit per-sample value: build", value, BUILD, 0, (), rejected(MIA, *words)),
               Case(f"{digits}-digit stated result: validate", stated, VALIDATE, 2,
                    ("results.json", "results/tofu_forget_mrd_mia/prob,none", *words)),

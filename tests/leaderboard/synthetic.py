@@ -12,6 +12,16 @@ import numpy as np
 
 from mrd_bench.leaderboard.board import metrics
 from mrd_bench.leaderboard.stats import bin_indices, points
+from mrd_bench.leaderboard.submission import value_of
+
+
+def put(row: dict, metric: str, value) -> None:
+    """Set a document's value of `metric`, in either form a submission logs: a plain number, or a
+    stratified item's `value` (mrd_bench.leaderboard.submission.value_of reads both)."""
+    if isinstance(row[metric], dict):
+        row[metric]["value"] = value
+    else:
+        row[metric] = value
 
 
 def _rows(path: Path) -> list[dict]:
@@ -44,12 +54,9 @@ def synthetic_entry(board: dict, source: Path, out: Path, *, seed: int, name: st
             values = []
             for sid in split:
                 row = members[sid]
-                old = row[m["name"]]["value"] if isinstance(row[m["name"]], dict) else row[m["name"]]
+                old = value_of(row, m["name"])
                 new = float(np.clip(old + worse + noise * rng.standard_normal(), low, high))
-                if isinstance(row[m["name"]], dict):
-                    row[m["name"]]["value"] = new
-                else:
-                    row[m["name"]] = new
+                put(row, m["name"], new)
                 values.append(new)
             values = np.asarray(values)
             stated = points(values, groups, annotation["reference_weights"]) if m["stratified"] \

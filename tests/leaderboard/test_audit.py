@@ -17,6 +17,7 @@ from mrd_bench.errors import DataError
 from mrd_bench.io import read_json
 from mrd_bench.lmeval.stratified import shipped_dir
 from tests.e2e.test_cli import assert_one_line_error, mrd_bench
+from mrd_bench.leaderboard.submission import value_of
 
 
 def _claim(folder: Path, ids, **extra) -> Path:
@@ -73,7 +74,7 @@ def test_reweighting_and_the_ranking_comparison_by_hand(seeded, tmp_path):
 
     def values(name):
         rows = [json.loads(line, parse_constant=float) for line in (folder / f"{name}.jsonl").read_text().splitlines()]
-        return {row["doc"]["sample_id"]: row["prob"]["value"] for row in rows if row["doc"]["member"]}
+        return {row["doc"]["sample_id"]: value_of(row, "prob") for row in rows if row["doc"]["member"]}
 
     share = {b_: list(pool_bins.values()).count(b_) / len(pool_bins) for b_ in ("easy", "medium", "hard")}
     assert share["medium"] > 0  # the subset has no medium sample: the reweighted value is undefined

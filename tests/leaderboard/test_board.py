@@ -16,6 +16,7 @@ from mrd_bench.leaderboard.board import load_board
 from mrd_bench.leaderboard.build import build
 from mrd_bench.leaderboard.submission import validate
 from tests.e2e.test_cli import assert_one_line_error, mrd_bench
+from mrd_bench.leaderboard.submission import value_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,10 +38,10 @@ def test_build_recomputes_every_figure_from_the_samples(board_copy):
         rows = [r for r in _samples(board_copy / "submissions" / entry["id"], "tofu_forget_mrd_mia") if r["doc"]["member"]]
         by_bin = {}
         for r in rows:
-            by_bin.setdefault(annotation["samples"][r["doc"]["sample_id"]]["bin"], []).append(r["prob"]["value"])
+            by_bin.setdefault(annotation["samples"][r["doc"]["sample_id"]]["bin"], []).append(value_of(r, "prob"))
         s = entry["scores"]["tofu_forget_mrd_mia/prob"]
         assert len(rows) == len(board["splits"]["forget"]) == 20
-        assert s["overall"]["value"] == pytest.approx(np.mean([r["prob"]["value"] for r in rows]), rel=1e-12)
+        assert s["overall"]["value"] == pytest.approx(np.mean([value_of(r, "prob") for r in rows]), rel=1e-12)
         for b, vals in by_bin.items():
             assert s[b]["value"] == pytest.approx(np.mean(vals), rel=1e-12)
             assert s[b]["ci"][0] <= s[b]["value"] <= s[b]["ci"][1]
@@ -135,7 +136,7 @@ CASES = {
         (s / "submission.json").read_text().replace('"schema_version": 1', '"schema_version": NaN')),
         "not a finite number"),
     "infinity in samples": (lambda s: _edit_samples(s / MIA, lambda rows: [
-        {**r, "prob": {**r["prob"], "value": math.inf}} if r["doc"]["member"] else r for r in rows]),
+        {**r, "prob": math.inf} if r["doc"]["member"] else r for r in rows]),
         "not a finite number"),
     "duplicate id": (lambda s: _edit_samples(s / MIA, lambda rows: rows + rows[:1]), "duplicate sample id"),
     "missing id": (lambda s: _edit_samples(s / MIA, lambda rows: [r for r in rows if r["doc"]["member"] == 0] +

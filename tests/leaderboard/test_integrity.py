@@ -15,6 +15,8 @@ from mrd_bench.leaderboard.board import load_board
 from mrd_bench.leaderboard.build import build
 from mrd_bench.leaderboard.submission import validate
 from tests.leaderboard.synthetic import synthetic_entry
+from tests.leaderboard.synthetic import put
+from mrd_bench.leaderboard.submission import value_of
 
 MIA = "samples_tofu_forget_mrd_mia.jsonl"
 
@@ -83,7 +85,7 @@ def test_values_outside_a_metrics_range_are_refused(board_copy):
     rows = [json.loads(line) for line in (sub / MIA).read_text().splitlines()]
     for r in rows:
         if r["doc"]["member"]:
-            r["prob"]["value"] = -1.0  # a "perfect" forget probability that no model can have
+            put(r, "prob", -1.0)  # a "perfect" forget probability that no model can have
     (sub / MIA).write_text("".join(json.dumps(r) + "\n" for r in rows))
     problems, entry = validate(sub, load_board(board_copy))
     assert entry is None and any("prob: -1.0: outside the metric's range [0, 1]" in p for p in problems), problems
@@ -95,7 +97,7 @@ def test_near_copies_are_flagged_on_the_page(board_copy):
                            seed=0, name="GA, but better", shift=0.0, noise=0.0)
     rows = [json.loads(line) for line in (copy / MIA).read_text().splitlines()]
     for r in rows:  # every value x 0.9: ahead of the original on the forget probability
-        r["prob"]["value"] *= 0.9
+        put(r, "prob", value_of(r, "prob") * 0.9)
     (copy / MIA).write_text("".join(json.dumps(r) + "\n" for r in rows))
     synthetic_entry(board, copy, board_copy / "submissions" / "zz_copy2", seed=0, name="GA, but better", noise=0.0)
     shutil.rmtree(copy)
@@ -136,13 +138,13 @@ def _hostile(sub: Path, kind: str) -> None:
         (sub / "results.json").write_text(text)
     elif kind == "out of range":
         rows = [json.loads(line) for line in mia.read_text().splitlines()]
-        rows[0]["prob"]["value"] = 1e308
+        put(rows[0], "prob", 1e308)
         mia.write_text("".join(json.dumps(r) + "\n" for r in rows))
     elif kind == "1e999":  # in a member's row: a value the board scores
         lines = mia.read_text().splitlines()
         i = next(i for i, line in enumerate(lines) if json.loads(line)["doc"]["member"])
         row = json.loads(lines[i])
-        row["prob"]["value"] = "PLACEHOLDER"
+        put(row, "prob", "PLACEHOLDER")
         lines[i] = json.dumps(row).replace('"PLACEHOLDER"', "1e999")
         mia.write_text("\n".join(lines) + "\n")
     elif kind == "stated missing":

@@ -14,6 +14,8 @@ from mrd_bench.leaderboard.board import load_board
 from mrd_bench.leaderboard.submission import validate
 from mrd_bench.leaderboard.verify import compare, record_path, sample_documents, status, verify
 from tests.e2e.test_cli import assert_one_line_error, mrd_bench
+from tests.leaderboard.synthetic import put
+from mrd_bench.leaderboard.submission import value_of
 
 FEW = {"fraction": 0.05, "minimum": 4}  # 5 of the tiny board's 100 scored documents: 1 forget, 4 utility
 
@@ -84,9 +86,9 @@ def test_an_altered_sampled_value_fails_naming_the_metric_and_the_sample(seeded,
     row = next(r for r in rows if r["doc"]["sample_id"] == sid and r["doc"]["member"])
     other = next(r for r in rows if r["doc"]["member"] and r["doc"]["mrd_bin"] == row["doc"]["mrd_bin"]
                  and r["doc"]["sample_id"] != sid)
-    shift = row["prob"]["value"] / 2  # a better forget score than the model gives, moved to an unsampled
-    row["prob"]["value"] -= shift     # document of the same bin: every mean the results file states holds
-    other["prob"]["value"] += shift
+    shift = value_of(row, "prob") / 2  # a better forget score than the model gives, moved to an unsampled
+    put(row, "prob", value_of(row, "prob") - shift)  # document of the same bin: every stated mean holds
+    put(other, "prob", value_of(other, "prob") + shift)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert validate(sub, board)[0] == []
     proc = mrd_bench("leaderboard", "verify", str(sub), "--model", str(seeded["runs"] / "ga_uniform"),

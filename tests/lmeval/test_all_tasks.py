@@ -19,26 +19,27 @@ from tests.e2e.test_cli import assert_one_line_error, mrd_bench
 
 TASKS = "tofu_mrd,tofu_retain_qa,wmdp_mrd,mmlu_mrd_utility,whp_forget_mrd,safe_forget_mrd"
 STRATIFIED = ("", "_easy", "_medium", "_hard", "_reweighted")
-# task -> (metrics, stratified?, needs per-token log-probs?)
+# task -> (metrics, stratified?, the metrics that need per-token log-probs: NaN under stock `hf`)
+PER_TOKEN = {"fa", "ua", "min_k_auc"}
 EXPECTED = {
-    "tofu_forget_mrd_mia": (("fa", "ua", "prob", "min_k_auc"), True, True),
-    "tofu_forget_mrd_rouge": (("rougeL_recall",), True, False),
-    "tofu_forget_mrd_tr": (("truth_ratio",), True, True),
-    "tofu_retain_mrd_prob": (("prob", "truth_ratio"), True, True),
-    "tofu_retain_mrd_rouge": (("rougeL_recall",), True, False),
-    "tofu_retain_qa_prob": (("prob",), False, True),
-    "tofu_retain_qa_rouge": (("rougeL_recall",), False, False),
-    "tofu_real_authors_prob": (("prob", "truth_ratio"), False, True),
-    "tofu_real_authors_rouge": (("rougeL_recall",), False, False),
-    "tofu_world_facts_prob": (("prob", "truth_ratio"), False, True),
-    "tofu_world_facts_rouge": (("rougeL_recall",), False, False),
-    "wmdp_bio_mrd": (("acc", "ua"), True, False),
-    "wmdp_chem_mrd": (("acc", "ua"), True, False),
-    "wmdp_cyber_mrd": (("acc", "ua"), True, False),
-    "mmlu_mrd_utility": (("acc",), False, False),
-    "whp_forget_mrd_seen": (("rougeL_recall",), True, False),
-    "whp_forget_mrd_unseen": (("rougeL_recall",), True, False),
-    "safe_forget_mrd": (("toxicity_alt_profanity_check",), True, False),
+    "tofu_forget_mrd_mia": (("fa", "ua", "prob", "min_k_auc"), True, PER_TOKEN),
+    "tofu_forget_mrd_rouge": (("rougeL_recall",), True, set()),
+    "tofu_forget_mrd_tr": (("truth_ratio",), True, set()),
+    "tofu_retain_mrd_prob": (("prob", "truth_ratio"), True, set()),
+    "tofu_retain_mrd_rouge": (("rougeL_recall",), True, set()),
+    "tofu_retain_qa_prob": (("prob",), False, set()),
+    "tofu_retain_qa_rouge": (("rougeL_recall",), False, set()),
+    "tofu_real_authors_prob": (("prob", "truth_ratio"), False, set()),
+    "tofu_real_authors_rouge": (("rougeL_recall",), False, set()),
+    "tofu_world_facts_prob": (("prob", "truth_ratio"), False, set()),
+    "tofu_world_facts_rouge": (("rougeL_recall",), False, set()),
+    "wmdp_bio_mrd": (("acc", "ua"), True, set()),
+    "wmdp_chem_mrd": (("acc", "ua"), True, set()),
+    "wmdp_cyber_mrd": (("acc", "ua"), True, set()),
+    "mmlu_mrd_utility": (("acc",), False, set()),
+    "whp_forget_mrd_seen": (("rougeL_recall",), True, set()),
+    "whp_forget_mrd_unseen": (("rougeL_recall",), True, set()),
+    "safe_forget_mrd": (("toxicity_alt_profanity_check",), True, set()),
 }
 ANNOTATED = [("tofu", "forget10", None), ("tofu", "retain_perturbed", None), ("wmdp", "bio", None),
              ("wmdp", "chem", None), ("wmdp", "cyber", None), ("whp", "melville-moby_dick", 100),
@@ -83,7 +84,7 @@ def _check(results: dict, token_level: bool) -> None:
     for task, (metrics, stratified, needs_tokens) in EXPECTED.items():
         for metric in metrics:
             value = results[task][f"{metric},none"]
-            if needs_tokens and not token_level:
+            if metric in needs_tokens and not token_level:
                 assert math.isnan(value), (task, metric)
                 continue
             assert 0.0 <= value <= 1.0, (task, metric, value)
@@ -98,6 +99,10 @@ def _check(results: dict, token_level: bool) -> None:
                 assert math.isnan(reweighted) if 0 in n.values() else 0.0 <= reweighted <= 1.0, (task, metric)
     assert math.isnan(results["tofu_forget_mrd_tr"]["forget_quality,none"])  # no retain reference
     assert results["whp_heldout_ppl"]["word_perplexity,none"] > 1.0
+    sizes = {t: 6 for t in ("wmdp_bio_mrd", "wmdp_chem_mrd", "wmdp_cyber_mrd")}  # --limit 6 each
+    for metric in ("acc", "ua"):  # the group's aggregate, as lm-eval's own wmdp group gives acc
+        by_hand = sum(results[t][f"{metric},none"] * n for t, n in sizes.items()) / sum(sizes.values())
+        assert results["wmdp_mrd"][f"{metric},none"] == pytest.approx(by_hand)
 
 
 def test_wrapper_runs_every_task(tiny_checkpoint, annotations, tmp_path, data_dir_module):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mrd_bench.lmeval.greedy import greedy
+from mrd_bench.lmeval.requests import DOC_KEY
 from tests.e2e.test_cli import mrd_bench
 
 CONTEXTS = ["Question: Who wrote the novel about the lighthouse?\nAnswer:", "Where was the author born?",
@@ -23,10 +24,12 @@ def _lm(checkpoint, **flags):
     return TokenLevelHFLM(pretrained=str(checkpoint), device="cpu", batch_size=3, **flags)
 
 
-def _requests(kind, pairs, tasks):
+def _requests(kind, pairs, tasks, doc=None):
+    """Instances of `pairs`; their document is one of ours (hf-mrd serves it) unless `doc` is given."""
     from lm_eval.api.instance import Instance
 
-    return [Instance(kind, {}, p, i, (tasks[i % len(tasks)], i, 1)) for i, p in enumerate(pairs)]
+    doc = {DOC_KEY: "tofu.load_forget:0"} if doc is None else doc
+    return [Instance(kind, doc, p, i, (tasks[i % len(tasks)], i, 1)) for i, p in enumerate(pairs)]
 
 
 def test_shared_contexts_score_as_each_pair_alone(tiny_checkpoint):
@@ -74,7 +77,9 @@ def test_dropping_finished_rows_generates_what_hflm_generates(tiny_checkpoint, m
     assert ours == stock
     lengths = {len(lm.tok_encode(s)) for s in ours}
     assert len(lengths) > 2  # rows did stop at different steps
-    assert lm.generate_until(_requests("generate_until", pairs, ["some_other_task"])) == stock  # HFLM's own path
+    calls.clear()
+    assert lm.generate_until(_requests("generate_until", pairs, ["some_other_task"], doc={})) == stock
+    assert calls == []  # another task's documents: HFLM's own path
 
 
 @pytest.mark.usefixtures("data_dir")

@@ -49,10 +49,23 @@ def test_real_authors_options_by_hand():
     assert out["truth_ratio"] == pytest.approx(1 - math.exp(-1.5))
 
 
-def test_token_metrics_are_unavailable_with_stock_results():
-    with pytest.warns(UserWarning, match="unavailable"):
-        out = tofu.process_retain(DOC, [(-1.0, False), (-1.0, False), (-2.0, False)])
+def test_stock_results_give_probabilities_from_the_scored_token_counts(monkeypatch, caplog):
+    """Stock results (sum, is_greedy) for [answer, paraphrase, perturbed] with 2, 4 and 4 scored
+    tokens: means -0.5, -0.25, -0.5, so prob = exp(-0.5) and the truth ratio R = exp(-0.5 + 0.25),
+    true_better = 1 - R. Unknown counts give NaN and a warning that says why."""
+    from mrd_bench.lmeval import aggregations, requests
+
+    stock = [(-1.0, False), (-1.0, False), (-2.0, False)]
+    monkeypatch.setattr(requests, "scored_tokens", lambda doc: [2, 4, 4])
+    out = tofu.process_retain(DOC, stock)
+    assert out["prob"] == pytest.approx(math.exp(-0.5)) == out["prob_hard"]["value"]
+    assert out["truth_ratio"] == pytest.approx(1 - math.exp(-0.25))
+    monkeypatch.setattr(requests, "scored_tokens", lambda doc: None)
+    aggregations._WARNED.clear()
+    with caplog.at_level("WARNING", logger="mrd_bench"):
+        out = tofu.process_retain(DOC, stock)
     assert math.isnan(out["prob"]) and math.isnan(out["truth_ratio"])
+    assert "no tokenizer is named in the task metadata" in caplog.text
 
 
 def test_rouge_task_values():

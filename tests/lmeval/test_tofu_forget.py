@@ -14,6 +14,7 @@ from mrd_bench.lmeval.paths import tasks_dir
 from mrd_bench.errors import DataError
 from mrd_bench.lmeval import aggregations
 from mrd_bench.lmeval.aggregations import reweighted
+from mrd_bench.lmeval.requests import DOC_KEY
 from tests.e2e.test_cli import mrd_bench
 
 def _load_task_utils():
@@ -52,12 +53,14 @@ def test_process_results_and_aggregations_by_hand():
     """A member in bin easy with tokens correct [T, F, T, T] → FA 0.75; log-probs [-0.1, -2, -0.3, -0.2]
     → prob exp(-2.6/4) = 0.522, Min-K (k=0.4: max(1, ⌊1.6⌋) = 1 lowest) = -2."""
     out = tofu.process_mia(_doc(1, "easy"), [(-2.6, False, [-0.1, -2.0, -0.3, -0.2], [True, False, True, True])])
-    assert out["fa"]["value"] == out["fa_easy"]["value"] == 0.75 and out["ua"]["value"] == 0.25
-    assert out["prob"]["value"] == pytest.approx(math.exp(-2.6 / 4))
+    assert out["fa"] == out["fa_easy"]["value"] == 0.75 and out["ua"] == 0.25  # overall: plain numbers
+    assert out["prob"] == pytest.approx(math.exp(-2.6 / 4))
     assert out["min_k_auc"]["value"] == pytest.approx(-2.0) and out["min_k_auc"]["bin"] == "easy"
     holdout = tofu.process_mia(_doc(0, ""), [(-9.0, False, [-3.0, -4.0], [False, False])])
     assert set(holdout) == set(out)  # every document emits every key: one count per metric
-    assert math.isnan(holdout["fa"]["value"]) and holdout["min_k_auc"]["value"] == -4.0
+    assert math.isnan(holdout["fa"]) and holdout["fa_easy"]["bin"] == "" and holdout["min_k_auc"]["value"] == -4.0
+    from lm_eval.api.metrics import nanmean  # the overall aggregation the YAML names: members only
+    assert nanmean([out["fa"], holdout["fa"]]) == 0.75
     assert tofu.count_easy(["easy", "", "hard", "easy"]) == 2
 
     def item(value, b):
@@ -70,7 +73,6 @@ def test_process_results_and_aggregations_by_hand():
     assert (tofu.auc_easy(items), tofu.auc_medium(items), tofu.auc_hard(items)) == (1.0, 0.5, 0.0)
     assert tofu.auc_reweighted(items) == pytest.approx(0.25 * 1 + 0.25 * 0.5 + 0.5 * 0)
     means = [item(1.0, "easy"), item(0.0, "hard"), item(0.5, "hard"), item(0.2, "medium"), item(math.nan, "")]
-    assert tofu.member_mean(means) == pytest.approx(1.7 / 4)
     assert tofu.mean_hard(means) == 0.25
     assert tofu.mean_reweighted(means) == pytest.approx(0.25 * 1.0 + 0.25 * 0.2 + 0.5 * 0.25)
 
@@ -89,10 +91,16 @@ def test_an_empty_bin_is_nan_everywhere_unless_renormalised(caplog):
     assert tofu.mean_reweighted(renormalised) == pytest.approx(0.25 / 0.75)
 
 
-def test_stock_results_are_unavailable_not_wrong():
-    with pytest.warns(UserWarning, match="unavailable"):
+def test_stock_results_are_unavailable_not_wrong(caplog):
+    """A stock result (sum, is_greedy) has no per-token detail: FA and Min-K% are NaN, and so is
+    the probability when the scored token count is unknown (no requests seen, no tokenizer)."""
+    aggregations._WARNED.clear()  # reasons are logged once per process
+    with caplog.at_level("WARNING", logger="mrd_bench"):
         out = tofu.process_mia(_doc(1, "hard"), [(-3.0, True)])
-    assert math.isnan(out["fa"]["value"]) and math.isnan(out["min_k_auc"]["value"])
+    assert math.isnan(out["fa"]) and math.isnan(out["min_k_auc"]["value"])
+    assert math.isnan(out["prob"])
+    assert "FA, UA and Min-K% AUC need each answer token's log p" in caplog.text
+    assert "no tokenizer is named" in caplog.text
 
 
 def test_token_level_model_agrees_with_hflm(tiny_checkpoint):
@@ -103,14 +111,15 @@ def test_token_level_model_agrees_with_hflm(tiny_checkpoint):
 
     pairs = [("Question: Who wrote it?\nAnswer:", " Liesel wrote it."), ("Where?", " In Tartu, Estonia.")]
     lm = TokenLevelHFLM(pretrained=str(tiny_checkpoint), device="cpu", batch_size=2)
-    requests = [Instance("loglikelihood", {}, p, i, ("tofu_forget_mrd_mia", i, 1)) for i, p in enumerate(pairs)]
+    ours = {DOC_KEY: "tofu.load_forget:0123"}  # a document of ours, whatever the task's name
+    requests = [Instance("loglikelihood", ours, p, i, ("a_variant_of_ours", i, 1)) for i, p in enumerate(pairs)]
     ours = lm.loglikelihood(requests)
     stock = HFLM.loglikelihood(lm, requests)
     for token_level, (ll, greedy) in zip(ours, stock):
         assert token_level.ll == pytest.approx(ll, abs=1e-4) and token_level.is_greedy == greedy
         assert sum(token_level.logprobs) == pytest.approx(ll, abs=1e-4)
-    other = [Instance("loglikelihood", {}, pairs[0], 0, ("some_other_task", 0, 1))]
-    assert len(lm.loglikelihood(other)[0]) == 2  # other tasks pass through unchanged
+    other = [Instance("loglikelihood", {"question": "?"}, pairs[0], 0, ("tofu_forget_mrd_mia", 0, 1))]
+    assert len(lm.loglikelihood(other)[0]) == 2  # other documents pass through unchanged, whatever the task name
 
 
 def test_shipped_annotation_covers_the_embedded_forget_split(monkeypatch):
@@ -160,8 +169,8 @@ def annotation(tiny_checkpoint, tmp_path_factory) -> Path:
     return folder / "ann.json"
 
 
-def _lm_eval_args(model: str, checkpoint: Path, annotation: Path, out: Path) -> list[str]:
-    metadata = json.dumps({"benchmark": "fictitious", "split": "forget10", "difficulty": str(annotation)})
+def _lm_eval_args(model: str, checkpoint: Path, annotation: Path, out: Path, **more) -> list[str]:
+    metadata = json.dumps({"benchmark": "fictitious", "split": "forget10", "difficulty": str(annotation), **more})
     return ["--model", model, "--model_args", f"pretrained={checkpoint},dtype=float32", "--tasks",
             "tofu_forget_mrd", "--metadata", metadata, "--device", "cpu", "--batch_size", "4",
             "--gen_kwargs", "max_gen_toks=16", "--output_path", str(out)]
@@ -190,16 +199,26 @@ def test_wrapper_reports_every_metric_per_bin(tiny_checkpoint, annotation, tmp_p
     assert res["fa_reweighted,none"] == pytest.approx(by_bin)
 
 
-def test_stock_lm_eval_runs_the_task_and_marks_token_metrics_unavailable(tiny_checkpoint, annotation, tmp_path):
+def test_stock_lm_eval_gives_every_metric_but_the_per_token_ones(tiny_checkpoint, annotation, tmp_path):
+    """lm-eval's own CLI and `hf` backend, --limit 4: the probability, truth ratio and ROUGE are
+    numbers overall and reweighted (over the bins present: --limit leaves some empty); only FA, UA and Min-K% AUC (per-token) are NaN, and
+    the warning names them and the command that computes them."""
     lm_eval = Path(sys.executable).with_name("lm_eval")
     proc = subprocess.run([str(lm_eval), "run", "--include_path", str(tasks_dir()),
-                           *_lm_eval_args("hf", tiny_checkpoint, annotation, tmp_path / "out")],
+                           *_lm_eval_args("hf", tiny_checkpoint, annotation, tmp_path / "out", renormalize=True),
+                           "--limit", "4"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = _results(tmp_path / "out")
-    assert math.isnan(res["fa,none"]) and math.isnan(res["min_k_auc,none"])
-    assert math.isnan(res["truth_ratio,none"])
-    assert 0.0 <= res["rougeL_recall,none"] <= 1.0  # generation needs no token detail
+    finite = {k.split(",")[0] for k, v in res.items() if k.endswith(",none") and isinstance(v, float)
+              and not math.isnan(v)}
+    nan = {k.split(",")[0] for k, v in res.items() if k.endswith(",none") and isinstance(v, float) and math.isnan(v)}
+    for metric in ("prob", "truth_ratio", "rougeL_recall"):
+        assert {metric, f"{metric}_reweighted"} <= finite, (metric, sorted(nan))
+    for metric in ("fa", "ua", "min_k_auc"):
+        assert {metric, f"{metric}_reweighted"} <= nan, metric
+    assert "forget accuracy FA, UA and Min-K% AUC need each answer token's log p" in proc.stderr
+    assert "mrd-bench eval --model hf-mrd" in proc.stderr
 
 
 def test_task_yaml_loads_through_the_task_manager():
@@ -241,7 +260,8 @@ def test_hf_mrd_scores_exactly_the_answer_tokens_under_a_chat_template(chat_chec
     question, answer = "Who wrote the novel?", "Liesel Varnakov wrote it in 1999."
     context = lm.apply_chat_template([{"role": "user", "content": question}])
     assert context.endswith("assistant\n")
-    [result] = lm.loglikelihood([Instance("loglikelihood", {}, (context, answer), 0, ("tofu_forget_mrd_mia", 0, 1))])
+    [result] = lm.loglikelihood([Instance("loglikelihood", {DOC_KEY: "tofu.load_forget:0"}, (context, answer), 0,
+                                          ("tofu_forget_mrd_mia", 0, 1))])
 
     trained = encode_qa(lm.tokenizer, question, answer, fmt="chat")  # prompt + answer + eos, answer scored
     scored = [t for t in trained.labels if t != IGNORE][:-1]  # the answer, without the end-of-turn token
