@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="tofu_mrd")
     parser.add_argument("--batch-size", default="16")
     parser.add_argument("--out", default=str(RESULTS / "stock_lm_eval.json"))
+    parser.add_argument("--conditions", default="", help="what else ran on the machine (kept in the result)")
     args = parser.parse_args()
     checkpoint = cache_dir() / "models" / EMBEDDED
     if not (checkpoint / "model.safetensors").is_file():
@@ -86,7 +87,7 @@ def main() -> None:
     result = record(kind="stock_lm_eval", limit=args.limit, tasks=args.tasks, split="forget10", chat_template=True,
                     commands={"hf": "lm_eval " + " ".join(stock_cmd[1:]).replace(tmp, "OUT"),
                               "hf_mrd": "mrd-bench " + " ".join(ours_cmd[3:]).replace(tmp, "OUT")},
-                    wall_s={"hf": stock_wall, "hf_mrd": ours_wall}, rows=rows,
+                    wall_s={"hf": stock_wall, "hf_mrd": ours_wall}, conditions=args.conditions, rows=rows,
                     finite_under_hf=sorted(r["metric"] for r in rows if not math.isnan(r["hf"])),
                     nan_under_hf=sorted(r["metric"] for r in rows if math.isnan(r["hf"])))
     out = Path(args.out)
