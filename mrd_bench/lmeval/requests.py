@@ -34,8 +34,10 @@ from functools import lru_cache
 DOC_KEY = "mrd_bench_data"
 TOKENIZER_KEYS = ("tokenizer", "pretrained", "model")  # lm-eval's RULER tasks look in this order
 log = logging.getLogger("mrd_bench")
-# (DOC_KEY value, sample_id, member) -> (tokenizer name, add_bos_token, [(context, continuation), ...] by request idx)
+# (DOC_KEY value, sample_id, member) -> (tokenizer settings, add_bos_token, [(context, continuation), ...] by request
+# idx, task name); tokenizer settings None where the counts are unknown
 _REQUESTS: dict[tuple, tuple] = {}
+TOKENIZER_ARGS = ("revision", "trust_remote_code", "use_fast_tokenizer", "gguf_file", "subfolder")
 
 
 def marked(docs: list[dict], kind: str) -> list[dict]:
@@ -61,10 +63,12 @@ def _doc_key(doc: dict) -> tuple:
     return doc[DOC_KEY], doc.get("sample_id"), doc.get("member")
 
 
-def _tokenizer_name(metadata: dict) -> str | None:
+def _tokenizer_settings(metadata: dict) -> tuple | None:
+    """(name, ((arg, value), ...)): the tokenizer lm-eval's backend loads, from the model args in
+    the task metadata (HFLM's revision, trust_remote_code, use_fast_tokenizer, gguf_file too)."""
     for key in TOKENIZER_KEYS:
         if isinstance(metadata.get(key), str) and metadata[key]:
-            return metadata[key]
+            return metadata[key], tuple((k, str(metadata[k])) for k in TOKENIZER_ARGS if k in metadata)
     return None
 
 
@@ -86,13 +90,19 @@ def _checked(task, original, args, kwargs) -> None:
                     ", ".join(sorted(map(str, stale))), ", ".join(sorted(current)))
         original(task, *args, **{**kwargs, "rewrite_requests_cache": True})
     metadata = dict(task.config.metadata or {})
-    name, bos = _tokenizer_name(metadata), metadata.get("add_bos_token")
+    settings, bos = _tokenizer_settings(metadata), metadata.get("add_bos_token")
     grouped: dict[tuple, list] = {}
     for inst in sorted(task.instances, key=lambda i: (i.doc_id, i.idx)):
         if inst.request_type in ("loglikelihood", "multiple_choice") and len(inst.args) == 2:
             grouped.setdefault(_doc_key(inst.doc), []).append(tuple(inst.args))
+    name = task.config.task
     for key, pairs in grouped.items():
-        _REQUESTS[key] = (name, bos, pairs)
+        old = _REQUESTS.get(key)
+        if old is not None and old[3] != name and old[2] != pairs:  # two tasks, one document, other requests:
+            settings_here = None  # process_results cannot tell which task a result is from, so no count
+        else:
+            settings_here = settings
+        _REQUESTS[key] = (settings_here, bos, pairs, name)
 
 
 def install() -> None:
@@ -113,10 +123,21 @@ def install() -> None:
 
 
 @lru_cache(maxsize=4)
-def _tokenizer(name: str):
+def _tokenizer(settings: tuple):
+    """The backend's tokenizer, or None where it cannot be loaded here (NaN then, with a warning)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name)
+    name, args = settings
+    kwargs = {k: (v.lower() in ("true", "1", "yes") if k in ("trust_remote_code", "use_fast_tokenizer") else v)
+              for k, v in args}
+    if "use_fast_tokenizer" in kwargs:
+        kwargs["use_fast"] = kwargs.pop("use_fast_tokenizer")
+    try:
+        return AutoTokenizer.from_pretrained(name, **kwargs)
+    except Exception as err:  # noqa: BLE001  (an API backend's model name, a missing file: counts unknown)
+        log.warning("the tokenizer %r could not be loaded here (%s): the scored token counts are unknown.",
+                    name, str(err).splitlines()[0][:200])
+        return None
 
 
 def _encode(tok, text: str, bos) -> list[int]:
@@ -139,9 +160,9 @@ def scored_tokens(doc: dict) -> list[int] | None:
     entry = _REQUESTS.get(_doc_key(doc)) if DOC_KEY in doc else None
     if entry is None or entry[0] is None:
         return None
-    name, bos, pairs = entry
-    tok = _tokenizer(name)
-    return [count_scored(tok, c, x, bos) for c, x in pairs]
+    settings, bos, pairs, _task = entry
+    tok = _tokenizer(settings)
+    return None if tok is None else [count_scored(tok, c, x, bos) for c, x in pairs]
 
 
 def mean_logp(result, doc: dict, index: int = 0) -> float:

@@ -29,9 +29,9 @@ from mrd_bench.metrics.truth_ratio import closer_to_one, true_better, truth_rati
 MIN_K = 0.4
 PER_TOKEN = ("forget accuracy FA, UA and Min-K% AUC need each answer token's log p and argmax, which this "
              "backend does not return: they are NaN here. `mrd-bench eval --model hf-mrd ...` computes them.")
-NO_COUNTS = ("{what}: this backend returned summed log-likelihoods only, and no tokenizer is named in the task "
-             "metadata to count the scored tokens, so they are NaN; pass the model as --model_args "
-             "pretrained=NAME (or --metadata '{{\"tokenizer\": NAME}}').")
+NO_COUNTS = ("{what}: this backend returned summed log-likelihoods only, and the scored token counts are unknown "
+             "(no tokenizer named in the task metadata or none loadable, or requests this task did not build), so "
+             "they are NaN; pass the model as --model_args pretrained=NAME (or --metadata '{{\"tokenizer\": NAME}}').")
 requests.install()
 
 

@@ -136,3 +136,32 @@ def test_hf_mrd_refuses_an_automatic_batch_size(tiny_checkpoint, capsys):
                  "tofu_forget_mrd", "--batch_size", "auto:2"])
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "hf-mrd takes a number" in err, err
+
+
+def test_counts_are_unknown_where_they_cannot_be_told_apart(tiny_checkpoint, caplog):
+    """Two tasks that build other requests from one document (process_results cannot tell which
+    task a result is from) and a tokenizer that cannot be loaded both give unknown counts (None),
+    never another task's; the same task rebuilt keeps its own counts."""
+    from types import SimpleNamespace
+
+    from mrd_bench.lmeval import requests
+
+    doc = {DOC_KEY: "test.loader:1", "sample_id": "s1", "member": 1}
+
+    def built(name, args, model=str(tiny_checkpoint), doc=doc):
+        inst = SimpleNamespace(doc=doc, doc_id=0, idx=0, request_type="loglikelihood", args=args)
+        task = SimpleNamespace(eval_docs=[doc], instances=[inst],
+                               config=SimpleNamespace(task=name, metadata={"pretrained": model}))
+        requests._checked(task, None, (), {})
+
+    built("a", ("Who wrote it?", " Liesel wrote it."))
+    [n] = requests.scored_tokens(doc)
+    built("a", ("Who wrote it?", " Liesel wrote it in 1999."))  # the same task again (another run): its own
+    assert requests.scored_tokens(doc)[0] > n
+    built("b", ("Question: Who wrote it?\nAnswer:", " Liesel."))  # another task, other requests: unknown
+    assert requests.scored_tokens(doc) is None
+    with caplog.at_level("WARNING", logger="mrd_bench"):
+        other = {**doc, "sample_id": "s2"}
+        built("c", ("Who?", " Liesel."), model=str(tiny_checkpoint / "no-such-tokenizer"), doc=other)
+        assert requests.scored_tokens(other) is None
+    assert "could not be loaded here" in caplog.text
