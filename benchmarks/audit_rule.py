@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mrd_bench.audit import ALPHA, MIN_SHIFT, audit  # noqa: E402
+from mrd_bench.audit import ALPHA, MIN_SHIFT, audit, effect_text  # noqa: E402
 from mrd_bench.lmeval.stratified import shipped_dir  # noqa: E402
 from mrd_bench.provenance import record  # noqa: E402
 
@@ -54,8 +54,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     for name, r in rows.items():
         print(f"{name:<30} n={r['n']:<4} old: {r['old_rule']:<8} new: {r['new_rule']:<8} "
-              f"p(easier) {r['p_easier']:.4g}  shift {r['shift']:+.3f} [{r['shift_ci'][0]:+.3f}, {r['shift_ci'][1]:+.3f}]  "
-              f"Cliff's delta {r['cliffs_delta']:+.3f} [{r['cliffs_delta_ci'][0]:+.3f}, {r['cliffs_delta_ci'][1]:+.3f}]")
+              f"p(easier) {r['p_easier']:.4g}  {effect_text(r)}")
 
 
 if __name__ == "__main__":

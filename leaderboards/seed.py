@@ -8,7 +8,13 @@ The TOFU board (5-author setting, forget01) is defined here as well (`--define`)
 original model fine-tuned with
     mrd-bench finetune --benchmark tofu --split full --subset-authors 5 --lr 1e-4 --epochs 5 --out ORIGINAL
 
-    MRD_BENCH_DATA_DIR=../shared/data python leaderboards/seed.py --original ORIGINAL --work WORK --define
+    MRD_BENCH_DATA_DIR=../shared/data python leaderboards/seed.py --original ORIGINAL --work WORK --define \
+        --evidence benchmarks/results/difficulty_check_tofu_forget10.json
+
+The board stratifies by the signal that difficulty check chose (`--signal` names another, with
+`--why`); the check is copied into the board folder, and the page shows its evidence in one line.
+A board re-defined with another signal is annotated again, and every entry is evaluated again
+against the new bins (its checkpoint is kept).
 """
 from __future__ import annotations
 
@@ -51,9 +57,13 @@ def timed(times: dict, key: str, done: bool, step) -> None:
     (BOARD / "seed_times.json").write_text(json.dumps(times, indent=2) + "\n")
 
 
-def define(original: Path, work: Path, times: dict) -> None:
-    """Score MRD over the subset's 100 trained QA pairs (the pool the bins and the reference mix
-    come from), annotate, and write board.json."""
+EVIDENCE = "difficulty_check.json"
+
+
+def define(original: Path, work: Path, times: dict, evidence: Path | None, signal: str | None, why: str | None) -> None:
+    """Score the subset's 100 trained QA pairs (the pool the bins and the reference mix come
+    from: MRD and its baseline columns), annotate them with the signal the difficulty check
+    chose (or `signal`), and write board.json with the check beside it."""
     from mrd_bench.data import author_subset, load
     from mrd_bench.leaderboard.board import define_board
     from mrd_bench.io import write_json
@@ -63,10 +73,18 @@ def define(original: Path, work: Path, times: dict) -> None:
     timed(times, "define/score_mrd_pool", scores.is_file(), lambda: cli(
         "score", "--model", str(original), "--benchmark", "tofu", "--split", "full", "--subset-authors", str(SUBSET),
         "--k", "8", "--out", str(scores)))
+    from mrd_bench.signals import SIGNALS
+
+    check = json.loads(evidence.read_text()) if evidence else None
+    signal = signal or (check["choice"]["signal"] if check else "mrd_definition")
+    chosen = SIGNALS.get(signal)
+    if check:
+        shutil.copyfile(evidence, BOARD / EVIDENCE)
     ann = BOARD / "annotation.json"
-    timed(times, "define/annotate", ann.is_file(), lambda: cli(
-        "annotate", "--scores", str(scores), "--benchmark", "tofu", "--split", "full",
-        "--subset-authors", str(SUBSET), "--out", str(ann)))
+    same = ann.is_file() and json.loads(ann.read_text()).get("signal") == signal
+    timed(times, "define/annotate", same, lambda: cli(
+        "annotate", "--scores", str(scores), "--signal", signal, "--benchmark", "tofu", "--split", "full",
+        "--subset-authors", str(SUBSET), "--out", str(ann), "--overwrite"))
     subset = set(author_subset("tofu", SUBSET))
     ids = {split: [s for s in load("tofu", split)["sample_id"] if split.startswith("holdout") or s in subset]
            for split in ("forget01", "holdout01", "retain99")}
@@ -74,9 +92,9 @@ def define(original: Path, work: Path, times: dict) -> None:
     board = define_board(
         BOARD, name=BOARD.name, title="TOFU, 5-author setting, forget01 (embedded SmolLM2-135M-Instruct)",
         description=("SmolLM2-135M-Instruct fine-tuned on TOFU's last 5 authors (100 QA pairs); unlearn forget01 "
-                     "(the last 2 authors, 40 QA pairs). Difficulty: MRD of the original model over the subset's "
-                     "100 trained QA pairs (definition estimator, sigma 1e-4, K = 8); the bins are tertiles of "
-                     "that pool and the reweighted column is each metric at the pool's difficulty mix."),
+                     f"(the last 2 authors, 40 QA pairs). Difficulty: {chosen.axis()} of the original model over the "
+                     "subset's 100 trained QA pairs (MRD: definition estimator, sigma 1e-4, K = 8); the bins are "
+                     "tertiles of that pool and the reweighted column is each metric at the pool's difficulty mix."),
         benchmark="tofu", forget_split="forget01", original_name="smollm2-135m-instruct, TOFU last 5 authors",
         original_hash=weights_hash(model),
         original_how="mrd-bench finetune --benchmark tofu --split full --subset-authors 5 --lr 1e-4 --epochs 5",
@@ -98,7 +116,25 @@ def define(original: Path, work: Path, times: dict) -> None:
                "(what the original model learned), not on TOFU's 400 retain_perturbed questions, most of which "
                "are about authors it never saw.",
                "Seed entries: 10 updates of 4 samples at lr 2e-5, seed 0 (leaderboards/seed.py)."])
+    if check:
+        board["annotation"]["evidence"] = EVIDENCE
+    if why:
+        board["annotation"]["why"] = why
     write_json(BOARD / "board.json", board)
+
+
+def drop_stale(board: dict, work: Path) -> None:
+    """Entries (and the reference) evaluated against another annotation than the board's are
+    evaluated again: their submission, evaluation and verification are removed here (the
+    unlearned checkpoints are kept)."""
+    for sub in sorted((BOARD / "submissions").glob("*/submission.json")) + [BOARD / "reference" / "submission.json"]:
+        if sub.is_file() and json.loads(sub.read_text())["annotation_sha256"] != board["annotation"]["sha256"]:
+            slug = sub.parent.name
+            print(f"[stale] {slug}: evaluated against another annotation; evaluating it again", flush=True)
+            shutil.rmtree(sub.parent)
+            if slug != "reference":
+                shutil.rmtree(work / "eval" / slug, ignore_errors=True)
+            (BOARD / "verifications" / f"{slug}.json").unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -106,6 +142,11 @@ def main() -> None:
     parser.add_argument("--original", required=True, help="the board's original model (checkpoint folder)")
     parser.add_argument("--work", required=True, help="folder for checkpoints and eval outputs (not committed)")
     parser.add_argument("--define", action="store_true", help="(re)write board.json and its annotation first")
+    parser.add_argument("--evidence", type=Path, help="with --define: the difficulty check (check.json) that chose "
+                        "the board's signal; it is copied into the board folder")
+    parser.add_argument("--signal", help="with --define: stratify by this signal instead of the check's choice "
+                        "(give the reason with --why)")
+    parser.add_argument("--why", help="with --signal: why the board keeps a signal the check did not choose")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--steps", type=int, default=10)
@@ -118,8 +159,9 @@ def main() -> None:
     times_file = BOARD / "seed_times.json"
     times = json.loads(times_file.read_text()) if times_file.is_file() else {}
     if args.define:
-        define(Path(args.original), work, times)
+        define(Path(args.original), work, times, args.evidence, args.signal, args.why)
     board = json.loads((BOARD / "board.json").read_text())
+    drop_stale(board, work)
     scores = work / "scores_subset5_full.jsonl"
     for method in args.methods.split(","):
         for sampler in args.samplers.split(","):
@@ -145,7 +187,7 @@ def main() -> None:
                 "--out", str(sub)))
     reference = BOARD / board["utility_rule"]["reference"]
     timed(times, "reference", (reference / "submission.json").is_file(), lambda: cli(
-        "leaderboard", "reference", str(BOARD), "--model", args.original, "--work", str(work)))
+        "leaderboard", "reference", str(BOARD), "--model", args.original, "--work", str(work), "--overwrite"))
     timed(times, "build", False, lambda: cli("leaderboard", "build", str(BOARD), "--overwrite"))
 
 

@@ -212,19 +212,45 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * u / (len(a) * len(b)) - 1)
 
 
-def effect(pct: np.ndarray, chosen: np.ndarray, random_mean: float, B: int, seed: int) -> dict:
-    """The subset's shift of the mean ease percentile from random subsets', and Cliff's delta of
-    its ease percentiles against the rest of the pool, each with a bootstrap 95% CI (resampling the
-    subset and the rest)."""
+MIN_REST = 20  # Cliff's delta against the rest of the pool is shown only when the rest holds this many
+
+
+def effect(pct: np.ndarray, chosen: np.ndarray, B: int, seed: int) -> dict:
+    """The subset's shift of the mean ease percentile from the pool's (the mean of every random
+    subset of its size), with a 95% CI from resampling the subset, its spread shrunk by the finite
+    population correction sqrt((N - k) / (N - 1)) (a subset of nearly the whole pool can hardly
+    differ from it) and kept within the shifts a subset of its size can have; the largest shift a subset of its size could have; and Cliff's delta of its
+    ease percentiles against the rest of the pool (bootstrap CI; `n_rest` says how many that
+    rest holds: against a handful it means little, and readers are told so)."""
     rng = np.random.default_rng(seed)
     rest = np.setdiff1d(np.arange(len(pct)), chosen)
     a, b = pct[chosen], pct[rest]
-    shifts, deltas = np.empty(B), np.empty(B)
+    centre, k, n = float(pct.mean()), len(a), len(pct)
+    shift = float(a.mean() - centre)
+    fpc = math.sqrt((n - k) / (n - 1)) if n > 1 else 0.0
+    shifts, deltas = np.empty(B), np.full(B, np.nan)
     for i in range(B):
-        ra, rb = a[rng.integers(len(a), size=len(a))], b[rng.integers(len(b), size=len(b))]
-        shifts[i], deltas[i] = ra.mean() - random_mean, cliffs_delta(ra, rb)
-    return {"shift": float(a.mean() - random_mean), "shift_ci": ci(shifts), "cliffs_delta": cliffs_delta(a, b),
-            "cliffs_delta_ci": ci(deltas), "bootstrap": B, "min_shift": MIN_SHIFT}
+        ra = a[rng.integers(k, size=k)]
+        shifts[i] = shift + (ra.mean() - a.mean()) * fpc
+        if len(b):
+            deltas[i] = cliffs_delta(ra, b[rng.integers(len(b), size=len(b))])
+    ordered = np.sort(pct)
+    low, high = float(ordered[:k].mean() - centre), float(ordered[-k:].mean() - centre)  # what size k allows
+    return {"shift": shift, "shift_ci": [float(np.clip(x, low, high)) for x in ci(shifts)], "max_shift": high,
+            "cliffs_delta": cliffs_delta(a, b) if len(b) else float("nan"), "cliffs_delta_ci": ci(deltas),
+            "n_rest": int(len(b)), "bootstrap": B, "min_shift": MIN_SHIFT}
+
+
+def effect_text(eff: dict) -> str:
+    """The effect sizes in words, with Cliff's delta left out where the rest of the pool is too small."""
+    shift = (f"shift {eff['shift']:+.4f} [{eff['shift_ci'][0]:+.4f}, {eff['shift_ci'][1]:+.4f}] "
+             f"(the most a subset of this size could shift is {eff.get('max_shift', float('nan')):+.4f})")
+    rest = eff.get("n_rest")
+    if rest is not None and rest < MIN_REST:
+        return (shift + f", Cliff's delta against the rest of the pool not shown: the rest holds only {rest} "
+                f"sample{'s' if rest != 1 else ''} (fewer than {MIN_REST})")
+    return (shift + f", Cliff's delta against the rest of the pool {eff['cliffs_delta']:+.3f} "
+            f"[{eff['cliffs_delta_ci'][0]:+.3f}, {eff['cliffs_delta_ci'][1]:+.3f}]")
 
 
 def share_text(x: float) -> str:
@@ -323,7 +349,7 @@ def analyse(claim: dict, folder: Path, *, permutations: int, bootstrap: int, see
             "statistic": f"mean ease percentile in the pool by {signal['label']} (higher = {signal['higher_is']}; "
                          "0 = hardest, 1 = easiest)",
             "permutation": perm,
-            "effect": effect(pct, chosen, perm["random_mean"], bootstrap, seed),
+            "effect": effect(pct, chosen, bootstrap, seed),
             "mean_score": {"subset": float(scores[chosen].mean()), "pool": float(scores.mean())},
             "median_score": {"subset": float(np.median(scores[chosen])), "pool": float(np.median(scores))},
             "ks": {"statistic": float(ks.statistic), "p": float(ks.pvalue), "against": "the rest of the pool"},
@@ -402,25 +428,23 @@ def verdict(r: dict) -> list[str]:
     d = r["difficulty"]
     perm, eff = d["permutation"], d["effect"]
     kind = difficulty_verdict(r)
-    size = (f"mean ease percentile {perm['observed']:.3f} vs {perm['random_mean']:.3f} for random subsets: shift "
-            f"{eff['shift']:+.3f} [{eff['shift_ci'][0]:+.3f}, {eff['shift_ci'][1]:+.3f}], Cliff's delta against the "
-            f"rest of the pool {eff['cliffs_delta']:+.3f} [{eff['cliffs_delta_ci'][0]:+.3f}, "
-            f"{eff['cliffs_delta_ci'][1]:+.3f}]")
+    size = (f"mean ease percentile {perm['observed']:.3f} vs {perm['random_mean']:.3f} for random subsets: "
+            f"{effect_text(eff)}")
     rule = (f"Rule: unusually easy or hard needs a one-sided permutation p < {ALPHA} and a shift of at least "
             f"{MIN_SHIFT} in that direction; difficulty is {r['annotation']['signal']['label']} (higher = "
             f"{r['annotation']['signal']['higher_is']}).")
     if kind == "easy":
-        lines = [f"This subset is easier than {share_text(perm['share_below'])} of random subsets of its size "
-                 f"(permutation p = {perm['p_easier']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
+        lines = [f"This subset is easier than {share_text(perm['share_below'])} of {perm['permutations']:,} random "
+                 f"subsets of its size (permutation p = {perm['p_easier']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
                  "unusually easy, so its numbers describe easier samples than the pool holds."]
     elif kind == "hard":
-        lines = [f"This subset is harder than {share_text(perm['share_above'])} of random subsets of its size "
-                 f"(permutation p = {perm['p_harder']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
+        lines = [f"This subset is harder than {share_text(perm['share_above'])} of {perm['permutations']:,} random "
+                 f"subsets of its size (permutation p = {perm['p_harder']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
                  "unusually hard, so its numbers describe harder samples than the pool holds."]
     else:
         small = min(perm["p_easier"], perm["p_harder"]) < ALPHA
-        lines = [f"This subset's difficulty is typical: it is easier than {share_text(perm['share_below'])} of random "
-                 f"subsets of its size (permutation p = {min(perm['p_easier'], perm['p_harder']):.3g} one-sided, "
+        lines = [f"This subset's difficulty is typical: it is easier than {share_text(perm['share_below'])} of "
+                 f"{perm['permutations']:,} random subsets of its size (permutation p = {min(perm['p_easier'], perm['p_harder']):.3g} one-sided, "
                  f"KS p = {d['ks']['p']:.3g}; {size})"
                  + ("; the difference is detectable but smaller than the rule's shift, so nothing to correct."
                     if small else "; nothing to correct.")]
@@ -491,7 +515,7 @@ def plot(r: dict, path: Path) -> None:
     ax.set_ylabel("share of samples per bar")
     perm = r["difficulty"]["permutation"]
     ax.set_title(f"Difficulty of the claim's subset over the pool\n(mean ease percentile {perm['observed']:.2f}; "
-                 f"easier than {share_text(perm['share_below'])} of random subsets of its size)",
+                 f"easier than {share_text(perm['share_below'])} of {perm['permutations']:,} random subsets of its size)",
                  fontsize="medium")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.savefig(path, dpi=110)
@@ -539,10 +563,7 @@ def _rows(r: dict) -> list[tuple[str, str]]:
             ("permutation test", f"easier than {share_text(perm['share_below'])} of {perm['permutations']} random "
                                  f"subsets (seed {perm['seed']}); p(easier) = {perm['p_easier']:.3g}, "
                                  f"p(harder) = {perm['p_harder']:.3g}"),
-            ("effect size", f"shift of the mean ease percentile {eff['shift']:+.3f} [{eff['shift_ci'][0]:+.3f}, "
-                            f"{eff['shift_ci'][1]:+.3f}]; Cliff's delta vs the rest of the pool {eff['cliffs_delta']:+.3f} "
-                            f"[{eff['cliffs_delta_ci'][0]:+.3f}, {eff['cliffs_delta_ci'][1]:+.3f}] "
-                            f"({eff['bootstrap']} bootstrap resamples)"),
+            ("effect size", f"mean ease percentile {effect_text(eff)} ({eff['bootstrap']} bootstrap resamples)"),
             ("verdict rule", f"unusual needs p < {ALPHA} and |shift| >= {MIN_SHIFT}: {difficulty_verdict(r)}"),
             ("KS test vs the rest of the pool", f"D = {d['ks']['statistic']:.3f}, p = {d['ks']['p']:.3g}"),
             ("median score", f"subset {d['median_score']['subset']:.4g}, pool {d['median_score']['pool']:.4g}")]

@@ -96,7 +96,7 @@ def signal_table(values: dict[str, np.ndarray], updates: dict[str, np.ndarray], 
         if abs(spearman(x, control)) > 0.999:  # the signal is its own control (length given length): undefined
             return {"rho": float("nan"), "ci": [float("nan"), float("nan")], "note": "the signal is this control"}
         c = correlation([x], y, controls=[control], n_boot=boot, seed=seed)
-        return {"rho": c["rho"], "ci": c["ci"]}
+        return {"rho": c["rho"], "ci": c["ci"], "boot_dropped": c["boot_dropped"]}
 
     table: dict = {}
     for s, x in values.items():
@@ -104,14 +104,17 @@ def signal_table(values: dict[str, np.ndarray], updates: dict[str, np.ndarray], 
         for m, y in updates.items():
             raw = correlation([x], y, n_boot=boot, seed=seed)
             table[s][m] = {"rho": raw["rho"], "ci": raw["ci"], "p": raw["p"], "n": raw["n"],
+                           "boot_dropped": raw["boot_dropped"], "n_boot": raw["n_boot"],
                            "partial_length": given(x, y, length), "partial_nll": given(x, y, nll)}
     return table
 
 
 RULE = ("a signal's strength for a method is its Spearman with updates-to-forget turned so that positive means "
         "it points the way it declares (-rho where higher = easier, +rho where higher = harder); the signal to "
-        "stratify by has the highest mean strength over the methods, and it is supported only if its 95% CI "
-        "excludes 0 in the declared direction for every method")
+        "stratify by has the highest mean strength over the methods, and only a positive one; it is supported "
+        "only if its 95% CI excludes 0 in the declared direction for every method, with at most 5% of the "
+        "bootstrap resamples lost (a resample whose updates do not vary, all censored say, has no correlation)")
+MAX_DROPPED = 0.05
 
 
 def choose(table: dict, directions: dict[str, str]) -> dict:
@@ -124,9 +127,11 @@ def choose(table: dict, directions: dict[str, str]) -> dict:
     strength = {s: float(np.mean([turned(s) * table[s][m]["rho"] for m in methods])) if methods else float("nan")
                 for s in table}
     supported = {s: bool(methods) and all(np.isfinite(table[s][m]["ci"]).all() and
-                                          min(turned(s) * c for c in table[s][m]["ci"]) > 0 for m in methods)
+                                          min(turned(s) * c for c in table[s][m]["ci"]) > 0 and
+                                          table[s][m].get("boot_dropped", 0) <= MAX_DROPPED * table[s][m].get("n_boot", 1)
+                                          for m in methods)
                  for s in table}
-    ranked = [s for s in sorted(table, key=lambda s: -strength[s]) if np.isfinite(strength[s])]
+    ranked = [s for s in sorted(table, key=lambda s: -strength[s]) if np.isfinite(strength[s]) and strength[s] > 0]
     return {"signal": ranked[0] if ranked else None, "strength": strength, "supported": supported,
             "methods_compared": methods, "methods_left_out": [m for m in next(iter(table.values())) if m not in methods]}
 
@@ -136,6 +141,9 @@ def reason(table: dict, choice: dict, labels: dict[str, str]) -> str:
     best = choice["signal"]
     left = (f" {', '.join(choice['methods_left_out'])}: every sample took the same number of updates, so it ranks "
             "nothing and is left out.") if choice["methods_left_out"] else ""
+    if best is None and choice["methods_compared"]:
+        return ("No signal can be chosen: none points the way it declares on average over the methods (every mean "
+                "strength is <= 0), so stratifying by any of them would put hard samples in the easy bin." + left)
     if best is None:
         return "No signal can be chosen: no method's updates-to-forget varied across the samples." + left
     parts = ", ".join(f"{m} {table[best][m]['rho']:+.2f} [{table[best][m]['ci'][0]:+.2f}, {table[best][m]['ci'][1]:+.2f}]"
@@ -148,8 +156,11 @@ def reason(table: dict, choice: dict, labels: dict[str, str]) -> str:
                " Its 95% CI does not exclude 0 in its declared direction for every method"
                + (f"; {', '.join(shown)} does." if shown else ", nor does any other signal's: none is shown to "
                   "predict forgetting for all the methods."))
+    given = [table[best][m]["partial_length"]["rho"] for m in choice["methods_compared"]]
+    beyond = (f" Given answer length it keeps {', '.join(f'{m} {r:+.2f}' for m, r in zip(choice['methods_compared'], given))}."
+              if all(np.isfinite(given)) else "")
     return (f"Stratify by {labels[best]}: Spearman with updates-to-forget {parts} (mean strength "
-            f"{choice['strength'][best]:+.2f}{other}).{verdict}{left}")
+            f"{choice['strength'][best]:+.2f}{other}).{beyond}{verdict}{left}")
 
 
 # ----------------------------------------------------------------------------- the check

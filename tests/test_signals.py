@@ -164,6 +164,16 @@ def test_the_effect_size_rule(tmp_path):
     assert d["permutation"]["p_easier"] < 0.05  # detectable (every random 299 holds a harder sample) ...
     assert abs(d["effect"]["shift"]) < 0.05 and d["verdict"] == "typical"  # ... but no effect worth the name
     assert "smaller than the rule's shift" in " ".join(less_one["verdict"])
+    # a subset of all but one sample can hardly differ from the pool: its shift is at most 0.5/(N-1)
+    # (it drops the lowest percentile, 0), and its CI is as narrow (finite population correction)
+    n = len(POOL)
+    assert d["effect"]["max_shift"] == pytest.approx(0.5 / (n - 1), rel=1e-6)
+    assert d["effect"]["shift"] == pytest.approx(0.5 / (n - 1), rel=1e-6)
+    assert d["effect"]["shift_ci"][1] - d["effect"]["shift_ci"][0] < 4 * 0.5 / (n - 1)
+    # Cliff's delta against a rest of one sample means nothing: it is not shown
+    assert d["effect"]["n_rest"] == 1
+    assert "Cliff's delta against the rest of the pool not shown: the rest holds only 1 sample" in " ".join(less_one["verdict"])
+    assert easiest["difficulty"]["effect"]["max_shift"] == pytest.approx(shift, abs=1e-9)  # the easiest third is the most
 
 
 @pytest.mark.parametrize("share, text", [(0.9996, "99.96%"), (0.004, "0.4%"), (1.0, "100%"), (0.0, "0%"),
@@ -231,7 +241,11 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
         by_hand = spearmanr([scores[i]["nll"] for i in ids], [done[i] for i in ids])[0]
         got = r["table"]["nll"][method]["rho"]
         assert (np.isnan(by_hand) and got is None) or got == pytest.approx(by_hand)
-    assert r["choice"]["signal"] in {"mrd_definition", "nll", "length"} and r["choice"]["reason"].startswith("Stratify by")
+    strength = {k: v for k, v in r["choice"]["strength"].items() if v is not None and v > 0}
+    if strength:  # the strongest signal that points the way it declares, or none when none does
+        assert r["choice"]["signal"] == max(strength, key=strength.get) and r["choice"]["reason"].startswith("Stratify by")
+    else:
+        assert r["choice"]["signal"] is None and r["choice"]["reason"].startswith("No signal can be chosen")
     assert (out / "check.png").stat().st_size > 5000 and "| signal |" in (out / "check.md").read_text()
     assert cli(capsys, *argv)[1].endswith("pass --overwrite to replace it (measurements in the folder are reused), "
                                           "or choose another --out.")
@@ -254,8 +268,18 @@ def test_choose_follows_its_rule():
     assert got["supported"] == {"a": True, "b": False, "c": True}
     got = choose(table, {"a": "easier", "b": "harder", "c": "easier"})  # c now points the wrong way
     assert got["signal"] == "a" and got["supported"]["a"] and not got["supported"]["c"]
+    table["a"]["npo"].update(boot_dropped=60, n_boot=1000)  # 6% of its resamples had no correlation: not trusted
+    assert not choose(table, {"a": "easier", "b": "harder", "c": "easier"})["supported"]["a"]
+    table["a"]["npo"].update(boot_dropped=50)  # 5%: still trusted
+    assert choose(table, {"a": "easier", "b": "harder", "c": "easier"})["supported"]["a"]
     table["a"]["npo"]["ci"] = [-0.3, 0.02]
     assert not choose(table, {"a": "easier", "b": "harder", "c": "easier"})["supported"]["a"]
+    # every signal pointing the wrong way on average: none is chosen, and the reason says why
+    from mrd_bench.difficulty_check import reason
+
+    wrong = {s: "harder" if d == "easier" else "easier" for s, d in {"a": "easier", "b": "harder", "c": "harder"}.items()}
+    got = choose(table, wrong)
+    assert got["signal"] is None and "none points the way it declares" in reason(table, got, {s: s for s in table})
     nan = float("nan")
     for s in table:  # npo's updates all equal: every correlation NaN; it is left out, never a NaN strength
         table[s]["npo"] = {"rho": nan, "ci": [nan, nan]}
@@ -303,17 +327,25 @@ def test_a_board_names_its_signal_and_its_evidence(tmp_path, capsys):
     line = json.loads((board / "scores.json").read_text())["stratified_by"]["line"]
     assert line.startswith("Stratified by MRD (higher = easier); no difficulty-check result is attached")
     check = {"sample_ids": ["x"] * 200, "signals": {"nll": "answer NLL (higher = easier)"},
-             "choice": {"signal": "nll"},
-             "table": {"mrd": {"ga": {"rho": -0.35, "ci": [-0.47, -0.22]}, "npo": {"rho": -0.15, "ci": [-0.29, 0.0]}}}}
+             "choice": {"signal": "nll", "supported": {"nll": True, "mrd_definition": False}},
+             "table": {"mrd_definition": {"ga": {"rho": -0.35, "ci": [-0.47, -0.22]},
+                                          "npo": {"rho": -0.15, "ci": [-0.29, 0.0]}}}}
     (board / "check.json").write_text(json.dumps(check))
     spec = json.loads((board / BOARD_FILE).read_text())
     spec["annotation"].update(evidence="check.json", why="MRD is what the board's paper stratifies by")
     (board / BOARD_FILE).write_text(json.dumps(spec))
     assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 0
     line = json.loads((board / "scores.json").read_text())["stratified_by"]["line"]
-    assert line == ("Stratified by MRD (higher = easier): Spearman with updates-to-forget -0.35 [-0.47, -0.22] for ga; "
-                    "-0.15 [-0.29, +0.00] for npo (n = 200, check.json); the check chose answer NLL (higher = easier); "
-                    "this board keeps MRD: MRD is what the board's paper stratifies by.")
+    # a board made before signals had names ("metric": "mrd") is read as MRD's definition estimator
+    assert line == ("Stratified by MRD (higher = easier, so negative means it points the right way): Spearman with "
+                    "updates-to-forget -0.35 [-0.47, -0.22] for ga; -0.15 [-0.29, +0.00] for npo (n = 200, check.json); "
+                    "the check chose answer NLL (higher = easier); this board keeps MRD: MRD is what the board's paper "
+                    "stratifies by.")
+    check["choice"]["signal"] = "mrd_definition"  # the check chose the board's signal, but could not support it
+    (board / "check.json").write_text(json.dumps(check))
+    assert cli(capsys, "leaderboard", "build", board, "--overwrite", "--no-progress")[0] == 0
+    line = json.loads((board / "scores.json").read_text())["stratified_by"]["line"]
+    assert line.endswith("; the check chose it (its 95% CI does not exclude 0 in that direction for every method).")
     assert "Spearman with updates-to-forget -0.35" in (board / "index.md").read_text()
     assert "Spearman with updates-to-forget -0.35" in (board / "index.html").read_text()
     spec["annotation"]["evidence"] = "../../outside.json"  # confined to the board folder

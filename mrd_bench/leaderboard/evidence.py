@@ -13,11 +13,16 @@ from pathlib import Path
 from mrd_bench.leaderboard.untrusted import Invalid, confined, read
 
 
+# boards defined before signals had names say only "mrd" (scored with the definition estimator)
+LEGACY = {"mrd": "mrd_definition"}
+
+
 def signal_of(annotation: dict) -> tuple[str, str, str]:
     """(name, label, direction) of the board's signal, from its definition (MRD for boards made
     before signals had names)."""
-    name = annotation.get("signal") or str(annotation.get("metric", "mrd"))
-    label = annotation.get("signal_label") or name.upper()
+    metric = str(annotation.get("metric", "mrd"))
+    name = annotation.get("signal") or LEGACY.get(metric, metric)
+    label = annotation.get("signal_label") or metric.upper()
     return name, label, annotation.get("higher_is", "easier")
 
 
@@ -39,11 +44,16 @@ def evidence(folder: str | Path, annotation: dict) -> dict:
     parts = "; ".join(f"{_num(r.get('rho'))} [{_num((r.get('ci') or [None])[0])}, {_num((r.get('ci') or [None, None])[1])}] "
                       f"for {m}" for m, r in rows.items())
     n = len(check.get("sample_ids") or [])
-    why = ("the check chose it" if chosen == name else
-           f"the check chose {check.get('signals', {}).get(chosen, chosen)}; this board keeps {label}: "
-           + (annotation.get("why") or "no reason is given"))
-    return {"line": f"Stratified by {label} (higher = {higher}): Spearman with updates-to-forget {parts} (n = {n}, "
-                    f"{annotation['evidence']}); {why}.",
+    supported = (check["choice"].get("supported") or {}).get(name)
+    shown = (" (its 95% CI excludes 0 in that direction for every method)" if supported else
+             " (its 95% CI does not exclude 0 in that direction for every method)" if supported is False else "")
+    named = check.get("signals", {}).get(chosen, chosen)
+    why = ((f"the check chose it{shown}") if chosen == name else
+           ("the check chose no signal" if chosen is None else f"the check chose {named}")
+           + f"; this board keeps {label}: " + (annotation.get("why") or "no reason is given"))
+    sign = "negative" if higher == "easier" else "positive"
+    return {"line": f"Stratified by {label} (higher = {higher}, so {sign} means it points the right way): Spearman "
+                    f"with updates-to-forget {parts} (n = {n}, {annotation['evidence']}); {why}.",
             "check": {"file": annotation["evidence"], "chosen": chosen, "n": n}}
 
 

@@ -84,8 +84,10 @@ def correlation(scores: Sequence[Sequence[float]], target: Sequence[float], *, c
         p = float(2 * stats.t.sf(abs(t), dof)) if math.isfinite(t) else math.nan
     else:
         p = float(stats.spearmanr(scores[0], target)[1]) if math.isfinite(per_seed[0]) else math.nan
+    # a resample with no spread (all censored, say) has no correlation and is left out of the CI;
+    # how many were is kept, for a reader and for rules that must not trust such a CI
     return {"rho": float(np.nanmean(per_seed)), "ci": _ci(boot), "per_seed": per_seed, "p": p, "n": n,
-            "seeds": len(scores)}
+            "seeds": len(scores), "boot_dropped": int((~np.isfinite(boot)).sum()), "n_boot": n_boot}
 
 
 def kendall_w(rankings: Sequence[Sequence[float]]) -> dict:

@@ -39,7 +39,7 @@ def test_an_easy_subset_is_flagged_and_a_random_one_passes(tmp_path):
     easy = _claim(tmp_path / "easy", ids[: len(ids) // 3])
     proc = mrd_bench("audit", str(easy), "--permutations", "2000", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "easier than 100% of random subsets" in proc.stdout and "unusually easy" in proc.stdout
+    assert "easier than 100% of 2,000 random subsets" in proc.stdout and "unusually easy" in proc.stdout
     result = json.loads((tmp_path / "easy" / "claim_audit" / "audit.json").read_text())
     d = result["difficulty"]
     assert d["permutation"]["p_easier"] < 0.05 and d["ks"]["p"] < 0.05
