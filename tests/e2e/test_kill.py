@@ -19,8 +19,11 @@ FICT = ["--benchmark", "fictitious", "--no-progress"]
 def kill_when(args: list[str], ready, what: str, sig: int = signal.SIGKILL) -> subprocess.CompletedProcess:
     """Start `python -m mrd_bench.cli ARGS`, send it `sig` (SIGKILL) as soon as `ready()` holds; it
     must not have finished by then."""
+    # SIGINT as a terminal delivers it: a suite started in the background (`make test &`) runs with
+    # SIGINT ignored, which children inherit, and Python then keeps ignoring it (no Ctrl-C to test)
     proc = subprocess.Popen([sys.executable, "-m", "mrd_bench.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while proc.poll() is None and not ready():
         time.sleep(0.002)
     if proc.poll() is not None:
