@@ -8,10 +8,13 @@
 #   WORK=/path/to/work MRD_BENCH_DATA_DIR=../shared/data bash benchmarks/difficulty_check_tofu.sh
 #
 # SIDE_BY_SIDE=1 measures NPO in a second one-thread process beside GA and GradDiff (how the
-# recorded result was measured).
+# recorded result was measured; once GradDiff had finished, the NPO samples left were shared out
+# to further one-thread processes by hand). Each sample is measured from the original weights
+# with the same seed, so which process measures it does not change its count.
 #
 # Every step resumes where it stopped (finetune's saved state, the check's per-sample files), so
-# the script can be run again after an interruption. About 3 hours on 2 CPU cores. It ends by
+# the script can be run again after an interruption. Many hours on 2 CPU cores (GradDiff and NPO
+# take 0.5-2.5 minutes a sample). It ends by
 # copying the check's JSON, Markdown and plot into benchmarks/results/.
 set -euo pipefail
 WORK=${WORK:-difficulty_check_work}

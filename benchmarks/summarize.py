@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from mrd_bench.audit import MIN_REST  # Cliff's delta against fewer samples than this is not shown
+from mrd_bench.difficulty_check import cell  # one correlation with its CI, as the check writes it
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -105,12 +106,6 @@ def board_scale_lines(path: Path) -> list[str]:
             f"{b['peak_rss_gb']:.2f} GB |", ""]
 
 
-def _ci(x: dict) -> str:
-    rho, ci = x.get("rho"), x.get("ci") or [None, None]
-    ok = all(isinstance(v, (int, float)) and v == v for v in (rho, *ci))
-    return f"{rho:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ok else "—"
-
-
 def difficulty_check_lines(path: Path) -> list[str]:
     """Signals x methods: Spearman with updates-to-forget, and given length / given NLL."""
     rec = json.loads(path.read_text())
@@ -122,7 +117,7 @@ def difficulty_check_lines(path: Path) -> list[str]:
              + " | mean strength |", "|---|" + "---:|" * (3 * len(methods) + 1)]
     for s, row in rec["table"].items():
         lines.append(f"| {rec['signals'][s]} | " + " | ".join(
-            f"{_ci(row[m])} | {_ci(row[m]['partial_length'])} | {_ci(row[m]['partial_nll'])}" for m in methods)
+            f"{cell(row[m])} | {cell(row[m]['partial_length'])} | {cell(row[m]['partial_nll'])}" for m in methods)
             + f" | {rec['choice']['strength'][s]:+.2f} |")
     lines += ["", "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} of {n} censored at "
                                                     f"the cap" for m, u in rec["updates"].items()), ""]

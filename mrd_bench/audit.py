@@ -560,7 +560,7 @@ def _rows(r: dict) -> list[tuple[str, str]]:
             ("difficulty signal", f"{r['annotation']['signal']['label']} (higher = {r['annotation']['signal']['higher_is']})"),
             ("mean ease percentile", f"{perm['observed']:.3f} (random subsets: {perm['random_mean']:.3f}, 95% range "
                                      f"[{perm['random_95'][0]:.3f}, {perm['random_95'][1]:.3f}])"),
-            ("permutation test", f"easier than {share_text(perm['share_below'])} of {perm['permutations']} random "
+            ("permutation test", f"easier than {share_text(perm['share_below'])} of {perm['permutations']:,} random "
                                  f"subsets (seed {perm['seed']}); p(easier) = {perm['p_easier']:.3g}, "
                                  f"p(harder) = {perm['p_harder']:.3g}"),
             ("effect size", f"mean ease percentile {effect_text(eff)} ({eff['bootstrap']} bootstrap resamples)"),

@@ -345,24 +345,37 @@ def _scores(inputs, cfg: CheckConfig, out: Path, overwrite: bool, progress: bool
 
 # ----------------------------------------------------------------------------- outputs
 
+def cell(x: dict) -> str:
+    """One correlation as '+0.12 [-0.03, +0.27]', or a dash when it could not be measured."""
+    rho, ci = x.get("rho"), x.get("ci") or [None, None]
+    if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (rho, *ci)):
+        return "—"
+    return f"{rho:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def _settings(r: dict) -> str:
+    """The run's settings, so that a difference between methods can be read against them."""
+    c = r.get("config", {})
+    return (f"Settings: lr {c.get('lr')} ({c.get('lr_by_method') or 'the same for every method'}), at most "
+            f"{c.get('max_updates')} single-sample updates (a sample not forgotten by then is censored there and "
+            f"ties at the cap), n = {c.get('n')} drawn with seed {c.get('seed')}, {c.get('boot')} bootstrap resamples; "
+            "no correction for the signals x methods compared (the rule asks every method's CI to agree).")
+
+
 def markdown(r: dict) -> str:
     methods = list(next(iter(r["table"].values())))
     head = "| signal | " + " | ".join(f"{m}: Spearman | {m}: given length | {m}: given NLL" for m in methods) + " |"
 
-    def cell(x: dict) -> str:
-        if x["rho"] is None or not np.isfinite(x["rho"]):
-            return "—"
-        return f"{x['rho']:+.2f} [{x['ci'][0]:+.2f}, {x['ci'][1]:+.2f}]"
-
     lines = [f"# Difficulty check: {r['inputs']['benchmark']}/{r['inputs']['forget']}, n = {len(r['sample_ids'])}", "",
-             f"**{r['choice']['reason']}**", "", f"Rule: {r['rule']}", "",
+             f"**{r['choice']['reason']}**", "", f"Rule: {r['rule']}", "", _settings(r), "",
              "Spearman of each signal with updates-to-forget (bootstrap 95% CI), and the rank partial correlation "
              "given answer length and given NLL. A signal where higher = easier should correlate negatively.", "",
              head, "|---|" + "---:|" * (3 * len(methods))]
     for s, by_method in r["table"].items():
         lines.append(f"| {r['signals'][s]} | " + " | ".join(
             f"{cell(x)} | {cell(x['partial_length'])} | {cell(x['partial_nll'])}" for x in by_method.values()) + " |")
-    lines += ["", "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} censored at the cap"
+    lines += ["", "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} of "
+                                                    f"{len(r['sample_ids'])} censored at the cap"
                                                     for m, u in r["updates"].items()), ""]
     return "\n".join(lines)
 
