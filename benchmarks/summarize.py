@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from mrd_bench.audit import MIN_REST  # Cliff's delta against fewer samples than this is not shown
-from mrd_bench.difficulty_check import cell  # one correlation with its CI, as the check writes it
+from mrd_bench.difficulty_check import table_lines, updates_line  # the check's own table
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -109,19 +109,9 @@ def board_scale_lines(path: Path) -> list[str]:
 def difficulty_check_lines(path: Path) -> list[str]:
     """Signals x methods: Spearman with updates-to-forget, and given length / given NLL."""
     rec = json.loads(path.read_text())
-    methods = list(next(iter(rec["table"].values())))
-    n = len(rec["sample_ids"])
-    lines = [f"### Which difficulty signal predicts forgetting: {rec['inputs']['benchmark']}/{rec['inputs']['forget']}, "
-             f"n = {n} ({_where(rec)})", "", f"**{rec['choice']['reason']}**", "",
-             "| signal | " + " | ".join(f"{m}: Spearman | {m}: given length | {m}: given NLL" for m in methods)
-             + " | mean strength |", "|---|" + "---:|" * (3 * len(methods) + 1)]
-    for s, row in rec["table"].items():
-        lines.append(f"| {rec['signals'][s]} | " + " | ".join(
-            f"{cell(row[m])} | {cell(row[m]['partial_length'])} | {cell(row[m]['partial_nll'])}" for m in methods)
-            + f" | {rec['choice']['strength'][s]:+.2f} |")
-    lines += ["", "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} of {n} censored at "
-                                                    f"the cap" for m, u in rec["updates"].items()), ""]
-    return lines
+    return [f"### Which difficulty signal predicts forgetting: {rec['inputs']['benchmark']}/{rec['inputs']['forget']}, "
+            f"n = {len(rec['sample_ids'])} ({_where(rec)})", "", f"**{rec['choice']['reason']}**", "",
+            *table_lines(rec, strength=True), "", updates_line(rec), ""]
 
 
 def board_by_signal_lines(path: Path) -> list[str]:

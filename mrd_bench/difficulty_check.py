@@ -362,21 +362,31 @@ def _settings(r: dict) -> str:
             "no correction for the signals x methods compared (the rule asks every method's CI to agree).")
 
 
-def markdown(r: dict) -> str:
+def table_lines(r: dict, strength: bool = False) -> list[str]:
+    """The signals x methods table (Spearman, given length, given NLL), with each signal's mean
+    strength as a last column if asked."""
     methods = list(next(iter(r["table"].values())))
-    head = "| signal | " + " | ".join(f"{m}: Spearman | {m}: given length | {m}: given NLL" for m in methods) + " |"
+    last = (" mean strength |", "---:|") if strength else ("", "")
+    lines = ["| signal | " + " | ".join(f"{m}: Spearman | {m}: given length | {m}: given NLL" for m in methods)
+             + " |" + last[0], "|---|" + "---:|" * (3 * len(methods)) + last[1]]
+    for s, by_method in r["table"].items():
+        lines.append(f"| {r['signals'][s]} | " + " | ".join(
+            f"{cell(x)} | {cell(x['partial_length'])} | {cell(x['partial_nll'])}" for x in by_method.values()) + " |"
+            + (f" {r['choice']['strength'][s]:+.2f} |" if strength else ""))
+    return lines
 
+
+def updates_line(r: dict) -> str:
+    return "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} of {len(r['sample_ids'])} "
+                                             "censored at the cap" for m, u in r["updates"].items())
+
+
+def markdown(r: dict) -> str:
     lines = [f"# Difficulty check: {r['inputs']['benchmark']}/{r['inputs']['forget']}, n = {len(r['sample_ids'])}", "",
              f"**{r['choice']['reason']}**", "", f"Rule: {r['rule']}", "", _settings(r), "",
              "Spearman of each signal with updates-to-forget (bootstrap 95% CI), and the rank partial correlation "
              "given answer length and given NLL. A signal where higher = easier should correlate negatively.", "",
-             head, "|---|" + "---:|" * (3 * len(methods))]
-    for s, by_method in r["table"].items():
-        lines.append(f"| {r['signals'][s]} | " + " | ".join(
-            f"{cell(x)} | {cell(x['partial_length'])} | {cell(x['partial_nll'])}" for x in by_method.values()) + " |")
-    lines += ["", "Updates to forget: " + "; ".join(f"{m} median {u['median']:g}, {u['censored']} of "
-                                                    f"{len(r['sample_ids'])} censored at the cap"
-                                                    for m, u in r["updates"].items()), ""]
+             *table_lines(r), "", updates_line(r), ""]
     return "\n".join(lines)
 
 
