@@ -8,12 +8,15 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BINS = ("easy", "medium", "hard")
+ATTACKS = ("min_k", "loss", "zlib", "min_k_pp", "reference")  # tasks/tofu/utils.py's membership attacks
 # aggregation kind -> (overall, per-bin prefix, reweighted); the functions are in
 # mrd_bench/lmeval/aggregations.py, which every task's utils.py re-exports.
 AGGREGATIONS = {"mean": ("mean", "mean", "mean_reweighted"),
                 "member_mean": ("nanmean", "mean", "mean_reweighted"),  # non-members give NaN; lm-eval's stderr
                 "auc": ("!function utils.auc", "auc", "auc_reweighted"),
-                "fq": ("!function utils.fq", "fq", "fq_reweighted")}
+                "fq": ("!function utils.fq", "fq", "fq_reweighted"),
+                "privleak": ("!function utils.privleak_agg", "privleak", "privleak_reweighted")}
+NULL = {True: "true", False: "false", None: "null"}  # higher_is_better: null where neither way is better
 
 
 def metrics(*specs: tuple[str, str, bool, bool]) -> str:
@@ -28,7 +31,7 @@ def metrics(*specs: tuple[str, str, bool, bool]) -> str:
             names += [(f"{name}_reweighted", f"!function utils.{rew}")]
         for metric, agg in names:
             lines += [f"  - metric: {metric}", f"    aggregation: {agg}",
-                      f"    higher_is_better: {str(higher).lower()}"]
+                      f"    higher_is_better: {NULL[higher]}"]
     if any(stratified for *_, stratified in specs):
         for b in BINS:
             lines += [f"  - metric: n_{b}", f"    aggregation: !function utils.count_{b}",
@@ -82,14 +85,31 @@ def tofu() -> None:
                   "folder of\n<benchmark>_<split>.json files). " + PROMPT_NOTE)
     task("tofu", "tofu_forget_mrd_mia",
          "Forget accuracy FA (teacher-forced next-token accuracy over answer tokens), UA = 1 - FA, answer\n"
-         "probability exp(mean log p) (open-unlearning's forget_Q_A_Prob), and Min-K% Prob membership\n"
-         "AUC: forget split (members) vs its holdout split. AUC > 0.5 means the forget answers still\n"
-         "look like training data; 0.5 = indistinguishable from never-seen. Members and non-members\n"
-         "alternate, so --limit N keeps N/2 of each.\n" + split_note,
+         "probability exp(mean log p) (open-unlearning's forget_Q_A_Prob), extraction strength (1 - k/n, k the\n"
+         "start of the longest all-argmax answer suffix), and five membership attacks, forget split (members)\n"
+         "vs its holdout split: Min-K% (min_k_auc), LOSS (loss_auc), ZLib (zlib_auc), Min-K%++ (min_k_pp_auc)\n"
+         "and a reference model's (reference_auc, with --metadata '{\"reference_model\": PATH}', that model's\n"
+         "samples_tofu_forget_mrd_mia_*.jsonl). AUC > 0.5 means the forget answers still look like training\n"
+         "data; 0.5 = indistinguishable from never-seen. privleak (Min-K%), privleak_loss, ...: open-unlearning's\n"
+         "(AUC_ref - AUC) / (1 - AUC_ref) * 100 against a retain model's AUC on the same samples (--metadata\n"
+         "'{\"retain_reference\": PATH}', its _tr_ samples file with the _mia_ one beside it), else against\n"
+         "open-unlearning's fallback 0.5. Members and non-members alternate, so --limit N keeps N/2 of each.\n"
+         + split_note,
          TOFU_QA + "custom_dataset: !function utils.load_forget\noutput_type: loglikelihood\n"
                    "process_results: !function utils.process_mia\n",
          [("fa", "member_mean", False, True), ("ua", "member_mean", True, True),
-          ("prob", "member_mean", False, True), ("min_k_auc", "auc", False, True)])
+          ("prob", "member_mean", False, True), ("extraction_strength", "member_mean", False, True),
+          *[(f"{a}_auc", "auc", False, True) for a in ATTACKS],
+          *[("privleak" if a == "min_k" else f"privleak_{a}", "privleak", True, True) for a in ATTACKS]])
+    task("tofu", "tofu_forget_mrd_gradnorm",
+         "GradNorm membership attack: each document's loss gradient norm (the mean over parameter tensors of\n"
+         "the L2 norm of d(mean answer NLL)/dW, open-unlearning's gradnorm), forget split (members) vs its\n"
+         "holdout split, as an AUC (gradnorm_auc) and a privleak (privleak_gradnorm). Off by default (not in\n"
+         "the tofu_forget_mrd group): one forward and backward pass per document, batch 1, and a gradient\n"
+         "as large as the model; hf-mrd only (NaN under stock backends).\n" + split_note,
+         TOFU_QA + "custom_dataset: !function utils.load_forget_gradnorm\noutput_type: loglikelihood\n"
+                   "process_results: !function utils.process_gradnorm\n",
+         [("gradnorm_auc", "auc", False, True), ("privleak_gradnorm", "privleak", True, True)])
     task("tofu", "tofu_forget_mrd_rouge",
          "ROUGE-L recall of the greedy answer (up to 200 new tokens) against the forget answer.\n" + split_note,
          TOFU_GEN + "custom_dataset: !function utils.load_forget_qa\nprocess_results: !function utils.process_rouge\n",
@@ -98,10 +118,13 @@ def tofu() -> None:
          "Truth ratio on the perturbed forget split, min(R, 1/R) (1 = no preference left between the\n"
          "paraphrased right answer and the perturbed wrong ones), and forget quality: the KS-test p-value\n"
          "of the truth ratios R against a retain-only model's, given with\n"
-         "--metadata '{\"retain_reference\": PATH}' (NaN without one).\n" + split_note,
+         "--metadata '{\"retain_reference\": PATH}' (NaN without one); the paraphrased answer's probability\n"
+         "(para_prob) and the perturbed answers' mean probability (pert_prob), open-unlearning's\n"
+         "forget_Q_A_PARA_Prob and forget_Q_A_PERT_Prob.\n" + split_note,
          TOFU_MC + "custom_dataset: !function utils.load_forget_perturbed\n"
                    "process_results: !function utils.process_forget_tr\n",
-         [("truth_ratio", "mean", True, True), ("forget_quality", "fq", True, True)])
+         [("truth_ratio", "mean", True, True), ("forget_quality", "fq", True, True),
+          ("para_prob", "mean", False, True), ("pert_prob", "mean", None, True)])
     group("tofu", "tofu_forget_mrd", "TOFU forget metrics, each overall, per MRD bin and reweighted.",
           ["tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_forget_mrd_tr"])
     retain_note = ("Retain questions (TOFU retain_perturbed, 400), stratified by --metadata "

@@ -14,9 +14,11 @@ items it needs:
   reweights over the bins present (and so no longer means "at the annotation's mix").
 - `count_<bin>`: how many documents the bin holds (n_easy, n_medium, n_hard).
 
-Kinds: `mean` (a per-document value), `auc` (Min-K% membership AUC: the bin's members
-against every non-member), `fq` (forget quality, a KS test against a retain model's truth
-ratios; the reweighted form is a KS test with a weighted empirical CDF).
+Kinds: `mean` (a per-document value), `auc` (a membership attack's AUC: the bin's members
+against every non-member), `privleak` (that AUC against a retain model's AUC for the same
+attack on the same samples, or open-unlearning's fallback 0.5), `fq` (forget quality, a KS
+test against a retain model's truth ratios; the reweighted form is a KS test with a weighted
+empirical CDF).
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ import logging
 import math
 from typing import Callable, Sequence
 
-from mrd_bench.lmeval.reference import read_reference
+from mrd_bench.errors import DataError
+from mrd_bench.lmeval.reference import read_mia_reference, read_reference
 from mrd_bench.metrics.forget_quality import forget_quality, weighted_forget_quality
-from mrd_bench.metrics.min_k import min_k_auc
+from mrd_bench.metrics.membership_auc import membership_auc
+from mrd_bench.metrics.privleak import FALLBACK_AUC_REF, privleak
 
 BINS = ("easy", "medium", "hard")
 # Fewer documents than this in a bin make its KS p-value uninformative (it cannot be small).
@@ -53,12 +57,50 @@ def _mean(group: Sequence[dict], _all: Sequence[dict]) -> float:
 
 
 def _auc(group: Sequence[dict], everything: Sequence[dict]) -> float:
-    """Min-K% AUC of this group's members against every non-member; NaN when unavailable."""
+    """The attack's AUC, this group's members against every non-member; NaN when unavailable."""
     members = [i["value"] for i in group]
     others = [i["value"] for i in everything if not i["bin"]]
     if not members or not others or any(math.isnan(s) for s in members + others):
         return math.nan  # unavailable: no token log-probs, or --limit cut one side away
-    return min_k_auc(members, others)
+    return membership_auc(members, others)
+
+
+FALLBACK_NOTE = ("privleak has no retain model's AUC to compare with: it uses open-unlearning's fallback "
+                 "AUC_ref = 0.5 (a linear rescaling of the AUC, not a privacy measure); pass --metadata "
+                 "'{\"retain_reference\": PATH}' (the retain model's samples_tofu_forget_mrd_tr_*.jsonl, with "
+                 "its _mia_ file beside it)")
+
+
+def _reference_auc(group: Sequence[dict], everything: Sequence[dict]) -> float:
+    """The retain model's AUC for this attack on the same members and non-members; the fallback
+    0.5 (said once) without a retain model; NaN when the retain model lacks the attack or samples."""
+    paths = {i["reference"] for i in group}
+    if paths == {""}:
+        warn_once(FALLBACK_NOTE)
+        return FALLBACK_AUC_REF
+    path, attack = next(iter(paths)), group[0]["attack"]
+    try:
+        scores = read_mia_reference(path).get(attack)
+    except DataError as err:
+        warn_once(f"privleak is NaN: {err}")
+        return math.nan
+    if scores is None:
+        warn_once(f"privleak_{attack.removesuffix('_auc')} is NaN: the retain reference {path!r} has no {attack} "
+                  "scores (run the retain model with hf-mrd, or with the gradnorm task for GradNorm)")
+        return math.nan
+    members = [i["sample_id"] for i in group]
+    others = [i["sample_id"] for i in everything if not i["bin"]]
+    if any(s not in scores for s in members + others):
+        warn_once(f"privleak is NaN where the retain reference {path!r} lacks some of this run's samples "
+                  "(another split or --limit): both runs must score the same documents")
+        return math.nan
+    return membership_auc([scores[s] for s in members], [scores[s] for s in others])
+
+
+def _privleak(group: Sequence[dict], everything: Sequence[dict]) -> float:
+    """privleak of this group's AUC against the retain model's on the same samples."""
+    auc = _auc(group, everything)
+    return math.nan if math.isnan(auc) else privleak(auc, _reference_auc(group, everything))
 
 
 def _reference(group: Sequence[dict]) -> dict[str, float] | None:
@@ -140,6 +182,10 @@ def auc(items: Sequence[dict]) -> float:
     return _auc(_members(items), items)
 
 
+def privleak_agg(items: Sequence[dict]) -> float:
+    return _privleak(_members(items), items)
+
+
 def fq(items: Sequence[dict]) -> float:
     return _fq(_members(items), items)
 
@@ -175,10 +221,13 @@ def _count(b: str) -> Callable[[Sequence[str]], int]:
 mean_easy, mean_medium, mean_hard = (_in_bin(_mean, b, f"mean_{b}") for b in BINS)
 auc_easy, auc_medium, auc_hard = (_in_bin(_auc, b, f"auc_{b}") for b in BINS)
 fq_easy, fq_medium, fq_hard = (_in_bin(_fq, b, f"fq_{b}") for b in BINS)
+privleak_easy, privleak_medium, privleak_hard = (_in_bin(_privleak, b, f"privleak_{b}") for b in BINS)
+privleak_reweighted = _reweighted(_privleak, "privleak_reweighted")
 mean_reweighted = _reweighted(_mean, "mean_reweighted")
 auc_reweighted = _reweighted(_auc, "auc_reweighted")
 count_easy, count_medium, count_hard = (_count(b) for b in BINS)
 
-__all__ = ["auc", "fq", "fq_reweighted", "mean_reweighted", "auc_reweighted",
+__all__ = ["auc", "fq", "fq_reweighted", "mean_reweighted", "auc_reweighted", "privleak_agg", "privleak_easy",
+           "privleak_medium", "privleak_hard", "privleak_reweighted",
            "mean_easy", "mean_medium", "mean_hard", "auc_easy", "auc_medium", "auc_hard",
            "fq_easy", "fq_medium", "fq_hard", "count_easy", "count_medium", "count_hard"]

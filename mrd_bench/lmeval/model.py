@@ -1,8 +1,8 @@
 """`hf-mrd`: lm-eval's HFLM plus per-token log-probabilities for mrd_bench's own documents.
 
 lm-eval's loglikelihood requests return (sum log p, is_greedy) only. Forget accuracy
-(teacher-forced next-token accuracy) and Min-K% Prob need every token's log p and
-whether it was the argmax, so for requests made from our documents (whatever their task is
+(teacher-forced next-token accuracy), extraction strength, Min-K% and Min-K%++ need every
+token's log p, whether it was the argmax and the moments of the next-token distribution, so for requests made from our documents (whatever their task is
 called: mrd_bench.lmeval.requests.needs_tokens) this model returns `TokenLogprobs`; every
 other request goes through HFLM unchanged.
 
@@ -41,6 +41,9 @@ class TokenLogprobs(NamedTuple):
     is_greedy: bool
     logprobs: list  # log p of each continuation token
     correct: list  # whether each continuation token was the argmax
+    vocab_mean: list | None = None  # E_v[log p(v)] at each continuation token (Min-K%++); None in
+    vocab_var: list | None = None  # results cached before these existed, which had four fields
+    param_norms: list | None = None  # ‖∂(mean answer NLL)/∂W‖₂ per parameter tensor (GradNorm's documents only)
 
 
 def _route(requests, ours: list[bool], stock, own, disable_tqdm: bool) -> list:
@@ -79,7 +82,48 @@ class TokenLevelHFLM(HFLM):
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         ours = [needs_tokens(r) for r in requests]
-        return _route(requests, ours, super().loglikelihood, self._token_logprobs, disable_tqdm)
+        grads = [flag and bool(r.doc.get("gradnorm")) for flag, r in zip(ours, requests)]
+        if not any(grads):
+            return _route(requests, ours, super().loglikelihood, self._token_logprobs, disable_tqdm)
+        rest = [i for i, g in enumerate(grads) if not g]
+        results: list = [None] * len(requests)
+        for i, res in zip(rest, self.loglikelihood([requests[i] for i in rest], disable_tqdm) if rest else []):
+            results[i] = res
+        for i, res in zip([i for i, g in enumerate(grads) if g],
+                          self._gradient_norms([r.args for r, g in zip(requests, grads) if g], disable_tqdm)):
+            results[i] = res
+        return results
+
+    def _gradient_norms(self, pairs, disable_tqdm: bool = False) -> list[TokenLogprobs]:
+        """For GradNorm's documents: one sample at a time (open-unlearning's batch of 1), the answer's
+        token values and, from a backward pass of its mean NLL, each parameter tensor's gradient L2
+        norm. `torch.autograd.grad` leaves the weights and their `.grad` untouched."""
+        from tqdm.auto import tqdm
+
+        params = list(self.model.parameters())
+        wanted = [p.requires_grad for p in params]
+        out = []
+        try:
+            for p in params:
+                p.requires_grad_(True)
+            for context, continuation in tqdm([self._encode(c, x) for c, x in pairs], desc="hf-mrd gradient norms",
+                                              unit="seq", disable=disable_tqdm or self.rank != 0):
+                continuation = continuation[-(self.max_length - 1):]
+                ids = (context + continuation)[-self.max_length:]
+                item = Encoded(ids, [IGNORE] * (len(ids) - len(continuation)) + continuation)
+                batch = {k: v.to(self.device) for k, v in collate([item], self.tokenizer.pad_token_id or 0).items()}
+                with torch.enable_grad():
+                    logits, targets = scored_logits(self.model, batch)
+                    logp, correct, mean, var = shared_prefix.token_stats(logits, targets)
+                    grads = torch.autograd.grad(-logp.mean(), params, allow_unused=True)
+                norms = [float(g.detach().float().norm(2)) for g in grads if g is not None]
+                logp = logp.detach()
+                out.append(TokenLogprobs(float(logp.sum()), bool(correct.all()), logp.tolist(), correct.tolist(),
+                                         mean.detach().tolist(), var.detach().tolist(), norms))
+        finally:
+            for p, flag in zip(params, wanted):
+                p.requires_grad_(flag)
+        return out
 
     def _encode(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Context and continuation tokenised apart, so the scored tokens are exactly the target's.
@@ -111,7 +155,7 @@ class TokenLevelHFLM(HFLM):
             scored = shared_prefix.continuation_logprobs(self.model, encoded, size, self.tokenizer.pad_token_id or 0,
                                                          progress=bar.update)
             bar.close()
-            return [TokenLogprobs(total, bool(all(right)), lp, right) for total, lp, right in scored]
+            return [TokenLogprobs(total, bool(all(right)), lp, right, mu, var) for total, lp, right, mu, var in scored]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         out: list = [None] * len(encoded)
         for start in range(0, len(order), size):
@@ -119,12 +163,12 @@ class TokenLevelHFLM(HFLM):
             items = [Encoded(encoded[i][0] + encoded[i][1], [IGNORE] * len(encoded[i][0]) + encoded[i][1])
                      for i in rows]
             batch = {k: v.to(self.device) for k, v in collate(items, self.tokenizer.pad_token_id or 0).items()}
-            logits, targets = scored_logits(self.model, batch)  # [N, V], [N], row-major
-            token_logp = logits.float().log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
-            correct = logits.argmax(-1) == targets
+            token_logp, correct, mean, var = shared_prefix.token_stats(*scored_logits(self.model, batch))
             counts = [len(item.input_ids) - item.labels.count(IGNORE) for item in items]
-            for i, logp, right in zip(rows, token_logp.split(counts), correct.split(counts)):
-                out[i] = TokenLogprobs(float(logp.sum()), bool(right.all()), logp.tolist(), right.tolist())
+            for i, logp, right, mu, sd2 in zip(rows, token_logp.split(counts), correct.split(counts),
+                                               mean.split(counts), var.split(counts)):
+                out[i] = TokenLogprobs(float(logp.sum()), bool(right.all()), logp.tolist(), right.tolist(),
+                                       mu.tolist(), sd2.tolist())
             bar.update(len(rows))
         bar.close()
         return out

@@ -31,11 +31,26 @@ def _batches(groups: list[tuple[tuple, list[int]]], size: int) -> list[list[tupl
     return out + ([current] if current else [])
 
 
+def token_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """From the logits at the scored tokens ([N, V]) and those tokens ([N]): each token's log p,
+    whether it was the argmax, and μ = E_v[log p(v)] and σ² = E_v[(log p(v) − μ)²] under the
+    model's own next-token distribution (Min-K%++'s standardisation), all [N], on the same pass.
+    Float32 at least; a vocabulary entry with p = 0 (a -inf logit) adds nothing to μ or σ²."""
+    logp_all = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
+    p = logp_all.exp()
+    finite = p > 0
+    mean = torch.where(finite, p * logp_all, 0.0).sum(-1)
+    var = torch.where(finite, p * (logp_all - mean[:, None]).square(), 0.0).sum(-1)
+    logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
+    return logp, logits.argmax(-1) == targets, mean, var
+
+
 @torch.no_grad()
 def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size: int, pad_id: int,
-                          progress: Optional[Callable[[int], None]] = None) -> list[tuple[float, list[float], list[bool]]]:
-    """For each (context, continuation): the summed log p, the log p of every continuation token
-    and whether it was the argmax. Contexts are left-padded, run once per batch with the cache kept; the cache is
+                          progress: Optional[Callable[[int], None]] = None) -> list[tuple]:
+    """For each (context, continuation): the summed log p, the log p of every continuation token,
+    whether it was the argmax, and the mean and variance of log p under the model's next-token
+    distribution there (`token_stats`). Contexts are left-padded, run once per batch with the cache kept; the cache is
     copied to each continuation row, whose positions continue its context's."""
     device = next(model.parameters()).device
     keys = [(tuple(c), tuple(x)) for c, x in pairs]
@@ -48,7 +63,7 @@ def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size:
         if cont:
             by_context.setdefault(ctx, []).append(j)
         else:  # nothing to score
-            results[j] = (0.0, [], [])
+            results[j] = (0.0, [], [], [], [])
     # longest first, as lm-eval orders its requests: memory peaks at once, and like lengths share a batch
     groups = sorted(by_context.items(), key=lambda kv: -(len(kv[0]) + max(len(distinct[j][1]) for j in kv[1])))
     head = model.get_output_embeddings()
@@ -86,11 +101,10 @@ def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size:
         states = torch.cat([torch.cat([first[g][None], hidden[r, :n - 1]]) for r, ((g, _), n) in
                             enumerate(zip(rows, lengths))])  # [N, H]
         targets = torch.tensor([t for c in conts for t in c], device=device)
-        logits = head(states).float()
-        logp = logits.log_softmax(-1).gather(-1, targets[:, None]).squeeze(-1)
-        correct = logits.argmax(-1) == targets
-        for (_, j), lp, right in zip(rows, logp.split(lengths), correct.split(lengths)):
-            results[j] = (float(lp.sum()), lp.tolist(), right.tolist())
+        logp, correct, mean, var = token_stats(head(states), targets)
+        for (_, j), lp, right, mu, sd2 in zip(rows, logp.split(lengths), correct.split(lengths),
+                                              mean.split(lengths), var.split(lengths)):
+            results[j] = (float(lp.sum()), lp.tolist(), right.tolist(), mu.tolist(), sd2.tolist())
         if progress:
             progress(sum(copies[distinct[j]] for _, j in rows))
     return [results[where[key]] for key in keys]

@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from sklearn.metrics import roc_auc_score
-
 from mrd_bench.errors import DataError
+from mrd_bench.metrics.membership_auc import membership_auc
 
 
 def min_k_score(logprobs: Sequence[float], k: float = 0.4) -> float:
@@ -34,8 +33,4 @@ def min_k_score(logprobs: Sequence[float], k: float = 0.4) -> float:
 
 def min_k_auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
     """ROC AUC with members labelled 1 and the Min-K% score as the decision value."""
-    if len(member_scores) == 0 or len(nonmember_scores) == 0:
-        raise DataError("min_k_auc needs member (forget) and non-member (holdout) scores; "
-                        "pass at least one of each")
-    labels = [1] * len(member_scores) + [0] * len(nonmember_scores)
-    return float(roc_auc_score(labels, [*member_scores, *nonmember_scores]))
+    return membership_auc(member_scores, nonmember_scores)

@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from mrd_bench.metrics.forget_quality import forget_quality
-from mrd_bench.metrics.min_k import min_k_auc
+from mrd_bench.metrics.membership_auc import membership_auc
+from mrd_bench.metrics.privleak import privleak
 
 ITERATIONS = 1000
 SEED = 0
@@ -24,15 +25,18 @@ def _mean(members: np.ndarray, _others: np.ndarray) -> float:
 
 
 def _auc(members: np.ndarray, others: np.ndarray) -> float:
-    return min_k_auc(members, others) if len(others) else math.nan
+    return membership_auc(members, others) if len(others) else math.nan
 
 
 def statistic(kind: str, reference: Sequence[float] = ()) -> Callable[[np.ndarray, np.ndarray], float]:
-    """The per-group statistic: mean, Min-K% AUC (members vs non-members) or forget quality
-    (KS p against the retain model's truth ratios of the same samples, `reference`)."""
+    """The per-group statistic: mean, a membership AUC (members vs non-members), privleak (that AUC
+    against the retain model's AUC `reference[0]`) or forget quality (KS p against the retain
+    model's truth ratios of the same samples, `reference`)."""
     if kind == "fq":
         ref = np.asarray(reference, dtype=float)
         return lambda members, _others: forget_quality(members[:, 0], ref[members[:, 1].astype(int)])
+    if kind == "privleak":  # the AUC's privleak against the retain model's AUC, reference[0], held fixed
+        return lambda members, others: privleak(_auc(members, others), reference[0])
     return {"mean": _mean, "auc": _auc}[kind]
 
 

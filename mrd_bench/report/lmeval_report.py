@@ -33,7 +33,9 @@ COLUMNS = ("overall", *SUFFIXES)
 UTILITY_PARTS = {"retain": ("tofu_retain_mrd_prob", "tofu_retain_mrd_rouge"),
                  "real_authors": ("tofu_real_authors_prob", "tofu_real_authors_rouge"),
                  "world_facts": ("tofu_world_facts_prob", "tofu_world_facts_rouge")}
-TOKEN_LEVEL = {"fa", "ua", "prob", "min_k_auc", "truth_ratio", "forget_quality"}
+TOKEN_LEVEL = {"fa", "ua", "prob", "min_k_auc", "truth_ratio", "forget_quality", "extraction_strength",
+               "min_k_pp_auc", "privleak", "privleak_min_k_pp", "loss_auc", "zlib_auc", "privleak_loss",
+               "privleak_zlib", "para_prob", "pert_prob"}
 def bin_meaning(signal: dict) -> str:
     """What the bins mean, from the signal and its direction (every annotation's own)."""
     if signal.get("higher_is") not in ("easier", "harder"):
@@ -161,7 +163,12 @@ def forget_quality_from_samples(rows: list[dict], reference: Path) -> dict[str, 
 
 
 def kind_of(metric: str) -> str:
-    return {"min_k_auc": "auc", "forget_quality": "fq"}.get(metric, "mean")
+    """How a metric aggregates: a membership AUC, a privleak, forget quality's KS test, or a mean."""
+    if metric.endswith("_auc"):
+        return "auc"
+    if metric == "privleak" or metric.startswith("privleak_"):
+        return "privleak"
+    return {"forget_quality": "fq"}.get(metric, "mean")
 
 
 def intervals(samples: dict[str, list[dict]], retain_reference: str | None = None) -> dict:
@@ -183,13 +190,22 @@ def intervals(samples: dict[str, list[dict]], retain_reference: str | None = Non
                 stat = statistic("fq", [reference[sid] for sid in ids])
                 value = lambda i: (i["value"], index.get(i["sample_id"], -1))  # noqa: E731
                 items = [i for i in items if i["sample_id"] in index]
+            elif kind == "privleak":  # the retain model's AUC on each group's samples is held fixed
+                from mrd_bench.lmeval.aggregations import _reference_auc
+
+                items = [{**i, "reference": retain_reference or i.get("reference", "")} for i in items]
+                value = lambda i: i["value"]  # noqa: E731
             else:
                 stat, value = statistic(kind), (lambda i: i["value"])
-            others = [value(i) for i in items if not i["bin"]] if kind == "auc" else []
+            others = [value(i) for i in items if not i["bin"]] if kind in ("auc", "privleak") else []
             members = [i for i in items if i["bin"]]
-            columns = {"overall": [value(i) for i in members],
-                       **{b: [value(i) for i in members if i["bin"] == b] for b in BINS}}
-            out.setdefault(task, {})[metric] = {c: interval(v, others, stat) for c, v in columns.items()}
+            groups = {"overall": members, **{b: [i for i in members if i["bin"] == b] for b in BINS}}
+            cells = {}
+            for column, group in groups.items():
+                if kind == "privleak":
+                    stat = statistic("privleak", [_reference_auc(group, items)] if group else [math.nan])
+                cells[column] = interval([value(i) for i in group], others, stat)
+            out.setdefault(task, {})[metric] = cells
     return out
 
 
@@ -213,6 +229,13 @@ def nan_reasons(table: dict, counts: dict, model_type: str) -> dict:
                     why = "needs per-token log-probs: use --model hf-mrd"
                 elif metric == "forget_quality" and not (column in BINS and n.get(column) == 0):
                     why = "needs a retain model's truth ratios: pass --retain-reference"
+                elif metric in ("reference_auc", "privleak_reference"):
+                    why = ("needs a reference model's scores: pass --metadata '{\"reference_model\": PATH}' "
+                           "(its samples_tofu_forget_mrd_mia_*.jsonl)")
+                elif metric in ("gradnorm_auc", "privleak_gradnorm"):
+                    why = "needs per-sample gradients: run the tofu_forget_mrd_gradnorm task with --model hf-mrd"
+                elif kind_of(metric) == "privleak":
+                    why = "the retain reference lacks this attack's scores (run the retain model with hf-mrd)"
                 elif column in BINS and n.get(column) == 0:
                     why = f"no documents in the {column} bin (--limit, or a small forget set)"
                 elif column == "reweighted" and 0 in n.values():
@@ -308,9 +331,15 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
         annotations = annotations_used(samples)
         signal = signal_of({t: json.loads(Path(p).read_text()) for t, p in annotations.items() if Path(p).is_file()})
         name = signal["label"]
-        if any(any(b in m for b in BINS) for metrics in table.values() for m in metrics.values()):
+        if any(any(b in v for b in BINS) and not plots.is_attack(m) for metrics in table.values()
+               for m, v in metrics.items()):
             figures.append((f"Metrics per {name} bin",
                             plots.plot_bins(table, counts, cis, higher, out / "bins.png", signal)))
+        if plots.attack_metrics(table):
+            fallback = not retain_reference and not any(
+                i.get("reference") for rows in samples.values() for i in items_of(rows[:1]).get("privleak", []))
+            figures.append((f"Membership attacks per {name} bin",
+                            plots.plot_attacks(table, cis, out / "attacks.png", signal, fallback=fallback)))
         points = per_sample(samples)
         if points:
             figures.append((f"Per-sample metric against {name}",

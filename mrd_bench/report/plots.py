@@ -76,11 +76,12 @@ def _arrow(higher) -> str:
 def plot_bins(table: dict, counts: dict, intervals: dict, higher: dict, path: str | os.PathLike,
               signal: Optional[dict] = None) -> Path:
     """One panel per stratified metric: a bar per bin (easy → hard) with its bootstrap 95% interval
-    and document count; lines for overall and reweighted; a 0.5 line on AUC panels."""
+    and document count; lines for overall and reweighted; a 0.5 line on AUC panels. The membership
+    attacks' AUCs and privleak are drawn together by `plot_attacks` instead."""
     from matplotlib.lines import Line2D
 
     panels = [(task, metric, values) for task in sorted(table) for metric, values in sorted(table[task].items())
-              if any(b in values for b in BIN_ORDER)]
+              if any(b in values for b in BIN_ORDER) and not is_attack(metric)]
     fig, axes = _grid(len(panels))
     for ax, (task, metric, values) in zip(axes, panels):
         heights = np.array([values.get(b, np.nan) for b in BIN_ORDER], dtype=float)
@@ -178,4 +179,61 @@ def plot_mrd_histograms(annotations: dict, path: str | os.PathLike, signal: Opti
         ax.set_title(f"{bench}/{split} ({len(scores)} samples)", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{short_label(signal)} under the original model\ndashed: bin edges", fontsize=10)
+    return _save(fig, path)
+
+
+ATTACK_LABELS = {"min_k": "Min-K%", "loss": "LOSS", "zlib": "ZLib", "min_k_pp": "Min-K%++",
+                 "reference": "reference", "gradnorm": "GradNorm"}
+
+
+def is_attack(metric: str) -> bool:
+    """A membership attack's AUC or privleak (drawn by plot_attacks)."""
+    return (metric.endswith("_auc") and metric[:-len("_auc")] in ATTACK_LABELS) or metric == "privleak" or \
+        metric.removeprefix("privleak_") in ATTACK_LABELS
+
+
+def attack_metrics(table: dict) -> list[tuple[str, str]]:
+    """(task, attack) for each membership attack whose AUC the run reports per bin."""
+    return [(task, metric[:-len("_auc")]) for task in sorted(table) for metric in table[task]
+            if metric.endswith("_auc") and metric[:-len("_auc")] in ATTACK_LABELS
+            and any(b in table[task][metric] for b in BIN_ORDER)]
+
+
+def plot_attacks(table: dict, intervals: dict, path: str | os.PathLike, signal: Optional[dict] = None,
+                 fallback: bool = True) -> Path:
+    """The membership attacks side by side: AUC (0.5 = chance) and privleak (0 = like the retain
+    model) overall, per bin and reweighted, a bar per attack with its bootstrap 95% interval."""
+    attacks = attack_metrics(table)
+    columns = ["overall", *BIN_ORDER, "reweighted"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    width = 0.8 / max(len(attacks), 1)
+    colours = plt.get_cmap("tab10").colors
+    for ax, kind in zip(axes, ("auc", "privleak")):
+        for k, (task, attack) in enumerate(attacks):
+            metric = f"{attack}_auc" if kind == "auc" else ("privleak" if attack == "min_k" else f"privleak_{attack}")
+            values = table[task].get(metric, {})
+            ci = intervals.get(task, {}).get(metric, {})
+            heights = np.array([values.get(c, np.nan) for c in columns], dtype=float)
+            low = np.array([ci.get(c, (np.nan, np.nan))[0] for c in columns])
+            high = np.array([ci.get(c, (np.nan, np.nan))[1] for c in columns])
+            err = np.vstack([np.nan_to_num(heights - low), np.nan_to_num(high - heights)]).clip(min=0)
+            x = np.arange(len(columns)) - 0.4 + width * (k + 0.5)
+            ax.bar(x, np.nan_to_num(heights), width, yerr=err, capsize=2, ecolor="#333333", color=colours[k % 10],
+                   label=ATTACK_LABELS[attack])
+            for i in np.flatnonzero(np.isnan(heights)):
+                ax.text(x[i], 0.01, "NaN", ha="center", va="bottom", fontsize=6, color="#666666", rotation=90,
+                        transform=ax.get_xaxis_transform())
+        ax.axhline(0.5 if kind == "auc" else 0.0, color="#c0392b", linestyle=":", linewidth=1)
+        ax.set_xticks(range(len(columns)), columns, fontsize=8)
+        ax.set_xlabel(f"{short_label(signal)} bin (original model)", fontsize=8)
+        if kind == "auc":
+            ax.set_ylim(0, 1.05)
+            ax.set_title("membership AUC, forget vs holdout (0.5 = chance; ↓ toward 0.5)", fontsize=9)
+        else:
+            ax.set_title("privleak = (AUC_ref − AUC) / (1 − AUC_ref) · 100 (0 = like the retain model)"
+                         + ("\nagainst open-unlearning's fallback AUC_ref = 0.5: no retain model given" if fallback
+                            else ""), fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"Membership attacks per {short_label(signal)} bin ({direction_text(signal)})", fontsize=10)
     return _save(fig, path)

@@ -10,6 +10,7 @@ import torch
 
 from mrd_bench.lmeval.greedy import greedy
 from mrd_bench.lmeval.requests import DOC_KEY
+from mrd_bench.metrics.min_k_plus_plus import min_k_pp_score
 from tests.e2e.test_cli import mrd_bench
 
 CONTEXTS = ["Question: Who wrote the novel about the lighthouse?\nAnswer:", "Where was the author born?",
@@ -48,6 +49,8 @@ def test_shared_contexts_score_as_each_pair_alone(tiny_checkpoint):
         # a sum of ~100 float32 log-probabilities: a few ulps (1.5e-5 at |ll| ~ 136) apart at most
         assert a.ll == pytest.approx(b.ll, rel=1e-6, abs=1e-6) and a.correct == b.correct and a.is_greedy == b.is_greedy
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-6)
+        # sums over the vocabulary in float32: a few ulps apart
+        assert a.vocab_mean == pytest.approx(b.vocab_mean, rel=1e-6) and a.vocab_var == pytest.approx(b.vocab_var, rel=1e-5)
         # and each pair alone, no batch, no cache, written out here
         ctx, cont = fast._encode(context, answer)
         ids = (ctx + cont[-159:])[-160:]  # the continuation keeps at most max_length - 1 tokens
@@ -56,6 +59,16 @@ def test_shared_contexts_score_as_each_pair_alone(tiny_checkpoint):
         n = len(a.logprobs)
         alone = [float(logp[len(ids) - n - 1 + t, ids[len(ids) - n + t]]) for t in range(n)]
         assert a.logprobs == pytest.approx(alone, abs=1e-5)
+        # Min-K%++'s moments, as open-unlearning writes them, in float64 from the same logits
+        lp64 = logp.double()[len(ids) - n - 1:len(ids) - 1]
+        mu = (lp64.exp() * lp64).sum(-1)
+        var = (lp64.exp() * lp64.square()).sum(-1) - mu.square()
+        assert a.vocab_mean == pytest.approx(mu.tolist(), abs=1e-5)
+        assert a.vocab_var == pytest.approx(var.tolist(), rel=1e-3, abs=1e-7)
+        z = ((lp64.gather(-1, torch.tensor(ids[len(ids) - n:])[:, None]).squeeze(-1) - mu)
+             / var.clamp(min=1e-6).sqrt()).tolist()
+        ou = -sum(sorted(z)[:max(1, int(n * 0.4))]) / max(1, int(n * 0.4))
+        assert min_k_pp_score(a.logprobs, a.vocab_mean, a.vocab_var) == pytest.approx(-ou, rel=1e-3)
 
 
 def test_dropping_finished_rows_generates_what_hflm_generates(tiny_checkpoint, monkeypatch):
@@ -117,3 +130,17 @@ def _gap(a, b) -> float:
         return abs(float(a) - float(b)) / max(1.0, abs(float(a)), abs(float(b)))
     except (TypeError, ValueError):
         return float("inf")
+
+
+def test_token_stats_moments_by_hand_and_with_a_masked_vocabulary_entry():
+    from mrd_bench.lmeval.shared_prefix import token_stats
+
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [2.0, 0.0, -float("inf"), 1.0]])
+    logp, correct, mean, var = token_stats(logits, torch.tensor([1, 0]))
+    assert mean[0] == pytest.approx(-torch.log(torch.tensor(4.0)).item(), abs=1e-6)  # uniform: E log p = log 1/4
+    assert var[0] == pytest.approx(0.0, abs=1e-6)  # uniform: log p is constant
+    p = torch.tensor([2.0, 0.0, 1.0]).double().softmax(-1)  # the -inf entry has p = 0 and adds nothing
+    mu = float((p * p.log()).sum())
+    assert mean[1] == pytest.approx(mu, abs=1e-6) and not torch.isnan(var).any()
+    assert var[1] == pytest.approx(float((p * p.log().square()).sum()) - mu ** 2, abs=1e-6)
+    assert correct.tolist() == [False, True] and logp[1] == pytest.approx(float(p[0].log()), abs=1e-6)

@@ -33,9 +33,10 @@ tofu = _load_task_utils()
 WEIGHTS = {"easy": 0.25, "medium": 0.25, "hard": 0.5}
 
 
-def _doc(member: int, b: str) -> dict:
+def _doc(member: int, b: str, answer: str = "Liesel wrote it.", **more) -> dict:
     return {"member": member, "mrd_bin": b, "bin_weight": WEIGHTS.get(b, 0.0), "bin_weights": WEIGHTS,
-            "renormalize": False}
+            "renormalize": False, "answer": answer, "sample_id": f"s{member}{b}{answer}", "retain_reference": "",
+            "reference_model": "", **more}
 
 
 def test_reweighting_by_hand():
@@ -99,7 +100,7 @@ def test_stock_results_are_unavailable_not_wrong(caplog):
         out = tofu.process_mia(_doc(1, "hard"), [(-3.0, True)])
     assert math.isnan(out["fa"]) and math.isnan(out["min_k_auc"]["value"])
     assert math.isnan(out["prob"])
-    assert "FA, UA and Min-K% AUC need each answer token's log p" in caplog.text
+    assert "FA, UA, extraction strength, the Min-K% and Min-K%++ AUCs and their privleak need" in caplog.text
     assert "the scored token counts are unknown" in caplog.text
 
 
@@ -190,10 +191,17 @@ def test_wrapper_reports_every_metric_per_bin(tiny_checkpoint, annotation, tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = _results(tmp_path / "out")
     weights = json.loads(annotation.read_text())["reference_weights"]
-    for metric in ("fa", "ua", "min_k_auc", "rougeL_recall", "truth_ratio"):
+    for metric in ("fa", "ua", "min_k_auc", "rougeL_recall", "truth_ratio", "extraction_strength", "loss_auc",
+                   "zlib_auc", "min_k_pp_auc", "para_prob", "pert_prob"):
         for suffix in ("", "_easy", "_medium", "_hard", "_reweighted"):
-            assert 0.0 <= res[f"{metric}{suffix},none"] <= 1.0
+            assert 0.0 <= res[f"{metric}{suffix},none"] <= 1.0, metric + suffix
+    for attack in ("min_k", "loss", "zlib", "min_k_pp"):  # against the fallback 0.5: (0.5 - AUC) / 0.5 * 100
+        name = "privleak" if attack == "min_k" else f"privleak_{attack}"
+        assert res[f"{name},none"] == pytest.approx((0.5 - res[f"{attack}_auc,none"]) / 0.5 * 100, abs=1e-6)
+        assert res[f"{name}_easy,none"] == pytest.approx((0.5 - res[f"{attack}_auc_easy,none"]) * 200, abs=1e-6)
     assert math.isnan(res["forget_quality,none"])  # no retain reference given
+    assert math.isnan(res["reference_auc,none"]) and math.isnan(res["privleak_reference,none"])  # no reference model
+    assert "open-unlearning's fallback AUC_ref = 0.5" in proc.stderr
     assert res["fa,none"] + res["ua,none"] == pytest.approx(1.0)
     by_bin = sum(res[f"fa_{b},none"] * w for b, w in weights.items())
     assert res["fa_reweighted,none"] == pytest.approx(by_bin)
@@ -201,7 +209,9 @@ def test_wrapper_reports_every_metric_per_bin(tiny_checkpoint, annotation, tmp_p
 
 def test_stock_lm_eval_gives_every_metric_but_the_per_token_ones(tiny_checkpoint, annotation, tmp_path):
     """lm-eval's own CLI and `hf` backend, --limit 4: the probability, truth ratio and ROUGE are
-    numbers overall and reweighted (over the bins present: --limit leaves some empty); only FA, UA and Min-K% AUC (per-token) are NaN, and
+    numbers overall and reweighted (over the bins present: --limit leaves some empty), and so are
+    the LOSS and ZLib attacks and the paraphrased / perturbed probabilities; only the per-token
+    metrics (FA, UA, extraction strength, Min-K%, Min-K%++ and their privleak) are NaN, and
     the warning names them and the command that computes them."""
     lm_eval = Path(sys.executable).with_name("lm_eval")
     proc = subprocess.run([str(lm_eval), "run", "--include_path", str(tasks_dir()),
@@ -213,11 +223,12 @@ def test_stock_lm_eval_gives_every_metric_but_the_per_token_ones(tiny_checkpoint
     finite = {k.split(",")[0] for k, v in res.items() if k.endswith(",none") and isinstance(v, float)
               and not math.isnan(v)}
     nan = {k.split(",")[0] for k, v in res.items() if k.endswith(",none") and isinstance(v, float) and math.isnan(v)}
-    for metric in ("prob", "truth_ratio", "rougeL_recall"):
+    for metric in ("prob", "truth_ratio", "rougeL_recall", "loss_auc", "zlib_auc", "privleak_loss", "para_prob",
+                   "pert_prob"):
         assert {metric, f"{metric}_reweighted"} <= finite, (metric, sorted(nan))
-    for metric in ("fa", "ua", "min_k_auc"):
+    for metric in ("fa", "ua", "min_k_auc", "extraction_strength", "min_k_pp_auc", "privleak", "privleak_min_k_pp"):
         assert {metric, f"{metric}_reweighted"} <= nan, metric
-    assert "forget accuracy FA, UA and Min-K% AUC need each answer token's log p" in proc.stderr
+    assert "forget accuracy FA, UA, extraction strength, the Min-K% and Min-K%++ AUCs" in proc.stderr
     assert "mrd-bench eval --model hf-mrd" in proc.stderr
 
 

@@ -68,3 +68,44 @@ def test_report_gives_counts_intervals_directions_and_why_nan(tmp_path):
     assert "| fa ↓ |" in markdown and "[^1]" in markdown
     for name in ("bins.png", "per_sample.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_attacks_are_drawn_together_with_privleak_intervals_and_reasons(tmp_path):
+    """Members easy (-1, -1.2), hard (-3, -3.5); non-members -2, -2.5, -4 (LOSS scores): AUC easy 1,
+    hard 1/3, overall 2/3; privleak against the fallback 0.5 is (0.5 - AUC) * 200."""
+    from mrd_bench.report.lmeval_report import kind_of
+
+    run = tmp_path / "run" / "model"
+    run.mkdir(parents=True)
+    nan = float("nan")
+    results = {"tofu_forget_mrd_mia": {
+        **{f"loss_auc{s},none": v for s, v in (("", 2 / 3), ("_easy", 1.0), ("_medium", nan), ("_hard", 1 / 3),
+                                                 ("_reweighted", nan))},
+        **{f"privleak_loss{s},none": v for s, v in (("", -100 / 3), ("_easy", -100.0), ("_medium", nan),
+                                                      ("_hard", 100 / 3), ("_reweighted", nan))},
+        **{f"reference_auc{s},none": nan for s in ("", "_easy", "_medium", "_hard", "_reweighted")},
+        "n_easy,none": 2, "n_medium,none": 0, "n_hard,none": 2}}
+    (run / "results_2026-01-01T00-00-00.json").write_text(json.dumps(
+        {"results": results, "higher_is_better": {"tofu_forget_mrd_mia": {"loss_auc": False, "privleak_loss": True}},
+         "config": {"model": "hf-mrd", "model_args": "pretrained=x", "limit": None}, "model_name": "x"}))
+    rows = []
+    for k, (v, b) in enumerate(((-1.0, "easy"), (-1.2, "easy"), (-3.0, "hard"), (-3.5, "hard"), (-2.0, ""),
+                                (-2.5, ""), (-4.0, ""))):
+        item = _item(v, b)
+        rows.append({"doc": {"mrd": 0.5 if b else nan, "mrd_bin": b, "prompt_format": "raw"},
+                     "loss_auc_reweighted": item, "reference_auc_reweighted": _item(nan, b),
+                     "privleak_loss_reweighted": {**item, "attack": "loss_auc", "sample_id": f"s{k}", "reference": ""}})
+    (run / "samples_tofu_forget_mrd_mia_2026-01-01T00-00-00.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    assert (kind_of("loss_auc"), kind_of("privleak_loss"), kind_of("privleak"), kind_of("para_prob")) == \
+        ("auc", "privleak", "privleak", "mean")
+    out = build_report(tmp_path / "run")
+    report = json.loads((out / "report.json").read_text())
+    cis = report["intervals"]["tofu_forget_mrd_mia"]
+    low, high = cis["loss_auc"]["overall"]
+    assert 0.0 <= low <= 2 / 3 <= high <= 1.0
+    low, high = cis["privleak_loss"]["overall"]  # the AUC's interval through (0.5 - AUC) * 200, reversed
+    assert low == pytest.approx((0.5 - cis["loss_auc"]["overall"][1]) * 200, abs=1e-6)
+    assert high == pytest.approx((0.5 - cis["loss_auc"]["overall"][0]) * 200, abs=1e-6)
+    assert "reference_model" in report["nan_reasons"]["tofu_forget_mrd_mia"]["reference_auc"]["overall"]
+    assert "attacks.png" in report["figures"] and (out / "attacks.png").stat().st_size > 10_000
