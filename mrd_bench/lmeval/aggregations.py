@@ -71,7 +71,7 @@ FALLBACK_NOTE = ("privleak has no retain model's AUC to compare with: it uses op
                  "its _mia_ file beside it)")
 
 
-def _reference_auc(group: Sequence[dict], everything: Sequence[dict]) -> float:
+def reference_auc(group: Sequence[dict], everything: Sequence[dict]) -> float:
     """The retain model's AUC for this attack on the same members and non-members; the fallback
     0.5 (said once) without a retain model; NaN when the retain model lacks the attack or samples."""
     paths = {i["reference"] for i in group}
@@ -100,7 +100,7 @@ def _reference_auc(group: Sequence[dict], everything: Sequence[dict]) -> float:
 def _privleak(group: Sequence[dict], everything: Sequence[dict]) -> float:
     """privleak of this group's AUC against the retain model's on the same samples."""
     auc = _auc(group, everything)
-    return math.nan if math.isnan(auc) else privleak(auc, _reference_auc(group, everything))
+    return math.nan if math.isnan(auc) else privleak(auc, reference_auc(group, everything))
 
 
 def _reference(group: Sequence[dict]) -> dict[str, float] | None:

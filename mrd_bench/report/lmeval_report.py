@@ -191,7 +191,7 @@ def intervals(samples: dict[str, list[dict]], retain_reference: str | None = Non
                 value = lambda i: (i["value"], index.get(i["sample_id"], -1))  # noqa: E731
                 items = [i for i in items if i["sample_id"] in index]
             elif kind == "privleak":  # the retain model's AUC on each group's samples is held fixed
-                from mrd_bench.lmeval.aggregations import _reference_auc
+                from mrd_bench.lmeval.aggregations import reference_auc
 
                 items = [{**i, "reference": retain_reference or i.get("reference", "")} for i in items]
                 value = lambda i: i["value"]  # noqa: E731
@@ -203,7 +203,7 @@ def intervals(samples: dict[str, list[dict]], retain_reference: str | None = Non
             cells = {}
             for column, group in groups.items():
                 if kind == "privleak":
-                    stat = statistic("privleak", [_reference_auc(group, items)] if group else [math.nan])
+                    stat = statistic("privleak", [reference_auc(group, items)] if group else [math.nan])
                 cells[column] = interval([value(i) for i in group], others, stat)
             out.setdefault(task, {})[metric] = cells
     return out
