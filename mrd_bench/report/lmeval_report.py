@@ -162,6 +162,21 @@ def forget_quality_from_samples(rows: list[dict], reference: Path) -> dict[str, 
             "reweighted": agg.fq_reweighted(items)}
 
 
+def privleak_from_samples(rows: list[dict], reference: Path) -> dict[str, dict[str, float]]:
+    """Every privleak metric of a membership task's samples, overall, per bin and reweighted, against
+    the retain model's AUCs from `reference` (its _tr_ or _mia_ samples file)."""
+    from mrd_bench.lmeval import aggregations as agg
+
+    out = {}
+    for metric, items in items_of(rows).items():
+        if kind_of(metric) != "privleak":
+            continue
+        items = [{**i, "reference": str(reference)} for i in items]
+        out[metric] = {"overall": agg.privleak_agg(items), **{b: getattr(agg, f"privleak_{b}")(items) for b in BINS},
+                       "reweighted": agg.privleak_reweighted(items)}
+    return out
+
+
 def kind_of(metric: str) -> str:
     """How a metric aggregates: a membership AUC, a privleak, forget quality's KS test, or a mean."""
     if metric.endswith("_auc"):
@@ -307,7 +322,12 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     if retain_reference:
         from mrd_bench.lmeval.reference import read_reference
 
-        read_reference(retain_reference)  # a missing or unreadable reference stops here, before any work
+        from mrd_bench.lmeval.reference import read_mia_reference
+
+        try:  # a missing or unreadable reference stops here, before any work
+            read_reference(retain_reference)
+        except DataError:
+            read_mia_reference(retain_reference)  # a membership-scores file serves privleak alone
     data = read_results(results_file)
     samples = read_samples(results_file)
     target = folder_target(Path(out) if out else folder / "mrd_report", overwrite,
@@ -324,6 +344,12 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
             fq = forget_quality_from_samples(samples["tofu_forget_mrd_tr"], Path(retain_reference))
             table["tofu_forget_mrd_tr"]["forget_quality"].update(fq)
             derived["forget_quality"] = {**fq, "retain_reference": str(retain_reference)}
+        for task in ("tofu_forget_mrd_mia", "tofu_forget_mrd_gradnorm"):
+            if retain_reference and task in samples and task in table:
+                leaks = privleak_from_samples(samples[task], Path(retain_reference))
+                for metric, values in leaks.items():
+                    table[task].setdefault(metric, {}).update(values)
+                derived.setdefault("privleak", {}).update({**leaks, "retain_reference": str(retain_reference)})
         cis = intervals(samples, retain_reference)
         reasons = nan_reasons(table, counts, info["model_type"])
         higher = data.get("higher_is_better", {})  # task -> metric -> True, False or None

@@ -109,3 +109,24 @@ def test_attacks_are_drawn_together_with_privleak_intervals_and_reasons(tmp_path
     assert high == pytest.approx((0.5 - cis["loss_auc"]["overall"][0]) * 200, abs=1e-6)
     assert "reference_model" in report["nan_reasons"]["tofu_forget_mrd_mia"]["reference_auc"]["overall"]
     assert "attacks.png" in report["figures"] and (out / "attacks.png").stat().st_size > 10_000
+
+
+def test_retain_reference_recomputes_privleak_from_the_samples(tmp_path):
+    """The same run as above, with a retain model whose LOSS scores rank the 3 non-members above
+    both hard members and below both easy ones: AUC_ref = 6/12 overall, so privleak_loss =
+    ((1 - 2/3) - (1 - 1/2)) / (1 - 1/2) * 100 = -33.3 for the run's AUC 2/3; easy: AUC 1 vs AUC_ref 1 is
+    NaN (no room left to leak); hard: AUC 1/3 vs AUC_ref 0 gives (2/3 - 1) / 1 * 100 = -33.3."""
+    test_attacks_are_drawn_together_with_privleak_intervals_and_reasons(tmp_path)
+    run = tmp_path / "run"
+    retain = tmp_path / "retain" / "samples_tofu_forget_mrd_mia_2026.jsonl"
+    retain.parent.mkdir()
+    scores = {"s0": -0.5, "s1": -0.6, "s2": -9.0, "s3": -9.5, "s4": -2.0, "s5": -2.5, "s6": -4.0}
+    retain.write_text("".join(json.dumps({"doc": {"sample_id": s}, "loss_auc": {"value": v}}) + "\n"
+                              for s, v in scores.items()))
+    out = build_report(run, tmp_path / "with_ref", retain_reference=str(retain))
+    report = json.loads((out / "report.json").read_text())
+    leak = report["table"]["tofu_forget_mrd_mia"]["privleak_loss"]
+    assert leak["overall"] == pytest.approx(((1 - 2 / 3) - (1 - 1 / 2)) / (1 / 2) * 100, abs=1e-6)
+    assert leak["hard"] == pytest.approx(((1 - 1 / 3) - 1) / 1 * 100, abs=1e-6)
+    assert leak["easy"] is None  # NaN, written as null
+    assert report["derived"]["privleak"]["retain_reference"] == str(retain)
