@@ -13,6 +13,7 @@ from pathlib import Path
 from mrd_bench.annotate import read_annotation
 from mrd_bench.errors import ConfigError
 from mrd_bench.leaderboard.untrusted import Invalid, read, schema_problems, sha256
+from mrd_bench.metrics.privleak import FALLBACK_AUC_REF
 
 BOARD_FILE = "board.json"
 
@@ -23,14 +24,18 @@ def board_file(path: str | Path) -> Path:
 
 
 def metrics(board: dict) -> list[dict]:
-    """Every metric of the board: id `task/metric`, task, split, direction, label, and whether it
-    is stratified (metrics on the annotated forget split are)."""
+    """Every metric of the board: id `task/metric`, task, split, direction, label, whether it is
+    stratified (metrics on the annotated forget split are) and its statistic (`mean`; or `auc` /
+    `privleak`, which score the members against the task's non-member split)."""
     out = []
     for task in board["tasks"]:
         for m in task["metrics"]:
             out.append({"id": f"{task['task']}/{m['name']}", "task": task["task"], "name": m["name"],
                         "split": task["split"], "direction": m["direction"], "label": m["label"],
-                        "range": list(m["range"]), "stratified": task["split"] == "forget"})
+                        "range": list(m["range"]), "stratified": task["split"] == "forget",
+                        "statistic": m.get("statistic", "mean"),
+                        **({"auc_ref": FALLBACK_AUC_REF} if m.get("statistic") == "privleak" else {}),
+                        **({"nonmember_split": task["nonmember_split"]} if "nonmember_split" in task else {})})
     return out
 
 
@@ -75,6 +80,11 @@ def load_board(path: str | Path) -> dict:
         if not m["range"][0] < m["range"][1]:
             raise ConfigError(f"{file}: tasks/{m['task']}/metrics/{m['name']}/range: {m['range']}: give [low, high] "
                               "with low < high")
+    for m in metrics(board):
+        where = f"{file}: tasks/{m['task']}/metrics/{m['name']}"
+        if m["statistic"] != "mean" and not (m["stratified"] and "nonmember_split" in m):
+            raise ConfigError(f"{where}/statistic: {m['statistic']!r} scores members against non-members; give the "
+                              "task split 'forget' and a nonmember_split (e.g. 'holdout')")
     rule = board["utility_rule"]
     utility = next(m for m in metrics(board) if m["id"] == board["utility_metric"])
     if rule["kind"] == "floor" and utility["direction"] != "higher":

@@ -25,8 +25,9 @@ from mrd_bench.errors import ConfigError, MrdBenchError, OutputExistsError
 from mrd_bench.io import write_json, writing_together
 from mrd_bench.leaderboard.evidence import evidence
 from mrd_bench.leaderboard.board import load_board, metrics
-from mrd_bench.leaderboard.stats import (BINS, LEVEL, below_floor, bin_indices, dominance_shares, draws, interval,
-                                         near_copies, near_copy, plain, ranks, stratified, win_shares)
+from mrd_bench.leaderboard.stats import (BINS, LEVEL, auc_stratified, below_floor, bin_indices, dominance_shares,
+                                         draws, interval, near_copies, near_copy, plain, ranks, stratified,
+                                         transform_of, win_shares)
 from mrd_bench.leaderboard.submission import Entry, validate
 
 SCORES = "scores.json"
@@ -43,17 +44,22 @@ def score_entries(board: dict, entries: list[Entry], reference: Entry | None = N
     B, seed = board["bootstrap"]["B"], board["bootstrap"]["seed"]
     specs = metrics(board)
     scored = {m["split"]: len(board["splits"][m["split"]]) for m in specs if not m["stratified"]}
+    scored.update({m["nonmember_split"]: len(board["splits"][m["nonmember_split"]]) for m in specs
+                   if m["statistic"] != "mean"})
     resamples, by_split = draws(groups, scored, B, seed)
 
-    def stats_of(values: dict, m: dict) -> dict:
-        return stratified(values[m["id"]], groups, weights, resamples) if m["stratified"] \
-            else plain(values[m["id"]], by_split[m["split"]])
+    def stats_of(e: Entry, m: dict) -> dict:
+        if m["statistic"] != "mean":
+            return auc_stratified(e.values[m["id"]], e.nonmembers[m["id"]], groups, weights, resamples,
+                                  by_split[m["nonmember_split"]], transform_of(m))
+        return stratified(e.values[m["id"]], groups, weights, resamples) if m["stratified"] \
+            else plain(e.values[m["id"]], by_split[m["split"]])
 
     per_entry, sampled = [], {}
     for e in entries:
         scores = {}
         for m in specs:
-            stats = stats_of(e.values, m)
+            stats = stats_of(e, m)
             scores[m["id"]] = {k: {"value": v, "ci": interval(s)} for k, (v, s) in stats.items()}
             for k, (_, s) in stats.items():
                 sampled.setdefault((m["id"], k), []).append(s)
@@ -66,7 +72,7 @@ def score_entries(board: dict, entries: list[Entry], reference: Entry | None = N
     if rule["kind"] == "floor":
         if reference is None:
             raise ValueError("a utility floor needs the original model's evaluation (reference)")
-        ref_value, ref_sampled = stats_of(reference.values, utility)["overall"]
+        ref_value, ref_sampled = stats_of(reference, utility)["overall"]
         ranked = ~below_floor(util, ref_sampled, rule["relative"])
         ref_summary = {"utility": {"value": ref_value, "ci": interval(ref_sampled)},
                        "floor": rule["relative"] * ref_value}

@@ -50,7 +50,11 @@ def define(folder: Path, *, original: str, original_hash: str, original_how: str
                 "utility": list(load("fictitious", retain)["sample_id"])},
         tasks=[{"task": "tofu_forget_mrd_mia", "split": "forget", "nonmember_split": "holdout", "metrics": [
                     {"name": "prob", "direction": "lower", "label": "forget answer probability", "range": [0, 1]},
-                    {"name": "ua", "direction": "higher", "label": "forget UA (1 - token accuracy)", "range": [0, 1]}]},
+                    {"name": "ua", "direction": "higher", "label": "forget UA (1 - token accuracy)", "range": [0, 1]},
+                    {"name": "extraction_strength", "direction": "lower", "label": "forget extraction strength",
+                     "range": [0, 1]},
+                    {"name": "min_k_auc", "direction": "lower", "statistic": "auc", "range": [-1e6, 0],
+                     "label": "Min-K% MIA AUC vs holdout (0.5 = like unseen data)"}]},
                {"task": "tofu_retain_qa_prob", "split": "utility", "metrics": [
                     {"name": "prob", "direction": "higher", "label": "retain answer probability", "range": [0, 1]}]}],
         eval_args={"tasks": TASKS, "metadata": {"benchmark": "fictitious", "split": split, "retain_split": retain},

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from mrd_bench.io import write_text
+from mrd_bench.metrics.privleak import FALLBACK_AUC_REF
 
 SORT_JS = """
 document.querySelectorAll('#board thead th').forEach(function (th, col) {
@@ -134,6 +135,22 @@ def rule_line(scores: dict) -> str:
             f"entries at least as good on both and better on one in at least {level} of the paired resamples.")
 
 
+def membership_line(scores: dict) -> str:
+    """How the board's membership metrics (AUC, privleak) are computed, in one line; "" without any."""
+    aucs = [m for m in scores["metrics"] if m.get("statistic", "mean") != "mean"]
+    if not aucs:
+        return ""
+    text = ("Membership metrics: " + ", ".join(m["label"] for m in aucs) + " score the forget split (members) "
+            f"against {aucs[0]['nonmember_split']} (non-members): the ROC AUC of the per-sample attack scores, a "
+            "bin's members against every non-member, reweighted = Σ_b w_b · AUC_b; resampled within bins (members) "
+            "and as one group (non-members)")
+    leaks = [m["label"] for m in aucs if m["statistic"] == "privleak"]
+    if leaks:
+        text += (f"; {', '.join(leaks)} = (AUC_ref − AUC) / (1 − AUC_ref) · 100 with AUC_ref = 0.5, open-unlearning's "
+                 "fallback when no retain model is given (a rescaled AUC, not a privacy measure)")
+    return text + "."
+
+
 def inversion_line(scores: dict) -> str:
     """Why a better rank can sit beside a worse mean, with the board's own example when it has one."""
     verb = "dominate" if scores["utility_rule"]["kind"] == "pareto" else "beat"
@@ -180,6 +197,7 @@ def html_page(scores: dict) -> str:
         "Click a column header to sort.</p>",
         f"<p id=\"rule\"><b>{esc(rule_line(scores))}</b></p>",
         f"<p id=\"inversions\">{esc(inversion_line(scores))}</p>",
+        f"<p id=\"membership\">{esc(membership_line(scores))}</p>" if membership_line(scores) else "",
         f"<p><b>Verification.</b> An entry is <i>verified</i> when the board's maintainers re-evaluated a seeded "
         f"random sample of its documents from its checkpoint (whose weights hash is the run record's) with "
         f"<code>mrd-bench leaderboard verify</code> and every per-sample value agreed within the stated tolerance; "
@@ -250,6 +268,7 @@ def markdown(scores: dict) -> str:
              md_escape(f"Difficulty: {difficulty_line(scores['annotation'])}."), "",
              md_escape(scores.get("stratified_by", {}).get("line", "")), "", md_escape(rule_line(scores)), "",
              md_escape(inversion_line(scores)), "",
+             *([md_escape(membership_line(scores)), ""] if membership_line(scores) else []),
              f"| rank | rank (overall) | method | {label[primary]} (reweighted) | (overall) | "
              + " | ".join(f"({b})" for b in scores["bins"]) + f" | {label[utility]} | verification | flags |",
              "|---:|---:|---|---:|---:|" + "---:|" * len(scores["bins"]) + "---:|---|---|"]

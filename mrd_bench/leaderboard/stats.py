@@ -11,6 +11,12 @@
   floor in at least `level` of the paired resamples is shown, marked and not ranked), or ranks
   along the forget–utility Pareto front (b dominates a when it is at least as good on both and
   better on one, in at least `level` of the paired resamples).
+- Membership attacks (`statistic: auc`): the AUC of the members' scores (the forget split)
+  against the non-members' (the task's `nonmember_split`), per bin (that bin's members against
+  every non-member), overall (all members) and reweighted (Σ_b w_b · AUC_b), with the members
+  resampled within bins and the non-members as one group; `privleak` is open-unlearning's
+  transform of that AUC, (AUC_ref − AUC) / (1 − AUC_ref) · 100, at its fallback AUC_ref = 0.5
+  (what lm-eval states without a retain reference).
 - Near-copies: two entries whose per-sample vectors are, metric by metric, identical or an
   affine transform of each other (Pearson r > 0.999).
 """
@@ -70,6 +76,70 @@ def stratified(values: np.ndarray, groups: dict[str, np.ndarray], weights: dict[
     out["overall"] = (point["overall"], overall)
     out["reweighted"] = (point["reweighted"], np.full(B, math.nan) if math.isnan(point["reweighted"]) else reweighted)
     return out
+
+
+def resampled_auc(members: np.ndarray, nonmembers: np.ndarray) -> np.ndarray:
+    """Row-wise ROC AUC (members above non-members, ties half): members B × m, non-members B × k,
+    one row per paired resample; a rank count per row (memory B × (m + k))."""
+    members, nonmembers = np.atleast_2d(members), np.atleast_2d(nonmembers)
+    ordered = np.sort(nonmembers, axis=1)
+    below = np.stack([np.searchsorted(ordered[r], members[r], side="left") for r in range(len(members))])
+    upto = np.stack([np.searchsorted(ordered[r], members[r], side="right") for r in range(len(members))])
+    return (below + 0.5 * (upto - below)).sum(axis=1) / (members.shape[1] * nonmembers.shape[1])
+
+
+def privleak_of(auc, auc_ref: float):
+    """open-unlearning's privleak of an AUC (or an array of them) against a retain model's AUC_ref:
+    (AUC_ref − AUC) / (1 − AUC_ref) · 100 (mrd_bench.metrics.privleak, vectorised)."""
+    return ((1 - np.asarray(auc, dtype=float)) - (1 - auc_ref)) / ((1 - auc_ref) + 1e-10) * 100
+
+
+def transform_of(metric: dict):
+    """The map from AUC to a board metric's statistic: None for `auc`, privleak at its AUC_ref."""
+    if metric.get("statistic") == "privleak":
+        return lambda auc: privleak_of(auc, metric["auc_ref"])
+    return None
+
+
+def auc_stratified(members: np.ndarray, nonmembers: np.ndarray, groups: dict[str, np.ndarray],
+                   weights: dict[str, float], resamples: dict[str, np.ndarray], nonmember_resample: np.ndarray,
+                   transform=None) -> dict[str, tuple[float, np.ndarray]]:
+    """Point value and B resampled values of a membership attack's AUC overall, per bin and
+    reweighted (the `stratified` of an AUC); `transform` maps AUCs (e.g. to privleak)."""
+    transform = transform or (lambda a: a)
+    B = nonmember_resample.shape[0]
+    others = nonmembers[nonmember_resample]
+    out, reweighted = {}, np.zeros(B)
+    empty = False
+    for b in BINS:
+        idx = groups[b]
+        if not len(idx):
+            out[b] = (math.nan, np.full(B, math.nan))
+            empty = empty or weights.get(b, 0) > 0
+            continue
+        point = float(resampled_auc(members[idx][None, :], nonmembers[None, :])[0])
+        sampled = resampled_auc(members[resamples[b]], others)
+        out[b] = (float(transform(point)), transform(sampled))
+        reweighted += weights.get(b, 0.0) * sampled
+        out.setdefault("_point_rw", 0.0)
+        out["_point_rw"] += weights.get(b, 0.0) * point
+    present = [b for b in BINS if len(groups[b])]
+    everyone = np.concatenate([groups[b] for b in present])
+    overall_sampled = resampled_auc(np.concatenate([members[resamples[b]] for b in present], axis=1), others)
+    out["overall"] = (float(transform(resampled_auc(members[everyone][None, :], nonmembers[None, :])[0])),
+                      transform(overall_sampled))
+    point_rw = out.pop("_point_rw")
+    out["reweighted"] = (math.nan, np.full(B, math.nan)) if empty else (float(transform(point_rw)),
+                                                                         transform(reweighted))
+    return out
+
+
+def auc_points(members: np.ndarray, nonmembers: np.ndarray, groups: dict[str, np.ndarray],
+               weights: dict[str, float], transform=None) -> dict[str, float]:
+    """The point values of `auc_stratified` (overall, per bin, reweighted), without resampling."""
+    stats = auc_stratified(members, nonmembers, groups, weights, {b: idx[None, :] for b, idx in groups.items()},
+                           np.arange(len(nonmembers))[None, :], transform)
+    return {k: v for k, (v, _) in stats.items()}
 
 
 def plain(values: np.ndarray, resample: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:

@@ -19,7 +19,7 @@ import numpy as np
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.io import write_json
 from mrd_bench.leaderboard.board import metrics
-from mrd_bench.leaderboard.stats import bin_indices, points
+from mrd_bench.leaderboard.stats import auc_points, bin_indices, points, transform_of
 from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.leaderboard.untrusted import (Invalid, check_folder, confined, finite, is_number, read,
                                              schema_problems, sha256, short)
@@ -40,6 +40,7 @@ class Entry:
     method: dict
     record: dict
     values: dict[str, np.ndarray]  # metric id -> values aligned to the board split's ids
+    nonmembers: dict[str, np.ndarray] = field(default_factory=dict)  # auc/privleak metric id -> non-member values
     stated: dict[str, dict[str, float]] = field(default_factory=dict)  # metric id -> {"overall"|bin|"reweighted": v}
 
 
@@ -64,7 +65,7 @@ def validate(folder: str | Path, board: dict) -> tuple[list[str], Entry | None]:
                         f"({board['annotation']['sha256'][:12]}…); evaluate with the board's annotation file")
     record = _record(folder, sub, board, problems)
     stated = _stated(folder, sub, board, problems)
-    values = {}
+    values, nonmembers = {}, {}
     for task in board["tasks"]:
         name = f"samples/{task['task']}"
         if task["task"] not in sub["samples"]:
@@ -76,14 +77,17 @@ def validate(folder: str | Path, board: dict) -> tuple[list[str], Entry | None]:
         except Invalid as err:
             problems.append(str(err))
             continue
-        values.update(_task_values(rows, task, board, name, problems))
+        got = _task_values(rows, task, board, name, problems)
+        values.update(got.get("members", {}))
+        nonmembers.update(got.get("nonmembers", {}))
     for extra in sorted(set(sub["samples"]) - {t["task"] for t in board["tasks"]}):
         problems.append(f"samples: {short(extra)}: not a task of this board; drop it")
     if not problems:
-        problems += stated_problems(stated, values, board)
+        problems += stated_problems(stated, values, board, nonmembers)
     if problems:
         return problems, None
-    return [], Entry(folder=str(folder), method=sub["method"], record=record, values=values, stated=stated)
+    return [], Entry(folder=str(folder), method=sub["method"], record=record, values=values, stated=stated,
+                     nonmembers=nonmembers)
 
 
 def _record(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
@@ -132,15 +136,21 @@ def _stated(folder: Path, sub: dict, board: dict, problems: list[str]) -> dict:
     return stated
 
 
-def stated_problems(stated: dict, values: dict, board: dict, tolerance: float = TOLERANCE) -> list[str]:
-    """Each stated figure against the one recomputed from the per-sample values:
-    |stated − recomputed| ≤ tolerance · (1 + |recomputed|), or a problem line."""
+def stated_problems(stated: dict, values: dict, board: dict, nonmembers: dict | None = None,
+                    tolerance: float = TOLERANCE) -> list[str]:
+    """Each stated figure against the one recomputed from the per-sample values (and, for an AUC
+    metric, the non-members'): |stated − recomputed| ≤ tolerance · (1 + |recomputed|), or a problem line."""
     annotation = board["_annotation"]
     groups = bin_indices([annotation["samples"][sid]["bin"] for sid in board["splits"]["forget"]])
+    weights = annotation["reference_weights"]
     lines = []
     for m in metrics(board):
-        ours = points(values[m["id"]], groups, annotation["reference_weights"]) if m["stratified"] \
-            else {"overall": float(values[m["id"]].mean())}
+        if m["statistic"] != "mean":
+            ours = auc_points(values[m["id"]], (nonmembers or {})[m["id"]], groups, weights, transform_of(m))
+        elif m["stratified"]:
+            ours = points(values[m["id"]], groups, weights)
+        else:
+            ours = {"overall": float(values[m["id"]].mean())}
         for key, value in stated.get(m["id"], {}).items():
             mine = ours.get(key, math.nan)
             if math.isnan(mine) and isinstance(value, float) and math.isnan(value):
@@ -152,21 +162,21 @@ def stated_problems(stated: dict, values: dict, board: dict, tolerance: float = 
     return lines
 
 
-def documents(rows: list, name: str) -> tuple[dict[str, dict], list[str], list[str]]:
-    """An lm-eval samples file's member rows by sample id, its non-member ids (a membership test's
-    `member: 0` documents) and the member ids seen more than once; Invalid for a line without one."""
-    members, nonmembers, repeated = {}, [], []
+def documents(rows: list, name: str) -> tuple[dict[str, dict], dict[str, dict], list[str]]:
+    """An lm-eval samples file's member rows by sample id, its non-member rows by sample id (a
+    membership test's `member: 0` documents) and the ids seen more than once in either;
+    Invalid for a line without one."""
+    members, nonmembers, repeated = {}, {}, []
     for i, row in enumerate(rows):
         doc = row.get("doc") if isinstance(row, dict) else None
         sid = doc.get("sample_id") if isinstance(doc, dict) else None
         if not isinstance(sid, str):
             raise Invalid(f"{name}: line {i + 1}: doc/sample_id: {short(sid)}: missing or not a string")
-        if doc.get("member", 1) == 0:
-            nonmembers.append(sid)
-        elif sid in members:
+        side = nonmembers if doc.get("member", 1) == 0 else members
+        if sid in side:
             repeated.append(sid)
         else:
-            members[sid] = row
+            side[sid] = row
     return members, nonmembers, repeated
 
 
@@ -190,7 +200,7 @@ def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[
     expected = board["splits"][task["split"]]
     _same_ids(name, "", list(members), expected, problems)
     if "nonmember_split" in task:
-        _same_ids(name, " (non-members)", nonmembers, board["splits"][task["nonmember_split"]], problems)
+        _same_ids(name, " (non-members)", list(nonmembers), board["splits"][task["nonmember_split"]], problems)
     if problems:
         return {}
     if task["split"] == "forget":
@@ -201,21 +211,25 @@ def _task_values(rows: list, task: dict, board: dict, name: str, problems: list[
                 problems.append(f"{name}: {sid}: doc/mrd_bin: {short(got)}: the board's annotation puts it in "
                                 f"{bins[sid]['bin']!r}; evaluate with the board's annotation")
                 return {}
-    out = {}
+    out = {"members": {}, "nonmembers": {}}
     for m in task["metrics"]:
-        values = []
-        for sid in expected:
-            value = value_of(members[sid], m["name"])
-            if not finite(value):
-                problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: not a finite number")
-                return {}
-            low, high = m["range"]
-            if not low <= value <= high:
-                problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: outside the metric's range "
-                                f"[{low:g}, {high:g}]")
-                return {}
-            values.append(float(value))
-        out[f"{task['task']}/{m['name']}"] = np.asarray(values)
+        sides = [("members", members, expected)]
+        if m.get("statistic", "mean") != "mean":
+            sides.append(("nonmembers", nonmembers, board["splits"][task["nonmember_split"]]))
+        for side, rows_by_id, ids in sides:
+            values = []
+            for sid in ids:
+                value = value_of(rows_by_id[sid], m["name"])
+                if not finite(value):
+                    problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: not a finite number")
+                    return {}
+                low, high = m["range"]
+                if not low <= value <= high:
+                    problems.append(f"{name}: {sid}: {m['name']}: {short(value)}: outside the metric's range "
+                                    f"[{low:g}, {high:g}]")
+                    return {}
+                values.append(float(value))
+            out[side][f"{task['task']}/{m['name']}"] = np.asarray(values)
     return out
 
 

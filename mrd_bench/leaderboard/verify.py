@@ -43,8 +43,16 @@ BATCH_SIZE = 16  # what the seeded entries were evaluated with
 # ----------------------------------------------------------------------------- pure parts
 
 def scored_splits(board: dict) -> list[str]:
-    """The splits that carry a board metric (a membership test's non-members carry none)."""
-    return list(dict.fromkeys(t["split"] for t in board["tasks"]))
+    """The splits that carry a board metric: each task's split, and its non-member split where an
+    AUC metric (`auc`, `privleak`) scores the non-members too."""
+    return list(dict.fromkeys([*(t["split"] for t in board["tasks"]),
+                               *(m["nonmember_split"] for m in metrics(board) if m["statistic"] != "mean")]))
+
+
+def _task_splits(board: dict, task: dict) -> list[tuple[str, bool]]:
+    """(split, members?) for each split of `task` whose documents the verification re-evaluates."""
+    auc = any(m["task"] == task["task"] and m["statistic"] != "mean" for m in metrics(board))
+    return [(task["split"], True)] + ([(task["nonmember_split"], False)] if auc else [])
 
 
 def sample_documents(board: dict, *, fraction: float, minimum: int, seed: int) -> dict[str, list[str]]:
@@ -63,24 +71,20 @@ def sample_documents(board: dict, *, fraction: float, minimum: int, seed: int) -
 
 
 def compare(board: dict, sampled: dict[str, list[str]], submitted: dict[str, np.ndarray],
-            ours: dict[str, dict[str, dict]], tolerance: float) -> dict:
+            ours: dict[str, dict[str, dict]], tolerance: float, submitted_nonmembers: dict | None = None,
+            ours_nonmembers: dict | None = None) -> dict:
     """Every board metric on every sampled document: the submission's value (aligned to the
     board split, as `validate` returns them) against the re-evaluated one (`ours`: task ->
-    sample id -> lm-eval's samples row). Per metric: n, the max |difference|, the mismatches."""
+    sample id -> lm-eval's samples row), and for an AUC metric its non-members' too (the
+    `*_nonmembers` pair, alike). Per metric: n, the max |difference|, the mismatches."""
     per_metric, mismatches, reasons = {}, [], []
     for m in metrics(board):
-        index = {sid: i for i, sid in enumerate(board["splits"][m["split"]])}
+        sides = [(m["split"], submitted, ours)]
+        if m["statistic"] != "mean":
+            sides.append((m["nonmember_split"], submitted_nonmembers or {}, ours_nonmembers or {}))
         diffs, bad = [], []
-        for sid in sampled[m["split"]]:
-            want = float(submitted[m["id"]][index[sid]])
-            row = ours.get(m["task"], {}).get(sid)
-            got = value_of(row, m["name"]) if row is not None else None
-            diff = abs(got - want) if finite(got) else math.inf
-            diffs.append(diff)
-            if not diff <= tolerance:
-                bad.append({"metric": m["id"], "sample_id": sid, "submitted": want,
-                            "reevaluated": got if finite(got) else None,
-                            "abs_diff": diff if math.isfinite(diff) else None})
+        for split, given, again in sides:
+            _compare_side(m, board["splits"][split], sampled.get(split, []), given, again, tolerance, diffs, bad)
         worst = max(diffs, default=0.0)
         per_metric[m["id"]] = {"n": len(diffs), "max_abs_diff": worst if math.isfinite(worst) else None,
                                "over_tolerance": len(bad)}
@@ -93,6 +97,22 @@ def compare(board: dict, sampled: dict[str, list[str]], submitted: dict[str, np.
     return {"per_metric": per_metric, "mismatches": mismatches, "reasons": reasons}
 
 
+def _compare_side(m: dict, ids: list[str], sampled: list[str], submitted: dict, ours: dict, tolerance: float,
+                  diffs: list, bad: list) -> None:
+    """One split's sampled documents of metric `m`: appends each |difference| and each mismatch."""
+    index = {sid: i for i, sid in enumerate(ids)}
+    for sid in sampled:
+        want = float(submitted[m["id"]][index[sid]])
+        row = ours.get(m["task"], {}).get(sid)
+        got = value_of(row, m["name"]) if row is not None else None
+        diff = abs(got - want) if finite(got) else math.inf
+        diffs.append(diff)
+        if not diff <= tolerance:
+            bad.append({"metric": m["id"], "sample_id": sid, "submitted": want,
+                        "reevaluated": got if finite(got) else None,
+                        "abs_diff": diff if math.isfinite(diff) else None})
+
+
 def doc_indices(board: dict, rows_by_task: dict[str, list], sampled: dict[str, list[str]]) -> dict[str, list[int]]:
     """task -> the lm-eval document indices (`doc_id`) of its sampled documents, read from the
     submission's samples rows; DataError for an index that cannot be one. The re-evaluated rows
@@ -100,10 +120,11 @@ def doc_indices(board: dict, rows_by_task: dict[str, list], sampled: dict[str, l
     out = {}
     for task in board["tasks"]:
         rows = rows_by_task[task["task"]]
-        members = documents(rows, f"samples/{task['task']}")[0]
+        members, nonmembers, _ = documents(rows, f"samples/{task['task']}")
         found = []
-        for sid in sampled[task["split"]]:
-            doc_id = members[sid].get("doc_id")
+        for sid, row in ((sid, (members if member else nonmembers)[sid])
+                         for split, member in _task_splits(board, task) for sid in sampled[split]):
+            doc_id = row.get("doc_id")
             if not (isinstance(doc_id, int) and not isinstance(doc_id, bool) and 0 <= doc_id < len(rows)):
                 raise DataError(f"samples/{task['task']}: {sid}: doc_id {doc_id!r} is not a document index "
                                 f"(0..{len(rows) - 1}); re-submit lm-eval's own --log_samples files.")
@@ -180,7 +201,7 @@ def verify(submission_folder: str | Path, board: dict, model_path: Optional[str]
     indices = doc_indices(board, _submitted_rows(folder, board), sampled)
     run = _rerun(folder.name, entry.record, board, indices, model_path, replay=replay, original=original,
                  work=work, progress=progress)
-    result = compare(board, sampled, entry.values, run["ours"], tolerance)
+    result = compare(board, sampled, entry.values, run["ours"], tolerance, entry.nonmembers, run["ours_nonmembers"])
     final = entry.record["model_hash"].get("final")
     reasons = ([] if run["sha256"] == final else
                [f"weights sha256 {run['sha256'][:12]}… is not the run record's final hash {str(final)[:12]}…"])
@@ -190,7 +211,8 @@ def verify(submission_folder: str | Path, board: dict, model_path: Optional[str]
            "tolerance": tolerance, "tolerance_kind": "absolute, per value", "seed": seed, "fraction": fraction,
            "minimum": minimum, "n_documents": sum(len(v) for v in sampled.values()),
            "n_values": sum(m["n"] for m in result["per_metric"].values()),
-           "sampled": {t["task"]: sampled[t["split"]] for t in board["tasks"]},
+           "sampled": {t["task"]: [sid for split, _ in _task_splits(board, t) for sid in sampled[split]]
+                       for t in board["tasks"]},
            "max_abs_diff": {k: v["max_abs_diff"] for k, v in result["per_metric"].items()},
            "per_metric": result["per_metric"], "mismatches": result["mismatches"][:100],
            "checkpoint": run["checkpoint"], "checkpoint_sha256": run["sha256"], "record_final_sha256": final,
@@ -225,10 +247,11 @@ def _rerun(entry_id: str, record: dict, board: dict, indices: dict[str, list[int
         digest = _hash(model_path)
         steps.update()
         steps.set_postfix_str("evaluate")
-        ours = _evaluate(model_path, board, indices, space / "eval")
+        ours, ours_nonmembers = _evaluate(model_path, board, indices, space / "eval")
         steps.update()
     steps.close()
-    return {"checkpoint": str(model_path), "sha256": digest, "replay": replayed, "ours": ours}
+    return {"checkpoint": str(model_path), "sha256": digest, "replay": replayed, "ours": ours,
+            "ours_nonmembers": ours_nonmembers}
 
 
 def _check_args(model_path, *, fraction, minimum, tolerance, replay, original) -> None:
@@ -295,9 +318,9 @@ def _replay(record: dict, board: dict, original: str, space: Path, progress: boo
                       "wall_time_s": round(time.perf_counter() - start, 1)}
 
 
-def _evaluate(model_path: str, board: dict, indices: dict[str, list[int]], out: Path) -> dict[str, dict[str, dict]]:
+def _evaluate(model_path: str, board: dict, indices: dict[str, list[int]], out: Path) -> tuple[dict, dict]:
     """The board's tasks on `indices` only (lm-eval's --samples), with the board's eval settings;
-    task -> sample id -> lm-eval's samples row."""
+    task -> sample id -> lm-eval's samples row, for the members and for the non-members."""
     from mrd_bench.lmeval.inprocess import evaluate
 
     cfg = board["eval"]
@@ -305,13 +328,14 @@ def _evaluate(model_path: str, board: dict, indices: dict[str, list[int]], out: 
     evaluate(model_path, [t["task"] for t in board["tasks"]], metadata, out,
              chat_template=bool(cfg.get("apply_chat_template")), batch_size=BATCH_SIZE, gen_kwargs=cfg.get("gen_kwargs"),
              samples=indices)
-    ours = {}
+    ours, ours_nonmembers = {}, {}
     for task in board["tasks"]:
         found = sorted(out.rglob(f"samples_{task['task']}_*.jsonl"))
         if not found:
             raise DataError(f"lm-eval wrote no samples for {task['task']} under {out}; see {out / 'lm_eval.log'}.")
-        ours[task["task"]] = documents(read(found[-1], task["task"], finite=False, lines=True), task["task"])[0]
-    return ours
+        ours[task["task"]], ours_nonmembers[task["task"]], _ = documents(
+            read(found[-1], task["task"], finite=False, lines=True), task["task"])
+    return ours, ours_nonmembers
 
 
 def _provenance() -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mrd_bench.leaderboard.board import metrics
-from mrd_bench.leaderboard.stats import bin_indices, points
+from mrd_bench.leaderboard.stats import auc_points, bin_indices, points, transform_of
 from mrd_bench.leaderboard.submission import value_of
 
 
@@ -59,8 +59,14 @@ def synthetic_entry(board: dict, source: Path, out: Path, *, seed: int, name: st
                 put(row, m["name"], new)
                 values.append(new)
             values = np.asarray(values)
-            stated = points(values, groups, annotation["reference_weights"]) if m["stratified"] \
-                else {"overall": float(values.mean())}
+            if m["statistic"] != "mean":  # an AUC: the members' moved scores against the non-members' own
+                others = {r["doc"]["sample_id"]: r for r in rows if r["doc"].get("member", 1) == 0}
+                nonmembers = np.asarray([value_of(others[s], m["name"]) for s in board["splits"][m["nonmember_split"]]])
+                stated = auc_points(values, nonmembers, groups, annotation["reference_weights"], transform_of(m))
+            elif m["stratified"]:
+                stated = points(values, groups, annotation["reference_weights"])
+            else:
+                stated = {"overall": float(values.mean())}
             for key, value in stated.items():
                 field = m["name"] if key == "overall" else f"{m['name']}_{key}"
                 results["results"][task][f"{field},none"] = value

@@ -75,7 +75,7 @@ def test_stated_numbers_that_disagree_or_are_missing_refuse_the_entry(board_copy
     results["results"] = {task: {} for task in results["results"]}
     (sub / "results.json").write_text(json.dumps(results))
     problems, _ = validate(sub, load_board(board_copy))
-    assert len(problems) == 3 and all("the results file must state every figure" in p for p in problems)
+    assert len(problems) == 5 and all("the results file must state every figure" in p for p in problems)
     assert "(5 of 5 figures of tofu_forget_mrd_mia/prob)" in problems[0]
 
 

@@ -63,7 +63,7 @@ def test_board_page_sorts_shows_the_scores_and_never_runs_a_name(board_copy, dri
             assert low == pytest.approx(expected["ci"][0], rel=1e-3) and high == pytest.approx(expected["ci"][1], rel=1e-3)
             assert td.text.split()[0] == f"{expected['value']:.4g}"
             checked += 1
-    assert checked == 4 * (5 + 5 + 1)
+    assert checked == 4 * (4 * 5 + 1)  # 4 forget metrics × (reweighted, overall, 3 bins) + utility
 
     # clicking a header sorts by it; clicking again reverses
     column = next(i for i, th in enumerate(headers) if th.get_attribute("data-metric") == "tofu_retain_qa_prob/prob")

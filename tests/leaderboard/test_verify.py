@@ -17,7 +17,7 @@ from tests.e2e.test_cli import assert_one_line_error, mrd_bench
 from tests.leaderboard.synthetic import put
 from mrd_bench.leaderboard.submission import value_of
 
-FEW = {"fraction": 0.05, "minimum": 4}  # 5 of the tiny board's 100 scored documents: 1 forget, 4 utility
+FEW = {"fraction": 0.05, "minimum": 4}  # 6 of the tiny board's 120 scored documents: 1 forget, 1 holdout, 4 utility
 
 
 def _board(sizes: dict[str, int]) -> dict:
@@ -62,14 +62,15 @@ def test_a_genuine_entry_verifies_and_a_changed_file_voids_it(seeded, board_copy
     board, sub = load_board(board_copy), board_copy / "submissions" / "ga_uniform"
     rec = verify(sub, board, str(checkpoint), **FEW, progress=False)
     assert rec["verified"] and rec["reasons"] == [] and rec["hash_match"] and not rec["replayed"]
-    assert rec["n_documents"] == 5 and rec["n_values"] == 1 * 2 + 4 * 1
+    # 4 metrics on the forget document, the Min-K% AUC's score on the holdout one, 1 on each utility one
+    assert rec["n_documents"] == 6 and rec["n_values"] == 1 * 4 + 1 * 1 + 4 * 1
     assert all(d <= rec["tolerance"] for d in rec["max_abs_diff"].values())
     assert json.loads(record_path(board_copy, "ga_uniform").read_text()) == rec
     assert {"versions", "hardware", "submission_sha256", "sampled", "date"} <= set(rec)
     with pytest.raises(OutputExistsError, match="--overwrite"):
         verify(sub, board, str(checkpoint), **FEW, progress=False)
     got = status(board_copy, "ga_uniform", sub)
-    assert got["verified"] and got["n"] == 5 and got["fraction"] == 0.05 and got["tolerance"] == rec["tolerance"]
+    assert got["verified"] and got["n"] == 6 and got["fraction"] == 0.05 and got["tolerance"] == rec["tolerance"]
     assert status(board_copy, "npo_uniform", board_copy / "submissions" / "npo_uniform") == {
         "verified": False, "reason": "no verification record"}
     results = sub / "results.json"
