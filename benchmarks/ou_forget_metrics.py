@@ -7,7 +7,7 @@ not a test).
 Three timed runs of `mrd-bench eval --model hf-mrd --apply_chat_template` on TOFU forget10 (the
 embedded checkpoint, float32, the shipped annotation), each in its own process:
 1. `tofu_forget_mrd_mia,tofu_forget_mrd_tr` (every new metric but GradNorm rides on these passes);
-2. the same two tasks with the code at `--base REV` (a git worktree of the commit before the new
+2. first, the same two tasks with the code at `--base REV` (a git worktree of the commit before the new
    metrics), so the cost they add is measured in the same run, on the same machine;
 3. `tofu_forget_mrd_gradnorm` (off by default: a forward and a backward pass per document).
 Results: benchmarks/results/ou_forget_metrics.json (values, wall times, peak RSS, the commands).
@@ -59,40 +59,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", help="a commit before the new metrics, timed on the same tasks (optional)")
     parser.add_argument("--batch-size", default="8")
+    parser.add_argument("--runs", default="mia_tr_base,mia_tr,gradnorm",
+                        help="which runs to time (the others are kept from the results file, with the commit each "
+                             "timed)")
     args = parser.parse_args()
+    chosen = set(args.runs.split(","))
     checkpoint = cache_dir() / "models" / EMBEDDED
     if not (checkpoint / "model.safetensors").is_file():
         export_model(EMBEDDED, checkpoint)
     common = ["--model", "hf-mrd", "--model_args", f"pretrained={checkpoint},dtype=float32", "--apply_chat_template",
               "--metadata", json.dumps({"split": "forget10"}), "--device", "cpu", "--batch_size", args.batch_size]
     runs, measured = {}, {}
+    previous = RESULTS / "ou_forget_metrics.json"
+    if previous.is_file():  # the runs not chosen this time, as recorded (each names the code it timed)
+        old = json.loads(previous.read_text())
+        runs = {k: v for k, v in old.get("runs", {}).items() if k not in chosen}
+        measured = {k: v for k, v in old.get("values", {}).items()
+                    if not ("mia_tr" in chosen and k in ("tofu_forget_mrd_mia", "tofu_forget_mrd_tr"))
+                    and not ("gradnorm" in chosen and k == "tofu_forget_mrd_gradnorm")}
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE.parent)
+    dirty = subprocess.run(["git", "status", "--porcelain", "mrd_bench", "tasks"], capture_output=True, text=True,
+                           cwd=HERE.parent).stdout.strip()
+    code = head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+    def save() -> None:
+        side = {m: {"mrd_bench": next((v[m] for v in measured.values() if m in v), None), "open_unlearning": ou}
+                for m, ou in OPEN_UNLEARNING.items()}
+        write_json(RESULTS / "ou_forget_metrics.json",
+                   record(model=EMBEDDED, split="forget10", chat_template=True, batch_size=args.batch_size, runs=runs,
+                          values=measured, beside_open_unlearning=side,
+                          note="each run alone on the machine, one after another, with the same flags"))
+        print(json.dumps(side, indent=1), flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
-        for name, tasks, cwd in (("mia_tr", ["tofu_forget_mrd_mia", "tofu_forget_mrd_tr"], None),
-                                 ("gradnorm", ["tofu_forget_mrd_gradnorm"], None)):
-            out = Path(tmp) / name
+        plan = [("mia_tr", ["tofu_forget_mrd_mia", "tofu_forget_mrd_tr"], args.base),
+                ("mia_tr", ["tofu_forget_mrd_mia", "tofu_forget_mrd_tr"], None),
+                ("gradnorm", ["tofu_forget_mrd_gradnorm"], None)]
+        for name, tasks, commit in plan if args.base else plan[1:]:
+            label = f"{name}_base" if commit else name
+            if label not in chosen:
+                continue
+            out = Path(tmp) / label
+            cwd = None
+            if commit:  # the code before the new metrics, from a git worktree, timed on the same tasks
+                cwd = Path(tmp) / "base"
+                subprocess.run(["git", "worktree", "add", "--detach", str(cwd), commit], check=True, cwd=HERE.parent,
+                               capture_output=True)
             cmd = [sys.executable, "-m", "mrd_bench.cli", "eval", *common, "--tasks", ",".join(tasks),
                    "--output_path", str(out), "--log_samples"]
-            runs[name] = {"command": " ".join(cmd[1:]), **timed(cmd, cwd)}
-            measured.update(values(out, tasks))
-            print(name, runs[name], flush=True)
-        if args.base:
-            base = Path(tmp) / "base"
-            subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], check=True, cwd=HERE.parent,
-                           capture_output=True)
             try:
-                cmd = [sys.executable, "-m", "mrd_bench.cli", "eval", *common, "--tasks",
-                       "tofu_forget_mrd_mia,tofu_forget_mrd_tr", "--output_path", str(Path(tmp) / "base_out")]
-                runs["mia_tr_base"] = {"command": " ".join(cmd[1:]), "commit": args.base, **timed(cmd, base)}
-                print("mia_tr_base", runs["mia_tr_base"], flush=True)
+                runs[label] = {"command": " ".join(cmd[1:]), "commit": commit or code, **timed(cmd, cwd)}
             finally:
-                subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=HERE.parent)
-    side = {m: {"mrd_bench": next(v[m] for v in measured.values() if m in v), "open_unlearning": ou}
-            for m, ou in OPEN_UNLEARNING.items()}
-    write_json(RESULTS / "ou_forget_metrics.json",
-               record(model=EMBEDDED, split="forget10", chat_template=True, batch_size=args.batch_size, runs=runs,
-                      values=measured, beside_open_unlearning=side))
-    print(json.dumps(side, indent=1))
-
+                if commit:
+                    subprocess.run(["git", "worktree", "remove", "--force", str(cwd)], cwd=HERE.parent)
+            if not commit:
+                measured.update(values(out, tasks))
+            print(label, runs[label], flush=True)
+            save()
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,8 @@ from mrd_bench.models import IGNORE, Encoded, collate
 from mrd_bench.scorers.base import scored_logits
 
 MODEL_NAME = "hf-mrd"
+# a document key: its requests need the vocabulary moments (Min-K%++), which cost passes over the vocabulary
+VOCAB_MOMENTS = "vocab_moments"
 install()  # cached requests are checked against the documents loaded now (see requests.py)
 
 
@@ -84,7 +86,9 @@ class TokenLevelHFLM(HFLM):
         ours = [needs_tokens(r) for r in requests]
         grads = [flag and bool(r.doc.get("gradnorm")) for flag, r in zip(ours, requests)]
         if not any(grads):
-            return _route(requests, ours, super().loglikelihood, self._token_logprobs, disable_tqdm)
+            moments = [bool(r.doc.get(VOCAB_MOMENTS)) for flag, r in zip(ours, requests) if flag]
+            return _route(requests, ours, super().loglikelihood,
+                          lambda pairs, quiet: self._token_logprobs(pairs, quiet, moments=moments), disable_tqdm)
         rest = [i for i, g in enumerate(grads) if not g]
         results: list = [None] * len(requests)
         for i, res in zip(rest, self.loglikelihood([requests[i] for i in rest], disable_tqdm) if rest else []):
@@ -139,8 +143,10 @@ class TokenLevelHFLM(HFLM):
         return self.tok_encode(context), answer
 
     @torch.no_grad()
-    def _token_logprobs(self, pairs, disable_tqdm: bool = False) -> list[TokenLogprobs]:
-        """The continuation tokens' log p and argmax agreement; the LM head runs at those tokens only."""
+    def _token_logprobs(self, pairs, disable_tqdm: bool = False, moments: list[bool] | None = None
+                        ) -> list[TokenLogprobs]:
+        """The continuation tokens' log p and argmax agreement, and the vocabulary moments for the
+        pairs `moments` marks (default all; NaN for the others); the LM head runs at those tokens only."""
         from tqdm.auto import tqdm
 
         encoded = []
@@ -153,7 +159,7 @@ class TokenLevelHFLM(HFLM):
                    disable=disable_tqdm or self.rank != 0)
         if self.reuse_prefix:
             scored = shared_prefix.continuation_logprobs(self.model, encoded, size, self.tokenizer.pad_token_id or 0,
-                                                         progress=bar.update)
+                                                         progress=bar.update, moments=moments)
             bar.close()
             return [TokenLogprobs(total, bool(all(right)), lp, right, mu, var) for total, lp, right, mu, var in scored]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
@@ -163,8 +169,10 @@ class TokenLevelHFLM(HFLM):
             items = [Encoded(encoded[i][0] + encoded[i][1], [IGNORE] * len(encoded[i][0]) + encoded[i][1])
                      for i in rows]
             batch = {k: v.to(self.device) for k, v in collate(items, self.tokenizer.pad_token_id or 0).items()}
-            token_logp, correct, mean, var = shared_prefix.token_stats(*scored_logits(self.model, batch))
             counts = [len(item.input_ids) - item.labels.count(IGNORE) for item in items]
+            marks = torch.tensor([moments is None or moments[i] for i, n in zip(rows, counts) for _ in range(n)],
+                                 device=self.device)
+            token_logp, correct, mean, var = shared_prefix.token_stats(*scored_logits(self.model, batch), marks)
             for i, logp, right, mu, sd2 in zip(rows, token_logp.split(counts), correct.split(counts),
                                                mean.split(counts), var.split(counts)):
                 out[i] = TokenLogprobs(float(logp.sum()), bool(right.all()), logp.tolist(), right.tolist(),

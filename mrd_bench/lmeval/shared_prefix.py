@@ -10,6 +10,8 @@ runs only where a continuation token is predicted.
 """
 from __future__ import annotations
 
+import math
+
 from collections import Counter
 from typing import Callable, Optional
 
@@ -31,32 +33,47 @@ def _batches(groups: list[tuple[tuple, list[int]]], size: int) -> list[list[tupl
     return out + ([current] if current else [])
 
 
-def token_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def token_stats(logits: torch.Tensor, targets: torch.Tensor, moments: bool | torch.Tensor = True
+                ) -> tuple[torch.Tensor, ...]:
     """From the logits at the scored tokens ([N, V]) and those tokens ([N]): each token's log p,
     whether it was the argmax, and μ = E_v[log p(v)] and σ² = E_v[(log p(v) − μ)²] under the
     model's own next-token distribution (Min-K%++'s standardisation), all [N], on the same pass.
-    Float32 at least; a vocabulary entry with p = 0 (a -inf logit) adds nothing to μ or σ²."""
+    The moments cost several passes over the vocabulary, so they are computed only at the tokens
+    `moments` marks (a bool, or a [N] mask: the documents whose metrics read them) and are NaN
+    elsewhere. Float32 at least; a vocabulary entry with p = 0 (a -inf logit) adds nothing to μ or σ²."""
     logp_all = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
-    p = logp_all.exp()
-    finite = p > 0
-    mean = torch.where(finite, p * logp_all, 0.0).sum(-1)
-    var = torch.where(finite, p * (logp_all - mean[:, None]).square(), 0.0).sum(-1)
     logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
-    return logp, logits.argmax(-1) == targets, mean, var
+    correct = logits.argmax(-1) == targets
+    rows = moments if isinstance(moments, torch.Tensor) else torch.full_like(targets, bool(moments), dtype=torch.bool)
+    mean = torch.full_like(logp, math.nan)
+    var = torch.full_like(logp, math.nan)
+    if bool(rows.any()):
+        sub = logp_all if bool(rows.all()) else logp_all[rows]
+        p = sub.exp()
+        finite = p > 0
+        mu = torch.where(finite, p * sub, 0.0).sum(-1)
+        mean[rows] = mu
+        var[rows] = torch.where(finite, p * (sub - mu[:, None]).square(), 0.0).sum(-1)
+    return logp, correct, mean, var
 
 
 @torch.no_grad()
 def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size: int, pad_id: int,
-                          progress: Optional[Callable[[int], None]] = None) -> list[tuple]:
+                          progress: Optional[Callable[[int], None]] = None,
+                          moments: Optional[list[bool]] = None) -> list[tuple]:
     """For each (context, continuation): the summed log p, the log p of every continuation token,
     whether it was the argmax, and the mean and variance of log p under the model's next-token
-    distribution there (`token_stats`). Contexts are left-padded, run once per batch with the cache kept; the cache is
+    distribution there (`token_stats`; only for the pairs `moments` marks, default all, NaN for the
+    others). Contexts are left-padded, run once per batch with the cache kept; the cache is
     copied to each continuation row, whose positions continue its context's."""
     device = next(model.parameters()).device
     keys = [(tuple(c), tuple(x)) for c, x in pairs]
     distinct = list(dict.fromkeys(keys))
     copies = Counter(keys)
     where = {key: j for j, key in enumerate(distinct)}
+    wants = [moments is None] * len(distinct)  # a pair repeated across documents: moments if any wants them
+    for key, flag in zip(keys, moments or []):
+        wants[where[key]] = wants[where[key]] or bool(flag)
     by_context: dict[tuple, list[int]] = {}
     results: list = [None] * len(distinct)
     for j, (ctx, cont) in enumerate(distinct):
@@ -101,7 +118,8 @@ def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size:
         states = torch.cat([torch.cat([first[g][None], hidden[r, :n - 1]]) for r, ((g, _), n) in
                             enumerate(zip(rows, lengths))])  # [N, H]
         targets = torch.tensor([t for c in conts for t in c], device=device)
-        logp, correct, mean, var = token_stats(head(states), targets)
+        marks = torch.tensor([wants[j] for (_, j), n in zip(rows, lengths) for _ in range(n)], device=device)
+        logp, correct, mean, var = token_stats(head(states), targets, marks)
         for (_, j), lp, right, mu, sd2 in zip(rows, logp.split(lengths), correct.split(lengths),
                                               mean.split(lengths), var.split(lengths)):
             results[j] = (float(lp.sum()), lp.tolist(), right.tolist(), mu.tolist(), sd2.tolist())

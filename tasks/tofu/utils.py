@@ -78,7 +78,8 @@ def load_forget(split: str = "forget10", benchmark: str = "tofu", difficulty: st
     """The forget split (members, annotated) and its matching holdout split (non-members),
     interleaved: `--limit N` keeps N/2 members and N/2 non-members. `retain_reference` (privleak's
     retain model) and `reference_model` (the reference attack's model) ride on each document."""
-    refs = {"retain_reference": retain_reference or "", "reference_model": reference_model or ""}
+    # vocab_moments: hf-mrd computes the next-token distribution's moments (Min-K%++) for these documents only
+    refs = {"retain_reference": retain_reference or "", "reference_model": reference_model or "", "vocab_moments": True}
     forget = annotate_docs([{**_qa(r, prompt_format), "member": 1, **refs}
                             for r in load(benchmark, split, data_dir=data_dir)],
                            benchmark, split, difficulty, renormalize)

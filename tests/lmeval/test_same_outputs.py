@@ -4,6 +4,7 @@ lm-eval's own HFLM.generate_until), then a whole TOFU group through the lm-eval 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -29,7 +30,7 @@ def _requests(kind, pairs, tasks, doc=None):
     """Instances of `pairs`; their document is one of ours (hf-mrd serves it) unless `doc` is given."""
     from lm_eval.api.instance import Instance
 
-    doc = {DOC_KEY: "tofu.load_forget:0"} if doc is None else doc
+    doc = {DOC_KEY: "tofu.load_forget:0", "vocab_moments": True} if doc is None else doc
     return [Instance(kind, doc, p, i, (tasks[i % len(tasks)], i, 1)) for i, p in enumerate(pairs)]
 
 
@@ -144,3 +145,58 @@ def test_token_stats_moments_by_hand_and_with_a_masked_vocabulary_entry():
     assert mean[1] == pytest.approx(mu, abs=1e-6) and not torch.isnan(var).any()
     assert var[1] == pytest.approx(float((p * p.log().square()).sum()) - mu ** 2, abs=1e-6)
     assert correct.tolist() == [False, True] and logp[1] == pytest.approx(float(p[0].log()), abs=1e-6)
+
+
+def test_token_stats_computes_moments_only_where_marked():
+    from mrd_bench.lmeval.shared_prefix import token_stats
+
+    torch.manual_seed(0)
+    logits, targets = torch.randn(5, 11), torch.tensor([0, 3, 1, 10, 4])
+    full = token_stats(logits, targets)
+    marks = torch.tensor([True, False, True, False, False])
+    part = token_stats(logits, targets, marks)
+    assert torch.equal(part[0], full[0]) and torch.equal(part[1], full[1])  # log p and argmax everywhere
+    for got, want in zip(part[2:], full[2:]):
+        assert torch.equal(got[marks], want[marks]) and torch.isnan(got[~marks]).all()
+    none = token_stats(logits, targets, False)
+    assert torch.isnan(none[2]).all() and torch.isnan(none[3]).all() and torch.equal(none[0], full[0])
+
+
+def test_only_the_membership_documents_pay_for_the_vocabulary_moments(tiny_checkpoint, tmp_path):
+    """The mia task's documents are marked `vocab_moments`, so Min-K%++ still gets its moments when
+    the truth-ratio task's requests (unmarked, sharing the same contexts) run in the same batches."""
+    out = tmp_path / "run"
+    proc = mrd_bench("eval", "--model", "hf-mrd", "--model_args", f"pretrained={tiny_checkpoint}",
+                     "--tasks", "tofu_forget_mrd_mia,tofu_forget_mrd_tr", "--metadata", '{"split": "forget01"}',
+                     "--limit", "4", "--device", "cpu", "--log_samples", "--output_path", str(out))
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+    assert math.isfinite(results["tofu_forget_mrd_mia"]["min_k_pp_auc,none"])
+    rows = [json.loads(x) for x in next(out.rglob("samples_tofu_forget_mrd_mia_*.jsonl")).read_text().splitlines()]
+    assert all(r["doc"]["vocab_moments"] for r in rows)
+    assert all(math.isfinite(r["min_k_pp_auc"]["value"]) for r in rows)
+
+
+def test_moments_follow_the_marked_documents_on_both_paths(tiny_checkpoint):
+    """Only requests whose document is marked `vocab_moments` get the moments (NaN otherwise);
+    a pair asked twice, once marked, gets them on the shared-context path (scored once)."""
+    from lm_eval.api.instance import Instance
+
+    pairs = [(c, a) for c in CONTEXTS[:2] for a in ANSWERS[:3]]
+    pairs += pairs[:2]  # asked again: the first copy unmarked (index 0), the second marked (index 6)
+    marked = [i % 2 == 0 for i in range(len(pairs))]
+    marked[0] = False
+    reqs = [Instance("loglikelihood", {DOC_KEY: "tofu.load_forget:0", "vocab_moments": m}, p, i, ("t", i, 1))
+            for i, (p, m) in enumerate(zip(pairs, marked))]
+    fast, plain = _lm(tiny_checkpoint), _lm(tiny_checkpoint, reuse_prefix="False")
+    got, want = fast.loglikelihood(reqs), plain.loglikelihood(reqs)
+    for i, (pair, a, b) in enumerate(zip(pairs, got, want)):
+        any_marked = any(m for p, m in zip(pairs, marked) if p == pair)
+        assert all(math.isnan(x) for x in b.vocab_mean) != marked[i]  # one request, one answer
+        assert all(math.isnan(x) for x in a.vocab_mean) != any_marked
+        if marked[i]:
+            assert a.vocab_mean == pytest.approx(b.vocab_mean, rel=1e-6)
+            assert a.vocab_var == pytest.approx(b.vocab_var, rel=1e-5)
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-6)
+    assert not marked[0] and marked[6] and pairs[0] == pairs[6]  # the case the docstring names was run
+    assert not any(math.isnan(x) for x in got[0].vocab_mean) and all(math.isnan(x) for x in want[0].vocab_mean)
