@@ -320,14 +320,15 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
         raise DataError(f"{str(folder)!r} is not a folder; pass lm-eval's --output_path.")
     results_file = find_results(folder)
     if retain_reference:
-        from mrd_bench.lmeval.reference import read_reference
-
-        from mrd_bench.lmeval.reference import read_mia_reference
+        from mrd_bench.lmeval.reference import read_mia_reference, read_reference
 
         try:  # a missing or unreadable reference stops here, before any work
             read_reference(retain_reference)
-        except DataError:
-            read_mia_reference(retain_reference)  # a membership-scores file serves privleak alone
+        except DataError as err:
+            try:
+                read_mia_reference(retain_reference)  # a membership-scores file serves privleak alone
+            except DataError:
+                raise err from None  # neither: the truth-ratio reader's message names the file to pass
     data = read_results(results_file)
     samples = read_samples(results_file)
     target = folder_target(Path(out) if out else folder / "mrd_report", overwrite,
