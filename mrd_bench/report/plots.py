@@ -88,7 +88,7 @@ def plot_bins(table: dict, counts: dict, intervals: dict, higher: dict, path: st
         ci = intervals.get(task, {}).get(metric, {})
         low = np.array([ci.get(b, (np.nan, np.nan))[0] for b in BIN_ORDER])
         high = np.array([ci.get(b, (np.nan, np.nan))[1] for b in BIN_ORDER])
-        err = np.vstack([np.nan_to_num(heights - low), np.nan_to_num(high - heights)]).clip(min=0)
+        err = np.vstack([heights - low, high - heights]).clip(min=0)  # NaN: no interval, no bar drawn
         ax.bar(range(3), np.nan_to_num(heights), color=[BIN_COLOURS[b] for b in BIN_ORDER],
                yerr=err, capsize=3, ecolor="#333333")
         n = counts.get(task, {})
@@ -216,7 +216,7 @@ def plot_attacks(table: dict, intervals: dict, path: str | os.PathLike, signal: 
             heights = np.array([values.get(c, np.nan) for c in columns], dtype=float)
             low = np.array([ci.get(c, (np.nan, np.nan))[0] for c in columns])
             high = np.array([ci.get(c, (np.nan, np.nan))[1] for c in columns])
-            err = np.vstack([np.nan_to_num(heights - low), np.nan_to_num(high - heights)]).clip(min=0)
+            err = np.vstack([heights - low, high - heights]).clip(min=0)  # NaN: no interval, no bar drawn
             x = np.arange(len(columns)) - 0.4 + width * (k + 0.5)
             ax.bar(x, np.nan_to_num(heights), width, yerr=err, capsize=2, ecolor="#333333", color=colours[k % 10],
                    label=ATTACK_LABELS[attack])
