@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from mrd_bench.metrics.privleak import privleak
+
 BINS = ("easy", "medium", "hard")
 LEVEL = 0.975  # a pair is separated when one side wins at least this share of resamples
 COPY_R = 0.999  # Pearson r above which two per-sample vectors count as an affine copy
@@ -88,16 +90,11 @@ def resampled_auc(members: np.ndarray, nonmembers: np.ndarray) -> np.ndarray:
     return (below + 0.5 * (upto - below)).sum(axis=1) / (members.shape[1] * nonmembers.shape[1])
 
 
-def privleak_of(auc, auc_ref: float):
-    """open-unlearning's privleak of an AUC (or an array of them) against a retain model's AUC_ref:
-    (AUC_ref − AUC) / (1 − AUC_ref) · 100 (mrd_bench.metrics.privleak, vectorised)."""
-    return ((1 - np.asarray(auc, dtype=float)) - (1 - auc_ref)) / ((1 - auc_ref) + 1e-10) * 100
-
-
 def transform_of(metric: dict):
-    """The map from AUC to a board metric's statistic: None for `auc`, privleak at its AUC_ref."""
+    """The map from AUC (a number or an array of them) to a board metric's statistic: None for
+    `auc`; for `privleak`, mrd_bench.metrics.privleak at the metric's AUC_ref, element-wise."""
     if metric.get("statistic") == "privleak":
-        return lambda auc: privleak_of(auc, metric["auc_ref"])
+        return lambda auc: np.vectorize(privleak, otypes=[float])(auc, metric["auc_ref"])
     return None
 
 
@@ -109,7 +106,7 @@ def auc_stratified(members: np.ndarray, nonmembers: np.ndarray, groups: dict[str
     transform = transform or (lambda a: a)
     B = nonmember_resample.shape[0]
     others = nonmembers[nonmember_resample]
-    out, reweighted = {}, np.zeros(B)
+    out, reweighted, point_rw = {}, np.zeros(B), 0.0
     empty = False
     for b in BINS:
         idx = groups[b]
@@ -121,14 +118,12 @@ def auc_stratified(members: np.ndarray, nonmembers: np.ndarray, groups: dict[str
         sampled = resampled_auc(members[resamples[b]], others)
         out[b] = (float(transform(point)), transform(sampled))
         reweighted += weights.get(b, 0.0) * sampled
-        out.setdefault("_point_rw", 0.0)
-        out["_point_rw"] += weights.get(b, 0.0) * point
+        point_rw += weights.get(b, 0.0) * point
     present = [b for b in BINS if len(groups[b])]
     everyone = np.concatenate([groups[b] for b in present])
     overall_sampled = resampled_auc(np.concatenate([members[resamples[b]] for b in present], axis=1), others)
     out["overall"] = (float(transform(resampled_auc(members[everyone][None, :], nonmembers[None, :])[0])),
                       transform(overall_sampled))
-    point_rw = out.pop("_point_rw")
     out["reweighted"] = (math.nan, np.full(B, math.nan)) if empty else (float(transform(point_rw)),
                                                                          transform(reweighted))
     return out
