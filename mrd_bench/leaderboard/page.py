@@ -146,7 +146,8 @@ def membership_line(scores: dict) -> str:
             "and as one group (non-members)")
     leaks = [m["label"] for m in aucs if m["statistic"] == "privleak"]
     if leaks:
-        text += (f"; {', '.join(leaks)} = (AUC_ref − AUC) / (1 − AUC_ref) · 100 with AUC_ref = 0.5, open-unlearning's "
+        text += (f"; {', '.join(leaks)} = (AUC_ref − AUC) / (1 − AUC_ref) · 100 with AUC_ref = "
+                 f"{FALLBACK_AUC_REF:g}, open-unlearning's "
                  "fallback when no retain model is given (a rescaled AUC, not a privacy measure)")
     return text + "."
 
@@ -166,6 +167,7 @@ def inversion_line(scores: dict) -> str:
 
 def html_page(scores: dict) -> str:
     cols = columns(scores)
+    membership = membership_line(scores)
     head = ['<th data-type="number">rank</th>', '<th data-type="number">rank (overall)</th>',
             '<th class="name" data-type="text">method</th>', '<th data-type="text">verification</th>'] + \
         [f'<th data-type="number" data-metric="{esc(mid)}" data-stat="{esc(k)}">{esc(h)}</th>' for mid, k, h in cols]
@@ -197,7 +199,7 @@ def html_page(scores: dict) -> str:
         "Click a column header to sort.</p>",
         f"<p id=\"rule\"><b>{esc(rule_line(scores))}</b></p>",
         f"<p id=\"inversions\">{esc(inversion_line(scores))}</p>",
-        f"<p id=\"membership\">{esc(membership_line(scores))}</p>" if membership_line(scores) else "",
+        f"<p id=\"membership\">{esc(membership)}</p>" if membership else "",
         f"<p><b>Verification.</b> An entry is <i>verified</i> when the board's maintainers re-evaluated a seeded "
         f"random sample of its documents from its checkpoint (whose weights hash is the run record's) with "
         f"<code>mrd-bench leaderboard verify</code> and every per-sample value agreed within the stated tolerance; "
@@ -253,6 +255,7 @@ def mpl_text(value) -> str:
 
 
 def markdown(scores: dict) -> str:
+    membership = membership_line(scores)
     primary = scores["primary_metric"]
     utility = scores["utility_metric"]
     label = {m["id"]: m["label"] for m in scores["metrics"]}
@@ -268,7 +271,7 @@ def markdown(scores: dict) -> str:
              md_escape(f"Difficulty: {difficulty_line(scores['annotation'])}."), "",
              md_escape(scores.get("stratified_by", {}).get("line", "")), "", md_escape(rule_line(scores)), "",
              md_escape(inversion_line(scores)), "",
-             *([md_escape(membership_line(scores)), ""] if membership_line(scores) else []),
+             *([md_escape(membership), ""] if membership else []),
              f"| rank | rank (overall) | method | {label[primary]} (reweighted) | (overall) | "
              + " | ".join(f"({b})" for b in scores["bins"]) + f" | {label[utility]} | verification | flags |",
              "|---:|---:|---|---:|---:|" + "---:|" * len(scores["bins"]) + "---:|---|---|"]
