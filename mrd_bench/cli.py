@@ -475,6 +475,12 @@ def _reproduce(args: argparse.Namespace) -> None:
     from mrd_bench.config import from_args
     from mrd_bench.reproduce.study import Study, reproduce
 
+    if args.data:
+        from mrd_bench.reproduce.study import from_data
+
+        out = from_data(args.data, args.out, overwrite=args.overwrite, argv=["mrd-bench", *args.argv])
+        _main_print(f"Recomputed the reproduction report from {args.data} into {out / 'README.md'}")
+        return
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     out = reproduce(from_args(Study, args), args.out, work=args.work, stages=stages, overwrite=args.overwrite,
                     progress=not args.no_progress, argv=["mrd-bench", *args.argv])
@@ -756,6 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "named by the setting)")
     p.add_argument("--stages", help="comma-separated stages to run (default: all); 'report' only rebuilds the "
                    "report from the stages already done")
+    p.add_argument("--data", help="recompute the report from a study's data folder alone (e.g. "
+                   "reports/reproduction/data): no stage runs, no model is loaded")
     p.set_defaults(run=_reproduce)
 
     p = sub.add_parser("audit", help="audit a published claim: how hard its forget set is, and what its "

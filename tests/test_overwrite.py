@@ -237,8 +237,9 @@ def test_reproduce_report(tmp_path, data_dir, capsys):
     assert cli(capsys, *argv, "--overwrite")[0] == 0  # a pending report may replace a pending one
     assert beside.read_text() == "my notes" and not (tmp_path / "work").exists()
     written = json.loads((out / MANIFEST).read_text())
-    assert written["written_by"] == "reproduce" and sorted(written["files"]) == sorted(
+    assert written["written_by"] == "reproduce" and sorted({f.split("/")[0] for f in written["files"]}) == sorted(
         p.name for p in out.iterdir() if p.name != MANIFEST)
+    assert "data/study.json" in written["files"]  # the data folder the report was computed from
     strict_json(out / "results.json")
 
 

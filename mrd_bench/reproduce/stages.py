@@ -284,210 +284,6 @@ def _subset(subset: int, n_items: int, size: int) -> list[int]:
     return sorted(random.Random(subset).sample(range(n_items), min(size, n_items)))
 
 
-def _variance_key(c: Context) -> dict:
-    return {**_setting(c), **{k: getattr(c.study, k) for k in ("variance_subsets", "variance_size", "variance_steps",
-                                                               "variance_lr")}}
-
-
-def _variance_noise_key(c: Context) -> dict:
-    return {**_variance_key(c), "seeds": c.study.seeds, "variance_noise_subsets": c.study.variance_noise_subsets}
-
-
-def _variance_runs(ctx: Context, folder: Path, key: dict, todo: list[tuple[str, str, int, int]], desc: str) -> dict:
-    """Runs (name, method, subset, training seed): unlearn the subset, then retain, real-author and
-    world-fact utility through the lm-eval tasks; one row per run in runs.jsonl (resumes per run)."""
-    import time
-
-    from mrd_bench.reproduce.study import RETAIN
-    from mrd_bench.reproduce.unlearning import evaluate_model, unlearn
-
-    s = ctx.study
-    model, tok = ctx.load_original()
-    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    forget = ctx.splits["forget"]
-    items = ctx.encode(tok, forget)
-    retain = ctx.encode(tok, ctx.splits["retain"])
-    path, done = _keyed_runs(folder, key)
-    tasks = ["tofu_retain_qa_prob", "tofu_real_authors_prob", "tofu_world_facts_prob"]
-    metadata = {"retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
-    for name, method, subset, seed in tqdm(todo, desc=desc, unit="run", disable=not ctx.progress):
-        if name in done:
-            continue
-        started = time.perf_counter()
-        pick = _subset(subset, len(items), s.variance_size)
-        model, result = unlearn(model, original, [items[i] for i in pick], method, "uniform", steps=s.variance_steps,
-                                lr=s.variance_lr, seed=seed, retain=retain)
-        results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
-                                 metadata, device=s.torch_device)
-        _append(path, {"run": name, "method": method, "subset": subset, "seed": seed,
-                       "sample_id": [forget["sample_id"][i] for i in pick],
-                       "retain_prob": _value(results, "tofu_retain_qa_prob", "prob"),
-                       "real_authors_prob": _value(results, "tofu_real_authors_prob", "prob"),
-                       "world_facts_prob": _value(results, "tofu_world_facts_prob", "prob"),
-                       "real_authors_truth_ratio": _value(results, "tofu_real_authors_prob", "truth_ratio"),
-                       "world_facts_truth_ratio": _value(results, "tofu_world_facts_prob", "truth_ratio"),
-                       "final_loss": result.losses[-1], "wall_s": time.perf_counter() - started})
-    return {"runs": len(todo)}
-
-
-def run_variance(ctx: Context, folder: Path) -> dict:
-    """Random forget subsets of equal size, each unlearned by GradDiff and by NPO (seed = the subset's
-    index), then retain, real-author and world-fact utility through the lm-eval tasks."""
-    todo = [(f"{method}/subset-{subset}", method, subset, subset)
-            for subset in range(ctx.study.variance_subsets) for method in ("graddiff", "npo")]
-    return _variance_runs(ctx, folder, _variance_key(ctx), todo, "forget subsets x methods")
-
-
-def noise_seeds(subset: int, seeds: int) -> list[int]:
-    """The extra training seeds of a subset in the seed-noise runs; with the variance stage's own
-    run (seed = the subset's index) the subset has `seeds` runs per method."""
-    return [subset + 100 * j for j in range(1, seeds)]
-
-
-def run_variance_noise(ctx: Context, folder: Path) -> dict:
-    """The first subsets again, each with more training seeds (batch order), so that the spread over
-    subsets can be set against the spread that the seed alone makes (claim 1)."""
-    s = ctx.study
-    todo = [(f"{method}/subset-{subset}/seed-{seed}", method, subset, seed)
-            for subset in range(min(s.variance_noise_subsets, s.variance_subsets))
-            for seed in noise_seeds(subset, s.seeds) for method in ("graddiff", "npo")]
-    return _variance_runs(ctx, folder, _variance_noise_key(ctx), todo, "seed-noise runs")
-
-
-# ----------------------------------------------------------------------------- claim 4: sampling
-
-
-def pairs(methods: list[str]) -> list[tuple[str, str]]:
-    """(method, sampler) runs: each method with the uniform sampler and its MRD-weighted version (GA's is CGA)."""
-    return [run for m in methods for run in ((m, "uniform"), ("cga" if m == "ga" else m, "mrd"))]
-
-
-def _sampling_key(c: Context) -> dict:
-    return {**_setting(c), **{k: getattr(c.study, k) for k in ("seeds", "sampling_forget_authors", "sampling_steps",
-                                                               "sampling_lr", "sampling_lr_by_method",
-                                                               "sampling_max_updates", "sampling_patience",
-                                                               "sampling_methods",
-                                                               "sampling_check_every", "sigma", "pairs")}}
-
-
-def run_sampling(ctx: Context, folder: Path) -> dict:
-    """Each method with the uniform and the MRD-weighted sampler, every seed, at an equal budget of
-    updates: forget UA, probability, Min-K% MIA AUC and ROUGE-L (stratified by the study's MRD),
-    retain utility; and the update at which the forget set's MA first fell below the threshold (a run
-    not there at the budget trains on, unevaluated, until it is or the cap)."""
-    import shutil
-    import time
-
-    from mrd_bench.annotate import annotate
-    from mrd_bench.data.tofu import AUTHOR_SIZE
-    from mrd_bench.methods.stopping import Memorization, mean, plateaued
-    from mrd_bench.pipeline import write_scores
-    from mrd_bench.reproduce.claims import Data
-    from mrd_bench.reproduce.study import FORGET, HOLDOUT, RETAIN
-    from mrd_bench.report.stratify import quantile_edges
-    from mrd_bench.data import load
-    from mrd_bench.reproduce.unlearning import evaluate_model, unlearn
-    from mrd_bench.unlearn import Settings, refusal_items
-
-    s = ctx.study
-    model, tok = ctx.load_original()
-    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    pool = ctx.splits["forget"]
-    n = s.sampling_forget_authors * AUTHOR_SIZE
-    forget = pool.select(range(len(pool) - n, len(pool)))  # the last authors: TOFU's own forget split
-    items = ctx.encode(tok, forget)
-    data = Data(ctx.work, s)
-    by_id = dict(zip(data.ids, data.mrd()))
-    scores = [by_id[i] for i in forget["sample_id"]]
-    rows = [{"sample_id": i, "score": v} for i, v in zip(forget["sample_id"], scores)]
-    write_scores(folder / "scores.jsonl", rows, quantile_edges(scores, 3),
-                 {"estimator": "definition", "source": "reproduce/mrd_definition (every draw of every seed)"})
-    annotation = annotate(folder / "scores.jsonl", list(forget["sample_id"]), folder / "annotation.json",
-                          overwrite=True, source={"benchmark": "tofu", "split": FORGET[s.sampling_forget_authors]})
-    holdout = load("tofu", HOLDOUT[s.sampling_forget_authors])
-    threshold = mean(Memorization().ma(model, ctx.encode(tok, holdout)))
-    retain = ctx.encode(tok, ctx.splits["retain"])
-    refusals = refusal_items(tok, forget, "tofu", Settings(method="po"))
-    tasks = ["tofu_forget_mrd_mia", "tofu_forget_mrd_rouge", "tofu_retain_qa_prob"]
-    metadata = {"split": FORGET[s.sampling_forget_authors], "difficulty": str(annotation),
-                "retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
-    path, done = _keyed_runs(folder, _sampling_key(ctx))
-    todo = [(seed, method, sampler) for seed in range(s.seeds) for method, sampler in pairs(s.sampling_list)]
-    for seed, method, sampler in tqdm(todo, desc="methods x samplers x seeds", unit="run", disable=not ctx.progress):
-        name = f"{method}+{sampler}/seed-{seed}"
-        if name in done:
-            continue
-        started = time.perf_counter()
-        state = folder / ".state" / name.replace("/", "_")
-        shutil.rmtree(state, ignore_errors=True)  # a killed run starts over
-
-        def run(steps: int, stop_early: bool):
-            return unlearn(model, original, items, method, sampler, steps=steps, lr=s.sampling_lr_for(method),
-                           seed=seed, retain=retain, refusals=refusals if method == "po" else None, scores=scores,
-                           threshold_ma=threshold, check_every=s.sampling_check_every, eos_id=tok.eos_token_id,
-                           state=state, stop_early=stop_early, plateau=s.sampling_patience)
-
-        model, result = run(s.sampling_steps, False)
-        results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"), tasks,
-                                 metadata, device=s.torch_device)
-        steps, plateau_at = result.steps, None
-        if result.updates_to_threshold is None and plateaued(result.checks, s.sampling_patience):
-            plateau_at = result.steps  # settled above the threshold already within the budget
-        elif result.updates_to_threshold is None and s.sampling_max_updates > s.sampling_steps:
-            model, result = run(s.sampling_max_updates, True)  # goes on from the budget's state
-            plateau_at = result.plateau_at
-        shutil.rmtree(state, ignore_errors=True)
-        row = {"run": name, "method": method, "sampler": sampler, "seed": seed, "lr": s.sampling_lr_for(method),
-               "steps": steps, "trained": result.steps, "updates_to_threshold": result.updates_to_threshold,
-               "plateau_at": plateau_at, "checks": result.checks, "wall_s": time.perf_counter() - started}
-        for metric in ("ua", "prob", "min_k_auc", "ua_easy", "ua_hard"):
-            row[f"forget_{metric}"] = _value(results, "tofu_forget_mrd_mia", metric)
-        row["forget_rougeL"] = _value(results, "tofu_forget_mrd_rouge", "rougeL_recall")
-        row["retain_prob"] = _value(results, "tofu_retain_qa_prob", "prob")
-        _append(path, row)
-    shutil.rmtree(folder / ".state", ignore_errors=True)
-    return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}
-
-
-# ----------------------------------------------------------------------------- claim 6: CUD
-
-
-def run_cud_labels(ctx: Context, folder: Path) -> dict:
-    """The reference unlearners each unlearn the forget set from the original model; their
-    post-unlearning answer losses vote easy and hard (resumes per method)."""
-    from mrd_bench.cud_labels import LabelConfig, make_labels
-    from mrd_bench.models import weights_hash
-    from mrd_bench.reproduce.claims import Data
-    from mrd_bench.unlearn import Settings, refusal_items
-
-    s = ctx.study
-    model, tok = ctx.load_original()
-    model_hash = weights_hash(model)
-    forget = ctx.splits["forget"]
-    ids = list(forget["sample_id"])
-    data = Data(ctx.work, s)
-    by_id = dict(zip(data.ids, data.mrd()))
-    cfg = LabelConfig(methods=s.cud_label_methods, steps=s.cud_label_steps, lr=s.cud_label_lr, q=s.cud_label_q,
-                      min_votes=min(3, len(s.cud_label_methods.split(","))), seed=0)
-    path = folder / "losses.jsonl"
-    drop_torn_tail(path)
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[row["method"]] = row["losses"]
-
-    def keep(method, losses):
-        _append(path, {"method": method, "losses": losses})
-
-    result = make_labels(model, ctx.encode(tok, forget), ids, cfg, retain=ctx.encode(tok, ctx.splits["retain"]),
-                         refusals=refusal_items(tok, forget, "tofu", Settings(method="po")),
-                         scores=[by_id[i] for i in ids], progress=ctx.progress, done=done, on_method=keep)
-    write_json(folder / "labels.json", {**result, "model_hash": model_hash})
-    return {"n_easy": result["n_easy"], "n_hard": result["n_hard"],
-            "fleiss_kappa": result["agreement"]["fleiss_kappa"]}
-
-
 def run_cud(ctx: Context, folder: Path) -> dict:
     """EAP-IG attribution of every forget sample on the original model, then cross-fitted CUD."""
     import shutil
@@ -512,7 +308,7 @@ def run_cud(ctx: Context, folder: Path) -> dict:
     for stale in (out, folder / "cud.meta.json", folder / "cud.attributions.npz"):
         stale.unlink(missing_ok=True)  # from other settings: this stage is not done
     args = (model, items, list(forget["sample_id"]), [m[0] for m in made], [m[1] for m in made],
-            ctx.work / "cud_labels" / "labels.json", cfg, out)
+            ctx.work / "labels" / "labels.json", cfg, out)
     meta = record(benchmark="tofu", split="forget (study)", model=str(ctx.original))
     try:
         score_cud_to_file(*args, meta=meta, progress=ctx.progress)
@@ -537,39 +333,47 @@ def _estimator_stage(name: str) -> Stage:
     return Stage(f"mrd_{name}", f"MRD, {name} estimator, every seed", key, _estimator(name))
 
 
+def _cud_key(c: Context) -> dict:
+    from mrd_bench.reproduce.labels import labels_key
+
+    return {**labels_key(c), **{k: getattr(c.study, k) for k in ("cud_baseline", "cud_steps", "cud_top_edges",
+                                                                 "cud_folds")},
+            "v": 3}  # 3: anchors from the loss-increase labels of several seeds, without CGA
+
+
+def _stages() -> list[Stage]:
+    from mrd_bench.reproduce import labels, protocol, stability
+
+    return [
+        Stage("original", "fine-tune the base model on the study's authors (the original model)",
+              lambda c: _setting(c), run_original),
+        Stage("baselines", "per-sample NLL, Min-K%, gradient norm, length, text characteristics; the MA threshold",
+              lambda c: {**_setting(c), "v": 1}, run_baselines),
+        Stage("mrd_definition", "MRD, definition estimator, per token, every seed",
+              lambda c: {**_setting(c), "sigma": c.study.sigma, "pairs": c.study.pairs, "seeds": c.study.seeds,
+                         "batch_size": c.study.batch_size}, run_definition),
+        _updates_stage("ga"),
+        Stage("sensitivity", "MRD against σ and batch size (float32 and float64) on a subset",
+              lambda c: {**_setting(c), "n": c.study.sensitivity_samples, "pairs": c.study.pairs,
+                         "alg1_draws": c.study.alg1_draws, "sigma": c.study.sigma}, run_sensitivity),
+        _updates_stage("npo"),
+        _estimator_stage("alg1"),
+        _updates_stage("graddiff"),
+        _estimator_stage("hutchinson"),
+        Stage("stability", "alg1 to K draws at two σ (and twice at one: the control); definition in float32 and "
+              "float64 at alg1's σ (claim 5)", stability.stability_key, stability.run_stability),
+        Stage("labels", "easy/hard labels from the loss increase under the reference unlearners, every seed (claim 6)",
+              labels.labels_key, labels.run_labels),
+        Stage("cud", "CUD: EAP-IG circuits of every forget sample, cross-fitted anchors (claim 6)", _cud_key, run_cud),
+        Stage("calibrate", "per method, the learning rate at which runs reach the MA threshold (claims 1 and 4)",
+              protocol.calibrate_key, protocol.run_calibrate),
+        Stage("subsets", "random forget subsets unlearned by GradDiff and NPO until the threshold, several seeds each; "
+              "utility of each (claim 1)", protocol.subsets_key, protocol.run_subsets),
+        Stage("samplers", "each method with the uniform, MRD, length and NLL samplers, every seed, until the "
+              "threshold (claim 4)", protocol.samplers_key, protocol.run_samplers),
+    ]
+
+
 # The order the stages run in: on a CPU the core claim (MRD against GA and NPO) and the
 # sensitivity checks come first, the costlier runs after.
-STAGES = [
-    Stage("original", "fine-tune the base model on the study's authors (the original model)",
-          lambda c: _setting(c), run_original),
-    Stage("baselines", "per-sample NLL, Min-K%, gradient norm, length, text characteristics; the MA threshold",
-          lambda c: {**_setting(c), "v": 1}, run_baselines),
-    Stage("mrd_definition", "MRD, definition estimator, per token, every seed",
-          lambda c: {**_setting(c), "sigma": c.study.sigma, "pairs": c.study.pairs, "seeds": c.study.seeds,
-                     "batch_size": c.study.batch_size}, run_definition),
-    _updates_stage("ga"),
-    Stage("sensitivity", "MRD against σ and batch size (float32 and float64) on a subset",
-          lambda c: {**_setting(c), "n": c.study.sensitivity_samples, "pairs": c.study.pairs,
-                     "alg1_draws": c.study.alg1_draws, "sigma": c.study.sigma}, run_sensitivity),
-    _updates_stage("npo"),
-    _estimator_stage("alg1"),
-    Stage("cud_labels", "easy/hard labels from the reference unlearners' post-unlearning losses (claim 6)",
-          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps",
-                                                                       "cud_label_lr", "cud_label_q", "sigma",
-                                                                       "pairs", "seeds")}},
-          run_cud_labels),
-    Stage("cud", "CUD: EAP-IG circuits of every forget sample, cross-fitted anchors (claim 6)",
-          lambda c: {**_setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps",
-                                                                       "cud_label_lr", "cud_label_q", "cud_baseline",
-                                                                       "cud_steps", "cud_top_edges", "cud_folds")},
-                     "v": 2},  # 2: zero-ablation points avoid α = 0; entity names without "'s" or the opening word
-          run_cud),
-    _updates_stage("graddiff"),
-    _estimator_stage("hutchinson"),
-    Stage("variance", "random forget subsets unlearned by GradDiff and NPO; utility of each (claim 1)",
-          _variance_key, run_variance),
-    Stage("variance_noise", "the first forget subsets again with more training seeds: the seed's own spread (claim 1)",
-          _variance_noise_key, run_variance_noise),
-    Stage("sampling", "each method with the uniform and the MRD-weighted sampler, every seed (claim 4)",
-          _sampling_key, run_sampling),
-]
+STAGES = _stages()

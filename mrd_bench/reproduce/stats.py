@@ -189,3 +189,208 @@ def reversals(differences: Sequence[float], sd_seed: float, *, z: float = 1.96) 
     clear = against & (np.abs(d) > z * sd_seed) if np.isfinite(sd_seed) else np.zeros_like(against)
     return {"share": float(against.mean()), "beyond_noise_share": float(clear.mean()),
             "threshold": float(z * sd_seed) if np.isfinite(sd_seed) else math.nan}
+
+
+# ----------------------------------------------------------------------------- the second pass's tests
+# Each primary test gives its estimate, a 95% CI and a two-sided p from the same statistic, so
+# that "p < 0.05" and "the CI excludes 0" never disagree; the verdicts (decide.py) read them.
+
+def spearman_test(x: Sequence[float], y: Sequence[float], *, controls=(), null: float = 0.0) -> dict:
+    """Spearman's ρ (partial, given `controls`), with its 95% CI and two-sided p against ρ = `null`,
+    both from one Fisher z with Bonett & Wright's (2000) variance (1 + ρ²/2) / (n − 3 − k), k the
+    number of controls: p < 0.05 exactly when the CI excludes `null`."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    controls = [np.asarray(c, float) for c in controls]
+    r = partial_spearman(x, y, controls) if controls else spearman(x, y)
+    n, k = len(x), len(controls)
+    if not math.isfinite(r) or n - 3 - k < 1:
+        return {"rho": r, "ci": [math.nan, math.nan], "p": math.nan, "n": n, "controls": k}
+    se = math.sqrt((1 + r * r / 2) / (n - 3 - k))
+    z = math.atanh(max(-0.999999, min(0.999999, r)))
+    crit = stats.norm.ppf(1 - ALPHA / 2)
+    return {"rho": r, "ci": [math.tanh(z - crit * se), math.tanh(z + crit * se)],
+            "p": float(2 * stats.norm.sf(abs(z - math.atanh(null)) / se)), "n": n, "controls": k}
+
+
+def delta_test(values: Sequence[float], high: Sequence[bool]) -> dict:
+    """Cliff's δ of the `high` group against the rest (δ = 2·AUC − 1), with its 95% CI and two-sided
+    p from one Hanley–McNeil standard error (auc_test): p < 0.05 exactly when the CI excludes 0."""
+    values, high = np.asarray(values, float), np.asarray(high, bool)
+    a = auc_test(values, high)
+    out = {"delta": 2 * a["auc"] - 1, "ci": [2 * a["ci"][0] - 1, 2 * a["ci"][1] - 1], "p": a["p"],
+           "n_high": a["n_pos"], "n_low": a["n_neg"], "n": a["n"]}
+    out["median_high"] = float(np.median(values[high])) if high.any() else math.nan
+    out["median_low"] = float(np.median(values[~high])) if (~high).any() else math.nan
+    return out
+
+
+def holm(pvalues: dict) -> dict:
+    """Holm's step-down adjustment of a family of p-values (NaN ones are left out, and stay NaN)."""
+    finite = sorted((p, name) for name, p in pvalues.items() if math.isfinite(p))
+    out = {name: math.nan for name in pvalues}
+    running = 0.0
+    for i, (p, name) in enumerate(finite):
+        running = max(running, min(1.0, (len(finite) - i) * p))
+        out[name] = running
+    return out
+
+
+def t_interval(values: Sequence[float]) -> dict:
+    """Mean with its t-based 95% CI and the one-sample t test's two-sided p (H0: mean 0)."""
+    v = np.asarray(values, float)
+    n = len(v)
+    mean = float(v.mean()) if n else math.nan
+    if n < 2:
+        return {"mean": mean, "ci": [math.nan, math.nan], "p": math.nan, "n": n, "sd": math.nan}
+    sd = float(v.std(ddof=1))
+    half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * sd / math.sqrt(n)
+    p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1)) if sd > 0 else (1.0 if mean == 0 else 0.0)
+    return {"mean": mean, "ci": [mean - half, mean + half], "p": p, "n": n, "sd": sd}
+
+
+def sign_flip(differences: Sequence[float], *, draws: int = 20000, seed: int = 0) -> float:
+    """Two-sided permutation p of paired differences (H0: symmetric about 0): every sign flip when
+    there are at most 16 pairs, else `draws` random ones (the observed one counted)."""
+    d = np.asarray(differences, float)
+    n = len(d)
+    if n == 0 or not np.any(d):
+        return 1.0 if n else math.nan
+    observed = abs(d.sum())
+    if n <= 16:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        return float(np.mean(np.abs(signs @ d) >= observed - 1e-12))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(draws, n))
+    return float((1 + np.sum(np.abs(signs @ d) >= observed - 1e-12)) / (draws + 1))
+
+
+def random_effects_f(groups: Sequence[Sequence[float]]) -> dict:
+    """One-way random-effects ANOVA of runs grouped by forget subset (each group: one subset's
+    runs, differing only in their training seed): F = MS_between / MS_within, one-sided p, and
+    θ = σ²_subset / σ²_seed estimated as (F − 1) / r̄ (r̄ the mean group size)."""
+    gs = [np.asarray(g, float) for g in groups if len(g)]
+    k, n = len(gs), sum(len(g) for g in gs)
+    df1, df2 = k - 1, n - k
+    if df1 < 1 or df2 < 1:
+        return {"f": math.nan, "p": math.nan, "df": [df1, df2], "theta": math.nan, "sd_subset": math.nan,
+                "sd_seed": math.nan}
+    grand = np.concatenate(gs).mean()
+    ms_between = sum(len(g) * (g.mean() - grand) ** 2 for g in gs) / df1
+    ms_within = sum(((g - g.mean()) ** 2).sum() for g in gs) / df2
+    f = ms_between / ms_within if ms_within > 0 else math.inf
+    r = n / k
+    var_subset = max(0.0, (ms_between - ms_within) / r)
+    return {"f": float(f), "p": float(stats.f.sf(f, df1, df2)), "df": [df1, df2],
+            "theta": float(var_subset / ms_within) if ms_within > 0 else math.inf,
+            "sd_subset": math.sqrt(var_subset), "sd_seed": math.sqrt(ms_within)}
+
+
+# ----------------------------------------------------------------------------- power: the smallest effects a test detects
+POWER = 0.8
+
+
+def mde_spearman(n: int, *, controls: int = 0) -> float:
+    """The smallest |ρ| that spearman_test (two-sided α = 0.05) finds with 80% power at n: the root
+    of atanh(ρ) = (z_α/2 + z_power)·sqrt((1 + ρ²/2) / (n − 3 − k))."""
+    if n - 3 - controls < 1:
+        return math.nan
+    c = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    lo, hi = 0.0, 0.999999
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if math.atanh(mid) < c * math.sqrt((1 + mid * mid / 2) / (n - 3 - controls)):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def mde_auc(n_pos: int, n_neg: int) -> float:
+    """The smallest |AUC − 0.5| a two-sided Mann–Whitney test finds with 80% power (normal
+    approximation, null variance (n₁ + n₂ + 1) / (12 n₁ n₂)); Cliff's δ = 2·(AUC − 0.5)."""
+    if n_pos < 1 or n_neg < 1:
+        return math.nan
+    se = math.sqrt((n_pos + n_neg + 1) / (12 * n_pos * n_neg))
+    return (stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)) * se
+
+
+def mde_paired(n: int) -> float:
+    """The smallest standardised mean difference d = mean / sd that a two-sided paired t test
+    (α = 0.05) finds with 80% power over n pairs (noncentral t)."""
+    if n < 2:
+        return math.nan
+    crit = stats.t.ppf(1 - ALPHA / 2, n - 1)
+
+    def power(d: float) -> float:
+        nc = d * math.sqrt(n)
+        return float(stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc))
+
+    lo, hi = 0.0, 20.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if power(mid) < POWER else (lo, mid)
+    return hi
+
+
+def mde_f(df1: int, df2: int, runs_per_group: float) -> float:
+    """The smallest θ = σ²_group / σ²_within that an F(df1, df2) random-effects test (α = 0.05) finds
+    with 80% power, groups of `runs_per_group` runs: F / (1 + r θ) ~ F(df1, df2)."""
+    if df1 < 1 or df2 < 1:
+        return math.nan
+    return float((stats.f.ppf(1 - ALPHA, df1, df2) / stats.f.ppf(1 - POWER, df1, df2) - 1) / runs_per_group)
+
+
+def theta_ci(f: float, df1: int, df2: int, runs_per_group: float, *, level: float = 1 - 2 * ALPHA) -> list[float]:
+    """The exact CI of θ = σ²_group / σ²_within from an observed F (balanced one-way design); the
+    default 90% two-sided interval matches the one-sided F test at α = 0.05 (p < 0.05 exactly when
+    its lower end is above 0)."""
+    if not math.isfinite(f) or df1 < 1 or df2 < 1:
+        return [math.nan, math.nan]
+    tail = (1 - level) / 2
+    return [float((f / stats.f.ppf(1 - tail, df1, df2) - 1) / runs_per_group),
+            float((f / stats.f.ppf(tail, df1, df2) - 1) / runs_per_group)]
+
+
+def auc_test(scores: Sequence[float], positive: Sequence[bool]) -> dict:
+    """ROC AUC of `scores` for `positive`, with the Hanley–McNeil (1982) standard error, its 95% CI
+    and the two-sided z test of AUC = 0.5 from the same standard error."""
+    from sklearn.metrics import roc_auc_score
+
+    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    if n1 < 1 or n0 < 1:
+        return {"auc": math.nan, "ci": [math.nan, math.nan], "p": math.nan, "n_pos": n1, "n_neg": n0, "n": n1 + n0}
+    a = float(roc_auc_score(positive.astype(int), scores))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = math.sqrt(max(1e-12, (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)))
+    crit = stats.norm.ppf(1 - ALPHA / 2)
+    return {"auc": a, "ci": [float(a - crit * se), float(a + crit * se)], "p": float(2 * stats.norm.sf(abs(a - 0.5) / se)),
+            "se": se, "n_pos": n1, "n_neg": n0, "n": n1 + n0}
+
+
+def mde_random_effects(subsets: int, runs_per_subset: int) -> float:
+    """The smallest θ = σ²_subset / σ²_seed that the random-effects F test (α = 0.05) finds with 80%
+    power with `subsets` groups of `runs_per_subset` runs: F / (1 + r θ) ~ F(k − 1, k(r − 1))."""
+    df1, df2 = subsets - 1, subsets * (runs_per_subset - 1)
+    if df1 < 1 or df2 < 1:
+        return math.nan
+    crit = stats.f.ppf(1 - ALPHA, df1, df2)
+    return float((crit / stats.f.ppf(1 - POWER, df1, df2) - 1) / runs_per_subset)
+
+
+def runs_for_random_effects(theta: float, runs_per_subset: int, *, most: int = 200) -> int:
+    """The fewest subsets at which the random-effects F test finds θ with 80% power."""
+    for k in range(2, most + 1):
+        if mde_random_effects(k, runs_per_subset) <= theta:
+            return k
+    return most
+
+
+def n_for_auc(effect: float, *, ratio: float = 1.0, most: int = 100000) -> int:
+    """Labelled samples (both classes, n_pos = ratio·n_neg) a two-sided test needs to find
+    |AUC − 0.5| = `effect` with 80% power."""
+    for n_neg in range(2, most):
+        n_pos = max(1, round(ratio * n_neg))
+        if mde_auc(n_pos, n_neg) <= effect:
+            return n_pos + n_neg
+    return most

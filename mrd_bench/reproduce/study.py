@@ -55,32 +55,40 @@ class Study:
     horizon: int = opt(5, "the fixed number of updates of the continuous measures (loss increase, MA area)")
     methods: str = opt("ga,graddiff,npo", "methods whose updates-to-forget are measured")
     batch_size: int = opt(16, "scoring batch size")
-    variance_subsets: int = opt(10, "claim 1: random forget subsets (of the forget set), each unlearned by GradDiff "
-                                "and by NPO")
-    variance_size: int = opt(40, "claim 1: samples per random forget subset")
-    variance_steps: int = opt(10, "claim 1: updates (of 8 samples) per run")
-    variance_lr: float = opt(2e-5, "claim 1: learning rate")
-    variance_noise_subsets: int = opt(1, "claim 1: subsets unlearned again with --seeds training seeds each (the "
-                                      "seed's own spread, set against the spread over subsets)")
+    protocol_max_updates: int = opt(60, "claims 1 and 4: the update budget of a run that unlearns until the forget set's "
+                                    "MA falls below the threshold (a run not there by then is censored)")
+    protocol_check_every: int = opt(1, "claims 1 and 4: updates between MA checks (the resolution of updates-to-"
+                                    "threshold)")
+    protocol_patience: int = opt(3, "claims 1 and 4: a run stops, censored, once this many checks in a row found no "
+                                 "lower MA (its MA has settled above the threshold)")
+    calibrate_start: str = opt("ga=2e-5,graddiff=4e-5,npo=4e-5,po=4e-5", "claims 1 and 4: each method's first "
+                               "learning rate in the calibration; the rate doubles until enough runs reach the threshold")
+    calibrate_runs: int = opt(5, "claims 1 and 4: calibration runs per rate (random forget subsets apart from the "
+                              "study's); a rate passes with at most (1 − --calibrate-reach) of them missing")
+    calibrate_levels: int = opt(6, "claims 1 and 4: rates tried per method at most")
+    calibrate_reach: float = opt(0.8, "claims 1 and 4: the share of calibration runs that must reach the threshold")
+    variance_subsets: int = opt(5, "claim 1: random forget subsets (of the forget set), each unlearned by GradDiff "
+                                "and by NPO; at 3 seeds the random-effects F test finds θ = σ²_subset/σ²_seed = 2.5 "
+                                "with 80% power (θ = 1 would need 11 subsets: the CPU budget decided)")
+    variance_size: int = opt(40, "claim 1: samples per random forget subset (TOFU's forget01 size)")
+    variance_seeds: int = opt(3, "claim 1: training seeds per subset and method (the seed's own spread)")
     sampling_forget_authors: int = opt(2, "claim 4: the forget set of the sampler comparison, the last F authors "
-                                       "(2 = TOFU forget01; its runs also generate answers for ROUGE)")
-    sampling_methods: str = opt("ga,graddiff,npo,po", "claim 4: methods compared with their MRD-weighted "
-                                "version (ga is compared with cga)")
-    sampling_steps: int = opt(25, "claim 4: updates (of 8 samples) per run: the equal budget")
-    sampling_lr: float = opt(2e-5, "claim 4: learning rate")
-    sampling_lr_by_method: str = opt("graddiff=4e-5,npo=4e-5,po=4e-5", "claim 4: learning rates that override "
-                                     "--sampling-lr for some methods (their retain or refusal terms slow forgetting: "
-                                     "at 2e-5 GradDiff's MA was still far above the threshold after 25 updates)")
-    sampling_max_updates: int = opt(60, "claim 4: a run that has not reached the MA threshold within the budget "
-                                    "trains on, without further evaluation, until it does or this cap (censored)")
-    sampling_check_every: int = opt(5, "claim 4: updates between the MA early-stopping checks")
-    sampling_patience: int = opt(3, "claim 4: a run past the budget stops, censored, once this many checks in a row "
-                                 "found no lower MA (its MA has settled above the threshold)")
-    cud_label_methods: str = opt("ga,graddiff,npo,po,cga", "claim 6: the unlearners whose post-unlearning losses "
-                                 "label samples easy or hard")
-    cud_label_steps: int = opt(25, "claim 6: updates (of 8 samples) per labelling unlearner")
-    cud_label_lr: float = opt(2e-5, "claim 6: learning rate of the labelling unlearners")
-    cud_label_q: float = opt(0.25, "claim 6: the share called easy (highest losses) and hard (lowest) per unlearner")
+                                       "(2 = TOFU forget01)")
+    sampling_methods: str = opt("ga,graddiff,npo,po", "claim 4: methods compared across samplers (GA with the MRD "
+                                "weights is CGA)")
+    sampling_arms: str = opt("uniform,mrd,length,nll", "claim 4: samplers: uniform, and p ∝ MRD, answer tokens or "
+                             "answer NLL (the same weighting and floor)")
+    sampling_seeds: int = opt(3, "claim 4: training seeds per method and sampler; pairs = methods × seeds (12 "
+                              "pairs find a standardised paired difference of 0.89 with 80% power)")
+    stability_samples: int = opt(40, "claim 5: forget samples of the alg1 runs to K = --stability-draws")
+    stability_draws: int = opt(200, "claim 5: alg1 draws K per run (the paper's range reaches 200)")
+    stability_sigma: float = opt(1e-4, "claim 5: the second σ of alg1 (the first is --alg1-sigma)")
+    cud_label_methods: str = opt("ga,graddiff,npo,po", "claim 6: the unlearners whose loss increases label samples "
+                                 "easy or hard (CGA left out: it samples by MRD)")
+    cud_label_steps: int = opt(25, "claim 6: updates (of 8 samples) per labelling run")
+    cud_label_lr: float = opt(2e-5, "claim 6: learning rate of the labelling runs")
+    cud_label_q: float = opt(0.25, "claim 6: the share called easy (largest loss increase) and hard (smallest) per run")
+    label_seeds: int = opt(3, "claim 6: seeds per labelling method; a label needs more than half of all runs")
     cud_baseline: str = opt("corrupt", "claim 6: EAP-IG's baseline input, corrupt or zero")
     cud_steps: int = opt(5, "claim 6: EAP-IG interpolation steps m")
     cud_top_edges: int = opt(75, "claim 6: edges per circuit n")
@@ -103,24 +111,45 @@ class Study:
                               f"--forget-authors; got {self.sampling_forget_authors}.")
         for name in ("seeds", "pairs", "alg1_draws", "hutchinson_draws", "sensitivity_samples", "max_updates",
                      "horizon", "batch_size", "finetune_epochs", "variance_subsets", "variance_size",
-                     "variance_steps", "variance_noise_subsets", "sampling_steps", "sampling_max_updates", "sampling_patience", "sampling_check_every", "cud_label_steps", "cud_steps",
-                     "cud_top_edges"):
+                     "variance_seeds", "protocol_max_updates", "protocol_check_every", "calibrate_runs",
+                     "calibrate_levels", "sampling_seeds", "stability_samples", "stability_draws", "label_seeds",
+                     "cud_label_steps", "cud_steps", "cud_top_edges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
         from mrd_bench.cud_labels import LabelConfig
         from mrd_bench.scorers.cud_run import CudConfig
 
         LabelConfig(methods=self.cud_label_methods, steps=self.cud_label_steps, lr=self.cud_label_lr,
-                    q=self.cud_label_q)
+                    q=self.cud_label_q, min_votes=1)
         CudConfig(baseline=self.cud_baseline, steps=self.cud_steps, top_edges=self.cud_top_edges, folds=self.cud_folds)
-        for name in ("finetune_lr", "sigma", "alg1_sigma", "eps", "updates_lr", "variance_lr", "sampling_lr"):
+        if self.protocol_patience < 0:
+            raise ConfigError(f"--protocol-patience must be at least 0 (0: never stop on a plateau); got "
+                              f"{self.protocol_patience}.")
+        if not 0 < self.calibrate_reach <= 1:
+            raise ConfigError(f"--calibrate-reach must lie in (0, 1]; got {self.calibrate_reach}.")
+        if self.variance_seeds < 2:
+            raise ConfigError(f"--variance-seeds must be at least 2 (the seed's own spread needs two runs of a "
+                              f"subset); got {self.variance_seeds}.")
+        unknown = [a for a in self.arm_list if a not in ("uniform", "mrd", "length", "nll")]
+        if unknown or "uniform" not in self.arm_list:
+            raise ConfigError(f"--sampling-arms takes uniform (required) and any of mrd, length, nll; got "
+                              f"{self.sampling_arms!r}.")
+        for name in ("finetune_lr", "sigma", "alg1_sigma", "eps", "updates_lr", "stability_sigma"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}.")
         from mrd_bench.methods.base import METHODS
 
-        for method in (self.method_list + self.sampling_list + list(self._lr_overrides())
-                       + list(self._lr_overrides("sampling_lr_by_method"))):
+        for method in (self.method_list + self.sampling_list + self.label_methods + list(self._lr_overrides())
+                       + list(self._lr_overrides("calibrate_start"))):
             METHODS.get(method)
+        if "cga" in self.label_methods:
+            raise ConfigError("--cud-label-methods: leave cga out (it samples by MRD, so its losses would tie the "
+                              "labels to the signal they judge); e.g. ga,graddiff,npo,po.")
+        missing = [m for m in set(self.sampling_list) | {"graddiff", "npo"} if m not in self._lr_overrides(
+            "calibrate_start")]
+        if missing:
+            raise ConfigError(f"--calibrate-start gives no first rate for {', '.join(sorted(missing))}; add e.g. "
+                              f"{sorted(missing)[0]}=4e-5.")
 
     @property
     def method_list(self) -> list[str]:
@@ -129,10 +158,16 @@ class Study:
     def updates_lr_for(self, method: str) -> float:
         return self._lr_overrides().get(method, self.updates_lr)
 
-    def sampling_lr_for(self, method: str) -> float:
-        """The learning rate of a sampler run; an MRD-weighted run uses its base method's (CGA: GA's)."""
-        base = "ga" if method == "cga" else method
-        return self._lr_overrides("sampling_lr_by_method").get(base, self.sampling_lr)
+    def calibrate_start_for(self, method: str) -> float:
+        return self._lr_overrides("calibrate_start")[method]
+
+    @property
+    def arm_list(self) -> list[str]:
+        return [a.strip() for a in self.sampling_arms.split(",") if a.strip()]
+
+    @property
+    def label_methods(self) -> list[str]:
+        return [m.strip() for m in self.cud_label_methods.split(",") if m.strip()]
 
     def _lr_overrides(self, option: str = "updates_lr_by_method") -> dict[str, float]:
         out = {}
@@ -314,3 +349,20 @@ def reproduce(study: Study, out, *, work=None, stages: Optional[list[str]] = Non
         if stage.name in wanted:
             run_stage(ctx, stage)
     return report.write(ctx, out, argv=argv if argv is not None else sys.argv)
+
+
+def from_data(folder, out, *, overwrite: bool = False, argv: Optional[list[str]] = None) -> Path:
+    """`mrd-bench reproduce --data`: the report, results.json included, from a data folder alone."""
+    from mrd_bench.errors import DataError
+    from mrd_bench.outputs import folder_target
+    from mrd_bench.reproduce import report
+
+    folder = Path(folder).expanduser()
+    if not (folder / "samples.csv").is_file() or not (folder / "study.json").is_file():
+        raise DataError(f"--data {str(folder)!r} holds no study data (samples.csv and study.json); give the data "
+                        "folder of a report, e.g. reports/reproduction/data.")
+    out = folder_target(out, overwrite, **report.REPORT)
+    if out.resolve() == folder.resolve().parent:
+        raise ConfigError("--out is the report that holds --data; write the recomputed report elsewhere, e.g. "
+                          "--out /tmp/recomputed.")
+    return report.write_from_data(folder, out, argv=argv if argv is not None else sys.argv)

@@ -11,8 +11,10 @@ from tests.e2e.test_cli import assert_one_line_error, mrd_bench
 TINY = ["--authors", "3", "--forget-authors", "2", "--seeds", "2", "--pairs", "2", "--alg1-draws", "2",
         "--hutchinson-draws", "2", "--sensitivity-samples", "6", "--max-updates", "6", "--horizon", "2",
         "--finetune-epochs", "1", "--updates-lr", "1e-3", "--variance-subsets", "2", "--variance-size", "6",
-        "--variance-steps", "1", "--sampling-methods", "ga", "--sampling-steps", "2", "--sampling-check-every", "1",
-        "--sampling-max-updates", "4",
+        "--variance-seeds", "2", "--protocol-max-updates", "4", "--protocol-check-every", "1",
+        "--calibrate-runs", "1", "--calibrate-levels", "2", "--calibrate-start", "ga=1e-3,graddiff=1e-3,npo=1e-3",
+        "--sampling-methods", "ga", "--sampling-seeds", "1", "--stability-samples", "6", "--stability-draws", "4",
+        "--label-seeds", "2", "--cud-label-methods", "ga,npo",
         "--cud-label-steps", "2", "--cud-label-lr", "1e-3", "--cud-steps", "1", "--cud-top-edges", "5",
         "--cud-folds", "2", "--no-progress"]
 
@@ -45,61 +47,55 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     assert json.loads((work / "mrd_definition" / "done.json").read_text()) == done  # kept, not redone
     results = json.loads((out / "results.json").read_text())["claims"]
     predicts = results["predicts"]
-    assert predicts["verdict"] in ("reproduced", "not reproduced", "inconclusive")
     assert {e["method"] for e in predicts["table"]} == {"ga", "npo", "graddiff"}
     ga = next(e for e in predicts["table"] if e["method"] == "ga")
-    assert {"definition/updates", "alg1/updates", "hutchinson/updates", "baseline/nll"} <= set(ga)
-    assert ga["definition/updates"]["seeds"] == 2 and ga["definition/updates"]["n"] == 40
+    assert {"mrd", "beyond_baselines", "estimator/alg1", "estimator/hutchinson", "baseline/nll"} <= set(ga)
+    assert len(ga["per_seed"]) == 2 and ga["mrd"]["n"] == 40 and ga["beyond_baselines"]["controls"] == 4
+    assert predicts["primary"]["estimate"] == ga["mrd"]["rho"] and predicts["primary"]["p"] == ga["mrd"]["p"]
     rows = [json.loads(line) for line in (work / "updates_ga" / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 40 and all(len(r["ma"]) >= 3 for r in rows)
     record = json.loads((out / "run_record.json").read_text())
     assert record["command"][:3] == ["mrd-bench", "reproduce", "--model"] and record["seeds"] == [0, 1]
-    assert {"original", "baselines", "updates_ga", "sensitivity"} <= set(record["stages"])
+    assert {"original", "baselines", "updates_ga", "sensitivity", "stability", "labels", "cud", "calibrate",
+            "subsets", "samplers"} <= set(record["stages"])
     assert all(s["wall_s"] >= 0 for s in record["stages"].values()) and record["versions"]["torch"]
-    for png in ("predicts_scatter.png", "predicts_spearman.png", "characteristics.png", "sensitivity.png"):
+    for png in ("predicts_scatter.png", "variance.png", "stability.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    variance = results["variance"]
-    assert variance["subsets"] == 2 and set(variance["table"]) == {"retain_prob", "real_authors_prob",
-                                                                   "world_facts_prob"}
-    assert all(len(e["graddiff"]["values"]) == 2 for e in variance["table"].values())
-    noise = [json.loads(line) for line in (work / "variance_noise" / "runs.jsonl").read_text().splitlines()]
-    # subset 0 again with the other seed (--seeds 2), same samples as its variance run
-    first = json.loads((work / "variance" / "runs.jsonl").read_text().splitlines()[0])
-    assert sorted(r["run"] for r in noise) == ["graddiff/subset-0/seed-100", "npo/subset-0/seed-100"]
-    assert all(r["sample_id"] == first["sample_id"] and r["seed"] == 100 for r in noise)
-    assert variance["noise_subsets"] == [0] and variance["seeds_per_noise_subset"] == 2
-    for e in variance["table"].values():
-        assert [len(g) for g in e["graddiff"]["seed_values"]] == [2] and e["graddiff"]["spread"]["df"] == [1, 1]
-        assert 0 <= e["reversal_beyond_noise_share"] <= e["reversal_share"] <= 1
-    sampling = results["sampling"]
-    assert [e["method"] for e in sampling["table"]] == ["ga"] and sampling["table"][0]["seeds"] == 2
-    assert sampling["reached_share"] in (0.0, 0.25, 0.5, 0.75, 1.0)  # 4 runs
-    assert sampling["table"][0]["updates"]["censored"] == round(4 * (1 - sampling["reached_share"]))
-    runs = [json.loads(line) for line in (work / "sampling" / "runs.jsonl").read_text().splitlines()]
-    assert sorted(r["run"] for r in runs) == ["cga+mrd/seed-0", "cga+mrd/seed-1", "ga+uniform/seed-0",
-                                             "ga+uniform/seed-1"]
-    assert all(0 <= r["forget_ua"] <= 1 and 0 <= r["forget_rougeL"] <= 1 for r in runs)
-    for r in runs:  # evaluated at the budget; one not below the threshold there trained on to it or the cap
-        assert r["steps"] == 2 and r["lr"] == 2e-5
-        u = r["updates_to_threshold"]
-        settled = r["plateau_at"] is not None  # MA no lower for --sampling-patience checks: stopped there
-        assert (u is None and (r["trained"] == 4 or settled)) or (u is not None and u <= r["trained"] and
-                                                                 (r["trained"] == 2) == (u <= 2) and not settled)
-        assert not settled or r["plateau_at"] == r["trained"] or r["trained"] == 2  # (settled within the budget)
-        assert [c["step"] for c in r["checks"]] == list(range((u if u is not None else r["trained"]) + 1))
-    assert not list(work.glob("*/.model")) and not list(work.glob("*/.state"))  # scratch removed
-    for png in ("variance.png", "sampling.png", "cud.png"):
-        assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    cud = results["cud"]
-    assert cud["verdict"] in ("reproduced", "not reproduced", "inconclusive")
-    labels = json.loads((work / "cud_labels" / "labels.json").read_text())
-    assert set(labels["losses"]) == {"ga", "graddiff", "npo", "po", "cga"}
-    measured = cud["measured"]
-    assert measured["n"] == 40 and measured["n_labelled"] == labels["n_easy"] + labels["n_hard"]
-    assert 0 <= measured["separation"]["auc"] <= 1 and set(measured["depth"]) == {"mean_layer", "late_share",
-                                                                                  "mean_span", "longest_path"}
-    assert {"ga", "npo", "graddiff"} == set(measured["updates"]) and "mrd" in measured
-    assert "## 6. CUD separates easy from hard" in (out / "README.md").read_text()
+    for claim in results.values():  # every claim: a verdict from the four, its primary test, a finding
+        assert claim["verdict"] in ("reproduced", "reproduced, but not beyond the baselines", "not reproduced",
+                                    "inconclusive"), claim["id"]
+        assert {"test", "estimate", "ci", "p", "expected", "mde_80"} <= set(claim["primary"]) and claim["finding"]
+        assert ("power" in claim) == (claim["verdict"] == "inconclusive")
+    readme = (out / "README.md").read_text()
+    assert readme.index("## Findings") < readme.index("## Claims and verdicts") < readme.index("## 1.")
+    # calibration: the first rate reached the threshold, or the next one was tried
+    cal = json.loads((work / "calibrate" / "calibration.json").read_text())
+    assert set(cal["levels"]) == {"ga", "graddiff", "npo"}
+    for method, levels in cal["levels"].items():
+        assert levels[0]["lr"] == 1e-3 and all(b["lr"] == 2 * a["lr"] for a, b in zip(levels, levels[1:]))
+        assert (method in cal["lr"]) == (levels[-1]["reached"] == levels[-1]["runs"])
+    subsets = [json.loads(line) for line in (work / "subsets" / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["run"] for r in subsets) == sorted(f"{m}/subset-{k}/seed-{100 * k + r}" for k in range(2)
+                                                        for r in range(2) for m in ("graddiff", "npo"))
+    for r in subsets:  # stopped at the threshold, or censored at the budget or a plateau
+        assert r["censored"] or r["checks"][-1]["ma"] < cal["threshold_ma"]
+        assert r["trained"] <= 4 and (r["updates"] == r["trained"])
+    samplers = [json.loads(line) for line in (work / "samplers" / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["run"] for r in samplers) == sorted(f"ga+{arm}/seed-0" for arm in ("uniform", "mrd", "length",
+                                                                                           "nll"))
+    assert {r["run_method"] for r in samplers if r["arm"] == "mrd"} == {"cga"}
+    labels = json.loads((work / "labels" / "labels.json").read_text())
+    assert labels["runs"] == ["ga/seed-0", "npo/seed-0", "ga/seed-1", "npo/seed-1"] and labels["min_votes"] == 3
+    stab = json.loads((work / "stability" / "stability.json").read_text())
+    assert set(stab["alg1"]) == {"A", "B", "C"} and all(len(v["values"]) == 4 for v in stab["alg1"].values())
+    assert len(stab["definition"]) == 4
+    # the data folder alone gives back results.json, exactly
+    again = tmp_path / "again"
+    rerun = mrd_bench("reproduce", "--data", str(out / "data"), "--out", str(again))
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads((again / "results.json").read_text()) == json.loads((out / "results.json").read_text())
+    assert (again / "data" / "samples.csv").read_text() == (out / "data" / "samples.csv").read_text()
+    assert not list(work.glob("*/.model"))  # scratch removed
 
     (out / "notes.txt").write_text("mine")
     assert_one_line_error(mrd_bench(*args, "--stages", "report"), "did not write", "notes.txt")
@@ -116,6 +112,11 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     (["--device", "tpu"], ["--device", "tpu"]),
     (["--updates-lr-by-method", "npo=fast"], ["--updates-lr-by-method", "npo=fast"]),
     (["--updates-lr-by-method", "nop=1e-5"], ["nop"]),
+    (["--cud-label-methods", "ga,cga"], ["cga", "samples by MRD"]),
+    (["--calibrate-start", "ga=1e-5"], ["--calibrate-start", "graddiff"]),
+    (["--sampling-arms", "mrd,length"], ["--sampling-arms", "uniform"]),
+    (["--variance-seeds", "1"], ["--variance-seeds", "two runs"]),
+    (["--data", "nowhere"], ["--data", "samples.csv"]),
 ])
 def test_bad_settings_get_one_line(tmp_path, flags, needles):
     assert_one_line_error(mrd_bench("reproduce", *flags, "--work", str(tmp_path / "w"), "--out",
