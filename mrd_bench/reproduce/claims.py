@@ -76,7 +76,8 @@ def predicts(data: Data) -> dict:
         table.append(entry)
     ga = table[0]
     judged = decide(PREDICTS, _result(ga["mrd"]), mde=stats.mde_spearman(ga["mrd"]["n"]),
-                    beyond=ga["beyond_baselines"])
+                    beyond={**ga["beyond_baselines"], "label": "partial Spearman ρ of MRD and GA's updates given NLL, "
+                                                               "Min-K%, gradient norm and answer length"})
     tests, mdes = {}, {}
     for e in table:
         for key in ("mrd", "beyond_baselines", "per_token") + tuple(f"estimator/{x}" for x in ESTIMATORS[1:]):
@@ -86,7 +87,8 @@ def predicts(data: Data) -> dict:
                 mdes[name] = stats.mde_spearman(e[key]["n"], controls=e[key]["controls"])
     subs = secondary(tests, mdes=mdes)
     nll = ga["baseline/nll"]
-    finding = (f"MRD ranks GA's updates to forget at ρ = {_ci(ga['mrd'])} (the paper's direction), the answer's NLL "
+    side = "the paper's direction" if ga["mrd"]["rho"] < 0 else "against the paper's direction"
+    finding = (f"MRD ranks GA's updates to forget at ρ = {_ci(ga['mrd'])} ({side}), the answer's NLL "
                f"alone at ρ = {_ci(nll)}; given NLL, Min-K%, gradient norm and length, MRD adds ρ = "
                f"{_ci(ga['beyond_baselines'])}.")
     summary = "; ".join(f"{e['method'].upper()} ρ(MRD, updates) = {_ci(e['mrd'])}, given the baselines "
@@ -450,7 +452,9 @@ def sampling(data: Data) -> dict:
     beyond = max(versus, key=lambda v: v["ci"][1]) if versus else None  # the weaker of the two
     reached = float(np.mean([not r["censored"] for r in runs]))
     judged = decide(SAMPLING, main, mde=main["mde"], allow_exclusion=main["censored_pairs"] == 0,
-                    beyond={"rho": beyond["estimate"], "ci": beyond["ci"]} if beyond else None,
+                    beyond={"rho": beyond["estimate"], "ci": beyond["ci"], "p": beyond["p"],
+                            "label": "MRD-weighted against the weaker of the length- and NLL-weighted samplers, mean "
+                                     "log ratio of updates"} if beyond else None,
                     protocol={"reached": reached, "required": data.study.get("calibrate_reach", 0.8)})
     arms = sorted({r["arm"] for r in runs})
     tests, mdes = {}, {}

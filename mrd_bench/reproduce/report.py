@@ -107,9 +107,11 @@ def _plots(data, results: dict, out: Path) -> list[str]:
                 x = np.asarray([r["subset"] for r in mine]) + (offset - 0.5) * 0.25
                 ax.scatter(x, [r[metric] for r in mine], s=14, color=color, label=method)
             mid = (max(r[metric] for r in runs) + min(r[metric] for r in runs)) / 2
-            ax.set_ylim(mid - span / 2, mid + span / 2)
+            low = min(max(0.0, mid - span / 2), 1.0 - span)  # a probability's window stays within [0, 1]
+            ax.set_ylim(low, low + span)
+            ax.set_xticks(sorted({r["subset"] for r in runs}))
             ax.set_xlabel("forget subset (each dot: one training seed)")
-            ax.set_ylabel(f"{text} (y-span {span:.3g}, as in every panel)", fontsize=7)
+            ax.set_ylabel(f"probability (y-span {span:.3g} in every panel)", fontsize=8)
             ax.set_title(text, fontsize=9)
             ax.ticklabel_format(axis="y", useOffset=False)
             ax.legend(fontsize=7)
@@ -125,6 +127,8 @@ def _plots(data, results: dict, out: Path) -> list[str]:
                     fmt="o-", capsize=2)
         ax.axhline(0.9, color="#888888", linestyle=":", label="ρ = 0.9")
         ax.set_xscale("log")
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
         ax.set_xlabel("alg1 draws K (run A)")
         ax.set_ylabel("Spearman with the control run (all draws)")
         ax.legend(fontsize=7)
@@ -163,8 +167,7 @@ def _section(c: dict) -> list[str]:
         lines += ["", f"Power: {c['power']['statement']}."]
     if c.get("beyond_baselines"):
         b = c["beyond_baselines"]
-        lines += ["", f"Given the baselines (NLL, Min-K%, gradient norm, answer length): partial ρ = {_rho(b)}, "
-                      f"p = {_p(b['p'])}."]
+        lines += ["", f"Beyond the baselines: {b['label']} = {_rho(b)}, p = {_p(b['p'])}."]
     if c.get("secondary"):
         lines += ["", "| secondary test | estimate [95% CI] | p | p (Holm) | sub-verdict |", "|---|---|---|---|---|"]
         for name, sub in c["secondary"].items():
