@@ -117,7 +117,51 @@ def _plots(data, results: dict, out: Path) -> list[str]:
             ax.legend(fontsize=7)
         _save(fig, out / "variance.png")
         written.append("variance.png")
+    if pred["verdict"] != "pending":
+        rows = [(f"{e['method'].upper()}  {label}", e[key]) for e in pred["table"] for key, label in (
+            ("mrd", "MRD"), ("per_token", "per-token MRD"), ("beyond_baselines", "MRD given the baselines"),
+            ("given_length", "MRD given length"), ("estimator/alg1", "MRD (alg1)"),
+            ("estimator/hutchinson", "MRD (hutchinson)"), ("baseline/nll", "answer NLL"),
+            ("baseline/min_k", "Min-K% Prob"), ("baseline/grad_norm", "gradient norm"),
+            ("baseline/n_tokens", "answer length")) if key in e]
+        _forest(plt, rows, "rho", "Spearman with updates to forget (95% CI)", out / "predicts_spearman.png")
+        written.append("predicts_spearman.png")
+    char = results["characteristics"]
+    if char["verdict"] != "pending":
+        rows = [(f"{r['characteristic']}  {label}", r[key]) for r in char["rows"] for key, label in (
+            ("mrd_per_token", "per-token MRD"), ("mrd", "raw MRD"), ("tokens", "answer tokens"))]
+        _forest(plt, rows, "delta", "Cliff's δ, high against low group (95% CI)", out / "characteristics.png")
+        written.append("characteristics.png")
+    samp = results["sampling"]
+    if samp["verdict"] != "pending":
+        rows = [(f"{row['method'].upper()}  {arm}", {"value": v["updates"]["mean"], "ci": v["updates"]["ci"]})
+                for row in samp["table"] for arm, v in row.items() if arm != "method"]
+        _forest(plt, rows, "value", "updates to the MA threshold (mean over seeds, t 95% CI)", out / "sampling.png",
+                zero=None)
+        written.append("sampling.png")
+    cud = results["cud"]
+    if cud["verdict"] != "pending":
+        m = cud["measured"]
+        rows = [("AUC − 0.5, hard vs easy", {"value": m["auc"]["auc"] - 0.5,
+                                              "ci": [m["auc"]["ci"][0] - 0.5, m["auc"]["ci"][1] - 0.5]})]
+        rows += [(f"depth: {name} (Cliff's δ)", {"value": d["delta"], "ci": d["ci"]}) for name, d in m["depth"].items()]
+        _forest(plt, rows, "value", "hard against easy samples (95% CI; 0 = no difference)", out / "cud.png")
+        written.append("cud.png")
     sens = results["sensitivity"]
+    if sens["verdict"] != "pending" and sens["measured"]["k_curves_200"]:
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        for est, curve in sens["measured"]["k_curves_200"].items():
+            ks = [int(k) for k in curve]
+            ax.plot(ks, [curve[k]["rho"] for k in curve], "o-", label=est)
+        ax.axhline(0.9, color="#888888", linestyle=":", label="ρ = 0.9")
+        ax.set_xscale("log")
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
+        ax.set_xlabel("draws K (all forget samples)")
+        ax.set_ylabel("Spearman with the other half of the draws")
+        ax.legend(fontsize=7)
+        _save(fig, out / "sensitivity.png")
+        written.append("sensitivity.png")
     if sens["verdict"] != "pending":
         curve = sens["measured"]["k_curve_alg1"]
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
@@ -135,6 +179,28 @@ def _plots(data, results: dict, out: Path) -> list[str]:
         _save(fig, out / "stability.png")
         written.append("stability.png")
     return written
+
+
+def _forest(plt, rows: list, key: str, xlabel: str, path: Path, *, zero: Optional[float] = 0.0) -> None:
+    """Estimates with their CIs, one row each (rows: (label, {key, ci}))."""
+    import numpy as np
+
+    from mrd_bench.report.plots import _save
+
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    values = np.asarray([r[key] for _, r in rows], float)
+    lo = np.asarray([r["ci"][0] for _, r in rows], float)
+    hi = np.asarray([r["ci"][1] for _, r in rows], float)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    ax.errorbar(values[ok], y[ok], xerr=[values[ok] - lo[ok], hi[ok] - values[ok]], fmt="o", color="#333333",
+                ecolor="#888888", capsize=2, markersize=4)
+    ax.plot(values[~ok], y[~ok], "o", color="#333333", markersize=4)  # no interval: the point alone
+    if zero is not None:
+        ax.axvline(zero, color="#bbbbbb", linewidth=1)
+    ax.set_yticks(y, [label for label, _ in rows], fontsize=7)
+    ax.set_xlabel(xlabel)
+    _save(fig, path)
 
 
 VERDICT_MARK = {"reproduced": "reproduced", "reproduced, but not beyond the baselines":
@@ -186,6 +252,7 @@ def _extra(c: dict) -> list[str]:
         return []
     if c["id"] == "predicts":
         lines = ["", "![MRD against updates to forget](predicts_scatter.png)", "",
+                 "![Spearman correlations with their 95% CIs](predicts_spearman.png)", "",
                  "| method | ρ(MRD, updates) | per seed | given the baselines | given length | per-token MRD | NLL | "
                  "Min-K% | grad norm | length | censored |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for e in c["table"]:
@@ -199,7 +266,8 @@ def _extra(c: dict) -> list[str]:
                       f"{_rho(length['per_token'])}."]
         return lines
     if c["id"] == "characteristics":
-        lines = ["", "| characteristic | groups | paper's direction (MRD, high group) | per-token MRD: δ [CI], p | "
+        lines = ["", "![MRD by sample characteristic](characteristics.png)", "",
+                 "| characteristic | groups | paper's direction (MRD, high group) | per-token MRD: δ [CI], p | "
                      "raw MRD: δ, p | answer tokens: δ, p |", "|---|---|---|---|---|---|"]
         for r in c["rows"]:
             g, raw, tok = r["mrd_per_token"], r["mrd"], r["tokens"]
@@ -217,7 +285,8 @@ def _extra(c: dict) -> list[str]:
                 "GradDiff−NPO gap has the other sign): " + ", ".join(f"{u} {v:.0%}" for u, v in
                                                                      c["reversal_share"].items()) + "."]
     if c["id"] == "sampling":
-        lines = ["", "| method | arm | updates (mean [95% CI]) | censored | retain prob | forget UA | forget MA at stop |",
+        lines = ["", "![Updates to the MA threshold by sampler](sampling.png)", "",
+                 "| method | arm | updates (mean [95% CI]) | censored | retain prob | forget UA | forget MA at stop |",
                  "|---|---|---|---|---|---|---|"]
         for row in c["table"]:
             for arm, v in row.items():
@@ -230,6 +299,7 @@ def _extra(c: dict) -> list[str]:
     if c["id"] == "sensitivity":
         m = c["measured"]
         lines = ["", "![alg1's ranking against K](stability.png)", "",
+                 "![Each estimator's ranking against K on every forget sample](sensitivity.png)", "",
                  "| definition run | Spearman with float64 at the study's σ | token terms exactly 0 |", "|---|---|---|"]
         for name, v in m["precision"].items():
             lines.append(f"| {name} | {_rho(v['vs_float64_study_sigma'])} | {v['zero_share']:.1%} |")
@@ -239,7 +309,8 @@ def _extra(c: dict) -> list[str]:
         return lines
     if c["id"] == "cud":
         m = c["measured"]
-        return ["", f"Labels: {m['n_labelled']} of {m['n']} samples; agreement of the runs' calls, Fleiss' κ = "
+        return ["", "![CUD: separation and depth statistics](cud.png)", "",
+                f"Labels: {m['n_labelled']} of {m['n']} samples; agreement of the runs' calls, Fleiss' κ = "
                     f"{m['fleiss_kappa']['kappa']:.2f} [{m['fleiss_kappa']['ci'][0]:.2f}, "
                     f"{m['fleiss_kappa']['ci'][1]:.2f}]; a decisive AUC test at the observed AUC needs about "
                     f"{m['n_for_decisive_auc']} labelled samples."]
