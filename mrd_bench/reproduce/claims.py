@@ -178,9 +178,11 @@ def characteristics(data: Data) -> dict:
                       "why": "the paper's direction for this characteristic is not available to the study; "
                              "two-sided test, Holm-corrected with the claim's other secondary tests"}
     g = first["mrd_per_token"]
+    depth = next(r for r in rows if r["characteristic"] == "syntactic_depth")["mrd_per_token"]
     finding = (f"Per answer token, MRD of high- against low-lexical-diversity answers: δ = {_ci(g, 'delta')} (the "
-               f"paper expects higher MRD for more complex answers); raw MRD's differences follow answer length "
-               f"(δ of length {first['tokens']['delta']:+.2f} for the same groups).")
+               f"paper expects higher MRD for more complex answers); the other complexity proxy, syntactic depth, "
+               f"gives δ = {_ci(depth, 'delta')}; raw MRD's differences follow answer length (δ of length "
+               f"{first['tokens']['delta']:+.2f} for the lexical-diversity groups).")
     summary = "; ".join(f"{r['characteristic']}: per-token δ = {_ci(r['mrd_per_token'], 'delta')}, p = "
                         f"{r['mrd_per_token']['p']:.2g}" for r in rows)
     return {**claim, **judged, "secondary": subs, "summary": summary, "finding": finding, "rows": rows, "rule": RULES,
