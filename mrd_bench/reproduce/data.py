@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -62,27 +63,58 @@ def _cell(value) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else "nan"
+        return repr(value)  # nan, inf and -inf included: float() reads each back
     return str(value)
 
 
-def export(work: Path, study, folder: Path) -> list[str]:
-    """Write the finished stages' data into `folder`; the names of the files written."""
+def export(work: Path, study, folder: Path, *, current: Optional[dict] = None) -> list[str]:
+    """Write the finished stages' data into `folder`; the names of the files written. With `current`
+    (stage name -> the key its done.json must hold), a stage finished under other settings is left out."""
     from dataclasses import asdict
-
-    from mrd_bench.reproduce.token_mrd import TokenDraws, merge
 
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "study.json", asdict(study))
     written = ["study.json"]
-    if not _done(work, "baselines"):
-        return written
+
+    def done(stage: str) -> bool:
+        return _done(work, stage) and (current is None or read_json(work / stage / "done.json")["key"] ==
+                                       current.get(stage))
+
+    if done("baselines"):
+        written += _export_samples(work, study, folder, done)
+    if done("sensitivity"):
+        write_json(folder / "claim5_sensitivity.json", read_json(work / "sensitivity" / "sensitivity.json"))
+        written.append("claim5_sensitivity.json")
+    if done("stability"):
+        got = read_json(work / "stability" / "stability.json")
+        write_json(folder / "claim5_stability.json", {k: got[k] for k in ("sample_id", "alg1", "definition")})
+        written.append("claim5_stability.json")
+    if done("calibrate"):
+        write_json(folder / "calibration.json", {**read_json(work / "calibrate" / "calibration.json"),
+                                                 "runs": [{k: r[k] for k in ("run", "method", "lr", "updates",
+                                                                             "censored", "trained", "forget_ma")}
+                                                          for r in _jsonl(work / "calibrate" / "runs.jsonl")]})
+        written.append("calibration.json")
+    for stage, name, cols in (("subsets", "claim1_subsets.csv", SUBSET_COLUMNS),
+                              ("samplers", "claim4_samplers.csv", SAMPLER_COLUMNS)):
+        if done(stage):
+            runs = sorted(_jsonl(work / stage / "runs.jsonl"), key=lambda r: r["run"])
+            write_text(folder / name, _csv_text(runs, list(cols)))
+            written.append(name)
+    return written
+
+
+def _export_samples(work: Path, study, folder: Path, done) -> list[str]:
+    """samples.csv, mrd_draws.csv and claim6_labels.json: everything per forget sample."""
+    from mrd_bench.reproduce.token_mrd import TokenDraws, merge
+
+    written = []
     base = read_json(work / "baselines" / "baselines.json")
     ids = [r["sample_id"] for r in base["rows"]]
     rows = [{k: r[k] for k in ("sample_id", "n_tokens", "nll", "prob", "min_k", "grad_norm", "ma", "entity_frequency",
                                "lexical_diversity", "syntactic_depth", "rare_words")} for r in base["rows"]]
     draws = []  # long format: estimator, seed, draw, sample_id, value
-    if _done(work, "mrd_definition"):
+    if done("mrd_definition"):
         seeds = []
         for seed in range(study.seeds):
             by = {r["sample_id"]: r for r in read_json(work / "mrd_definition" / f"seed-{seed}.json")["rows"]}
@@ -102,7 +134,7 @@ def export(work: Path, study, folder: Path) -> list[str]:
             for e in EPS_GRID:
                 rows[j][f"mrd_definition_eps_{e:g}"] = d.mrd(e)
     for name in ("alg1", "hutchinson"):
-        if not _done(work, f"mrd_{name}"):
+        if not done(f"mrd_{name}"):
             continue
         per_seed = []
         for seed in range(study.seeds):
@@ -117,19 +149,19 @@ def export(work: Path, study, folder: Path) -> list[str]:
                 rows[j][f"mrd_{name}_s{seed}"] = per_seed[seed][j]
             rows[j][f"mrd_{name}"] = float(np.mean([s[j] for s in per_seed]))
     for method in METHODS:
-        if not _done(work, f"updates_{method}"):
+        if not done(f"updates_{method}"):
             continue
         by = {r["sample_id"]: r for r in _jsonl(work / f"updates_{method}" / "rows.jsonl")}
         for j, sid in enumerate(ids):
             r = by[sid]
             rows[j].update({f"updates_{method}": r["updates"], f"censored_{method}": bool(r["censored"]),
                             f"loss_increase_{method}": r["loss_increase"], f"ma_auc_{method}": r["ma_auc"]})
-    if _done(work, "cud"):
+    if done("cud"):
         by = {r["sample_id"]: r for r in _jsonl(work / "cud" / "cud.jsonl")}
         for j, sid in enumerate(ids):
             rows[j]["cud"] = by[sid]["score"]
             rows[j].update({name: by[sid][name] for name in DEPTH})
-    if _done(work, "labels"):
+    if done("labels"):
         labels = read_json(work / "labels" / "labels.json")
         for j, sid in enumerate(ids):
             rows[j]["label"] = labels["labels"].get(sid, "")
@@ -145,37 +177,19 @@ def export(work: Path, study, folder: Path) -> list[str]:
                                                                  d)) for d in draws],
                                                       ["estimator", "seed", "draw", "sample_id", "value"]))
         written.append("mrd_draws.csv")
-    if _done(work, "sensitivity"):
-        write_json(folder / "claim5_sensitivity.json", read_json(work / "sensitivity" / "sensitivity.json"))
-        written.append("claim5_sensitivity.json")
-    if _done(work, "stability"):
-        got = read_json(work / "stability" / "stability.json")
-        write_json(folder / "claim5_stability.json", {k: got[k] for k in ("sample_id", "alg1", "definition")})
-        written.append("claim5_stability.json")
-    if _done(work, "calibrate"):
-        write_json(folder / "calibration.json", {**read_json(work / "calibrate" / "calibration.json"),
-                                                 "runs": [{k: r[k] for k in ("run", "method", "lr", "updates",
-                                                                             "censored", "trained", "forget_ma")}
-                                                          for r in _jsonl(work / "calibrate" / "runs.jsonl")]})
-        written.append("calibration.json")
-    for stage, name, cols in (("subsets", "claim1_subsets.csv", SUBSET_COLUMNS),
-                              ("samplers", "claim4_samplers.csv", SAMPLER_COLUMNS)):
-        if _done(work, stage):
-            runs = sorted(_jsonl(work / stage / "runs.jsonl"), key=lambda r: r["run"])
-            write_text(folder / name, _csv_text(runs, list(cols)))
-            written.append(name)
     return written
 
 
 def _number(text: str):
     if text == "":
         return None
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)  # exact, however large
     try:
         value = float(text)
     except ValueError:
         return text
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() and "n" not in text \
-        else value
+    return value
 
 
 TEXT = ("sample_id", "run", "method", "arm", "run_method", "sampler", "estimator", "label")
@@ -196,7 +210,7 @@ class Data:
         self.ids = [r["sample_id"] for r in self.samples]
 
     def has(self, *columns: str) -> bool:
-        return bool(self.samples) and all(c in self.samples[0] and self.samples[0][c] is not None for c in columns)
+        return bool(self.samples) and all(c in r and r[c] is not None for r in self.samples for c in columns)
 
     def column(self, name: str) -> np.ndarray:
         return np.asarray([float(r[name]) for r in self.samples])

@@ -298,8 +298,9 @@ def _extra(c: dict) -> list[str]:
         return lines
     if c["id"] == "sensitivity":
         m = c["measured"]
-        lines = ["", "![alg1's ranking against K](stability.png)", "",
-                 "![Each estimator's ranking against K on every forget sample](sensitivity.png)", "",
+        lines = ["", "![alg1's ranking against K](stability.png)", ""] + (
+            ["![Each estimator's ranking against K on every forget sample](sensitivity.png)", ""]
+            if m["k_curves_200"] else []) + [
                  "| definition run | Spearman with float64 at the study's σ | token terms exactly 0 |", "|---|---|---|"]
         for name, v in m["precision"].items():
             lines.append(f"| {name} | {_rho(v['vs_float64_study_sigma'])} | {v['zero_share']:.1%} |")
@@ -324,7 +325,10 @@ def results_of(data) -> dict:
     from mrd_bench.reproduce import claims, decide, stats
     from mrd_bench.reproduce.claims import analyse
 
-    rules = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (decide, claims, stats))).hexdigest()
+    from mrd_bench.reproduce import data as data_module, report
+
+    sources = (decide, claims, stats, data_module, report)  # line endings normalised: a checkout's CRLF is not a change
+    rules = hashlib.sha256(b"".join(Path(m.__file__).read_bytes().replace(b"\r\n", b"\n") for m in sources)).hexdigest()
     return {"study": data.study, "rules_sha256": rules, "claims": analyse(data)}
 
 
@@ -342,8 +346,12 @@ def write(ctx, out: Path, *, argv) -> Path:
         stages[path.parent.name] = {"wall_s": done["wall_s"], "created": done["created"],
                                     "invocations": done.get("invocations"),
                                     "hardware": done["hardware"], "settings": done["settings"], "result": done["result"]}
+    from mrd_bench.reproduce.stages import STAGES
+    from mrd_bench.reproduce.study import key_hash
+
+    current = {stage.name: key_hash(stage.key(ctx)) for stage in STAGES}  # a stage run under other settings is out
     with tempfile.TemporaryDirectory() as tmp:
-        export(ctx.work, study, Path(tmp) / "data")
+        export(ctx.work, study, Path(tmp) / "data", current=current)
         return write_from_data(Path(tmp) / "data", out, argv=argv, run_record=record(
             kind="reproduce", command=list(argv), study=asdict(study), seeds=list(range(study.seeds)),
             work=str(ctx.work), stages=stages), holdout=ctx.splits["holdout_split"])
@@ -386,10 +394,17 @@ def write_from_data(folder: Path, out: Path, *, argv, run_record: Optional[dict]
                   "| stage | wall time (s) | invocations | finished |", "|---|---|---|---|"]
         lines += [f"| {name} | {s['wall_s']:.0f} | {s['invocations'] or 'the last only'} | {s['created']} |"
                   for name, s in run_record["stages"].items()]
-    pending = sorted({n for c in claims.values() for n in c.get("needs", []) + c.get("missing", [])})
-    if pending:
-        lines += ["", "Stages not run yet: " + ", ".join(pending) + ". The same command with --overwrite runs "
-                  "them and rebuilds this report; finished stages are kept."]
+    if run_record:
+        from mrd_bench.reproduce.stages import STAGES
+
+        pending = [stage.name for stage in STAGES if stage.name not in run_record["stages"]]
+        if pending:
+            lines += ["", "Stages not run yet: " + ", ".join(pending) + ". The same command with --overwrite runs "
+                      "them and rebuilds this report; finished stages are kept."]
+    else:
+        pending = [cid for cid, c in claims.items() if c["verdict"] == "pending"]
+        if pending:
+            lines += ["", "Claims these data do not measure yet: " + ", ".join(pending) + "."]
     with replacing(out, **REPORT) as tmp:
         _plots(data, claims, tmp)
         shutil.copytree(folder, tmp / "data")

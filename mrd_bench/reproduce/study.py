@@ -358,11 +358,12 @@ def from_data(folder, out, *, overwrite: bool = False, argv: Optional[list[str]]
     from mrd_bench.reproduce import report
 
     folder = Path(folder).expanduser()
-    if not (folder / "samples.csv").is_file() or not (folder / "study.json").is_file():
-        raise DataError(f"--data {str(folder)!r} holds no study data (samples.csv and study.json); give the data "
-                        "folder of a report, e.g. reports/reproduction/data.")
+    if not (folder / "study.json").is_file():
+        raise DataError(f"--data {str(folder)!r} holds no study data (no study.json); give the data folder of a "
+                        "report, e.g. reports/reproduction/data.")
+    target, source = Path(out).expanduser().resolve(), folder.resolve()
+    if target == source.parent or target == source or source in target.parents:
+        raise ConfigError("--out is the report that holds --data, or lies inside it; write the recomputed report "
+                          "elsewhere, e.g. --out /tmp/recomputed.")
     out = folder_target(out, overwrite, **report.REPORT)
-    if out.resolve() == folder.resolve().parent:
-        raise ConfigError("--out is the report that holds --data; write the recomputed report elsewhere, e.g. "
-                          "--out /tmp/recomputed.")
     return report.write_from_data(folder, out, argv=argv if argv is not None else sys.argv)

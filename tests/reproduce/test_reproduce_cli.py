@@ -116,7 +116,7 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
     (["--calibrate-start", "ga=1e-5"], ["--calibrate-start", "graddiff"]),
     (["--sampling-arms", "mrd,length"], ["--sampling-arms", "uniform"]),
     (["--variance-seeds", "1"], ["--variance-seeds", "two runs"]),
-    (["--data", "nowhere"], ["--data", "samples.csv"]),
+    (["--data", "nowhere"], ["--data", "study.json"]),
 ])
 def test_bad_settings_get_one_line(tmp_path, flags, needles):
     assert_one_line_error(mrd_bench("reproduce", *flags, "--work", str(tmp_path / "w"), "--out",
