@@ -149,36 +149,39 @@ def _plots(data, results: dict, out: Path) -> list[str]:
         written.append("cud.png")
     sens = results["sensitivity"]
     if sens["verdict"] != "pending" and sens["measured"]["k_curves_200"]:
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        for est, curve in sens["measured"]["k_curves_200"].items():
-            ks = [int(k) for k in curve]
-            ax.plot(ks, [curve[k]["rho"] for k in curve], "o-", label=est)
-        ax.axhline(0.9, color="#888888", linestyle=":", label="ρ = 0.9")
-        ax.set_xscale("log")
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.minorticks_off()
-        ax.set_xlabel("draws K (all forget samples)")
-        ax.set_ylabel("Spearman with the other half of the draws")
-        ax.legend(fontsize=7)
-        _save(fig, out / "sensitivity.png")
+        _k_plot(plt, sens["measured"]["k_curves_200"], "draws K (all forget samples)",
+                "Spearman with the other half of the draws", out / "sensitivity.png")
         written.append("sensitivity.png")
     if sens["verdict"] != "pending":
-        curve = sens["measured"]["k_curve_alg1"]
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        ks = [int(k) for k in curve]
-        ax.errorbar(ks, [curve[k]["rho"] for k in curve], yerr=[[curve[k]["rho"] - curve[k]["ci"][0] for k in curve],
-                                                                [curve[k]["ci"][1] - curve[k]["rho"] for k in curve]],
-                    fmt="o-", capsize=2)
-        ax.axhline(0.9, color="#888888", linestyle=":", label="ρ = 0.9")
-        ax.set_xscale("log")
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.minorticks_off()
-        ax.set_xlabel("alg1 draws K (run A)")
-        ax.set_ylabel("Spearman with the control run (all draws)")
-        ax.legend(fontsize=7)
-        _save(fig, out / "stability.png")
+        _k_plot(plt, {"": sens["measured"]["k_curve_alg1"]}, "alg1 draws K (run A)",
+                "Spearman with the control run (all draws)", out / "stability.png", intervals=True)
         written.append("stability.png")
     return written
+
+
+def _k_plot(plt, curves: dict, xlabel: str, ylabel: str, path: Path, *, intervals: bool = False) -> None:
+    """Spearman against the number of draws K, one line per curve (label -> {K: spearman_test}), with the
+    ρ = 0.9 bar; with `intervals`, each point's 95% CI."""
+    from mrd_bench.report.plots import _save
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for label, curve in curves.items():
+        ks = [int(k) for k in curve]
+        rho = [curve[k]["rho"] for k in curve]
+        if intervals:
+            ax.errorbar(ks, rho, yerr=[[r - curve[k]["ci"][0] for r, k in zip(rho, curve)],
+                                       [curve[k]["ci"][1] - r for r, k in zip(rho, curve)]], fmt="o-", capsize=2,
+                        label=label or None)
+        else:
+            ax.plot(ks, rho, "o-", label=label)
+    ax.axhline(0.9, color="#888888", linestyle=":", label="ρ = 0.9")
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    _save(fig, path)
 
 
 def _forest(plt, rows: list, key: str, xlabel: str, path: Path, *, zero: Optional[float] = 0.0) -> None:
