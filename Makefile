@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv, install mrd_bench and the embedded model, run the main job
-#   make test   create .venv, install the test extras, run the whole test suite
+#   make test   create .venv, install the test extras, lint (ruff), run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -25,6 +25,7 @@ demo: $(BIN)/.installed
 	$(BIN)/mrd-bench demo --out $(OUT) $(DEMO_ARGS)
 
 test: $(BIN)/.installed browser
+	$(BIN)/ruff check .
 	MRD_BENCH_DATA_DIR=$(DATA) $(BIN)/python -m pytest
 
 # The browser tests drive Debian's headless Chromium through Selenium. Installed here when

@@ -88,7 +88,7 @@ def main() -> None:
         result[signal]["against_" + base] = {"value_order_flips": flips, "rank_changes": rank_changes}
     out = {"board": BOARD.name, "signals": result, "provenance": record()}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    for signal, r in result.items():
+    for r in result.values():
         order = sorted(r["entries"], key=lambda n: r["entries"][n]["reweighted"])
         line = ", ".join(f"{n} {r['entries'][n]['reweighted']:.3f} (rank {r['entries'][n]['rank'] or '-'})" for n in order)
         print(f"{r['label']} (higher = {r['higher_is']}), bins {r['bin_counts']}: {line}")

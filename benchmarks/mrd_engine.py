@@ -129,8 +129,9 @@ def ranking(model, items, ids, args, device) -> dict:
     out = {}
     for name in args.estimators:
         k_max, k_ref = plan[name]
-        cfg = lambda seed, k: ScoreConfig(estimator=name, draws=k, seed=seed, baselines=False,
-                                          batch_size=args.batch_size, chunk_batches=64)
+        def cfg(seed, k, name=name):
+            return ScoreConfig(estimator=name, draws=k, seed=seed, baselines=False, batch_size=args.batch_size,
+                               chunk_batches=64)
         start = time.perf_counter()
         _, values = score_items(model, items, ids, [""] * len(ids), cfg(1, k_max), progress=True, device=device)
         _, ref_values = score_items(model, items, ids, [""] * len(ids), cfg(2, k_ref), progress=True, device=device)

@@ -27,7 +27,8 @@ def speed_lines(path: Path) -> list[str]:
             f"| (a) literal Algorithm 1, s per (sample × draw) | {r['a_literal_s_per_sample_draw']:.4f} |",
             f"| (a) engine `alg1`, s per (sample × draw) | {r['a_engine_s_per_sample_draw']:.4f} |",
             f"| (a) **speed-up** (goal ≥ 10×) | **{r['a_speedup']:.1f}×** |",
-            f"| (a) literal add-then-subtract: largest weight drift after K draws | {r['a_literal_add_subtract_max_weight_drift']:.2e} |",
+            f"| (a) literal add-then-subtract: largest weight drift after K draws "
+            f"| {r['a_literal_add_subtract_max_weight_drift']:.2e} |",
             f"| (b) engine `definition`, {r['b_forward_passes']} passes per batch | {r['b_engine_definition_s']:.2f} s |",
             f"| (b) bare HF forward + log-softmax, same passes | {r['b_bare_full_forward_s']:.2f} s |",
             f"| (b) bare forward + head at scored positions, same passes | {r['b_bare_scored_forward_s']:.2f} s |",
@@ -118,7 +119,7 @@ def board_by_signal_lines(path: Path) -> list[str]:
     rec = json.loads(path.read_text())
     lines = [f"### Does the signal change the board's order? `{rec['board']}`", "",
              "| signal | bins (easy/medium/hard) | pairs whose order by value flips | rank changes |", "|---|---|---|---|"]
-    for name, s in rec["signals"].items():
+    for s in rec["signals"].values():
         against = next((v for k, v in s.items() if k.startswith("against_")), None)
         flips = "; ".join(" vs ".join(p) for p in against["value_order_flips"]) or "none" if against else "(the reference)"
         moves = "; ".join(f"{e}: {a} → {b}" for e, a, b in against["rank_changes"]) or "none" if against else ""

@@ -218,7 +218,8 @@ def main() -> None:
         goal={"wall_s": OPEN_UNLEARNING["wall_s"] / 2, "peak_rss_gb": 5.4}, open_unlearning=OPEN_UNLEARNING,
         within_goal=main_run["after_s"] <= OPEN_UNLEARNING["wall_s"] / 2 and main_run["after_peak_rss_gb"] <= 5.4,
         runs=runs, steps=steps.log(), resumed_steps=steps.resumed,
-        source_sha256=settings["source_sha256"], command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/tofu_eval_speed.py " +
+        source_sha256=settings["source_sha256"], command="MRD_BENCH_DATA_DIR=../shared/data python "
+        "benchmarks/tofu_eval_speed.py " +
         " ".join(sys.argv[1:])))
     print(f"tofu_mrd on {args.split}: {main_run['after_s']:.1f} s, {main_run['after_peak_rss_gb']:.2f} GB peak "
           f"(goal <= {OPEN_UNLEARNING['wall_s'] / 2:.0f} s, <= 5.4 GB). Wrote {out}")

@@ -219,7 +219,8 @@ def effect(pct: np.ndarray, chosen: np.ndarray, B: int, seed: int) -> dict:
     """The subset's shift of the mean ease percentile from the pool's (the mean of every random
     subset of its size), with a 95% CI from resampling the subset, its spread shrunk by the finite
     population correction sqrt((N - k) / (N - 1)) (a subset of nearly the whole pool can hardly
-    differ from it) and kept within the shifts a subset of its size can have; the largest shift a subset of its size could have; and Cliff's delta of its
+    differ from it) and kept within the shifts a subset of its size can have; the largest shift a
+    subset of its size could have; and Cliff's delta of its
     ease percentiles against the rest of the pool (bootstrap CI; `n_rest` says how many that
     rest holds: against a handful it means little, and readers are told so)."""
     rng = np.random.default_rng(seed)
@@ -435,16 +436,19 @@ def verdict(r: dict) -> list[str]:
             f"{r['annotation']['signal']['higher_is']}).")
     if kind == "easy":
         lines = [f"This subset is easier than {share_text(perm['share_below'])} of {perm['permutations']:,} random "
-                 f"subsets of its size (permutation p = {perm['p_easier']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
+                 f"subsets of its size (permutation p = {perm['p_easier']:.3g}, "
+                 f"KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
                  "unusually easy, so its numbers describe easier samples than the pool holds."]
     elif kind == "hard":
         lines = [f"This subset is harder than {share_text(perm['share_above'])} of {perm['permutations']:,} random "
-                 f"subsets of its size (permutation p = {perm['p_harder']:.3g}, KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
+                 f"subsets of its size (permutation p = {perm['p_harder']:.3g}, "
+                 f"KS p = {d['ks']['p']:.3g}; {size}): its forget set was "
                  "unusually hard, so its numbers describe harder samples than the pool holds."]
     else:
         small = min(perm["p_easier"], perm["p_harder"]) < ALPHA
         lines = [f"This subset's difficulty is typical: it is easier than {share_text(perm['share_below'])} of "
-                 f"{perm['permutations']:,} random subsets of its size (permutation p = {min(perm['p_easier'], perm['p_harder']):.3g} one-sided, "
+                 f"{perm['permutations']:,} random subsets of its size "
+                 f"(permutation p = {min(perm['p_easier'], perm['p_harder']):.3g} one-sided, "
                  f"KS p = {d['ks']['p']:.3g}; {size})"
                  + ("; the difference is detectable but smaller than the rule's shift, so nothing to correct."
                     if small else "; nothing to correct.")]
@@ -580,7 +584,8 @@ def _rows(r: dict) -> list[tuple[str, str]]:
                                                   f"{rw['reweighted_ci'][1]:.4g}] ({rw['bootstrap']} stratified resamples)")]
     c = r.get("comparison")
     if c:
-        rows.append(("compared with", f"{c['b']}: reported {c['reported']['b']:.4g}; reported order: {c['reported_ahead']} ahead"))
+        rows.append(("compared with",
+                     f"{c['b']}: reported {c['reported']['b']:.4g}; reported order: {c['reported_ahead']} ahead"))
         if "difference" in c:
             rows.append(("reweighted difference", f"{c['difference']:.4g} [{c['difference_ci'][0]:.4g}, "
                                                   f"{c['difference_ci'][1]:.4g}], {'paired' if c['paired'] else 'unpaired'}; "

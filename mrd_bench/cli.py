@@ -44,7 +44,8 @@ def _score(args: argparse.Namespace) -> None:
     from mrd_bench.scorers.stream import score_to_file
 
     cfg = ScoreConfig(estimator=args.estimator, sigma=args.sigma, draws=args.k, seed=args.seed,
-                      eps=args.eps, batch_size=16 if args.batch_size is None else args.batch_size, chunk_batches=args.chunk_batches,
+                      eps=args.eps, batch_size=16 if args.batch_size is None else args.batch_size,
+                      chunk_batches=args.chunk_batches,
                       score_prompt=args.score_prompt, baselines=not args.no_baselines, bins=args.bins)
     cfg.build()  # validates σ before any loading
     dataset = _limited(_load(args), args)

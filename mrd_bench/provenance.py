@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 
-import torch
+from mrd_bench.errors import ConfigError
 
 PACKAGES = ("mrd_bench", "torch", "transformers", "datasets", "accelerate", "lm_eval", "numpy")
 
@@ -25,6 +25,8 @@ def versions() -> dict[str, str]:
 
 
 def hardware() -> dict:
+    import torch
+
     info = {"platform": platform.platform(), "machine": platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.is_available()}
@@ -42,7 +44,22 @@ def data_hash(rows) -> str:
     return digest.hexdigest()
 
 
+def now() -> str:
+    """The UTC time stamped into outputs, to the second. With SOURCE_DATE_EPOCH set (the
+    reproducible-builds convention) it is that time, so a rebuild of a committed output can be
+    compared byte for byte with the committed one."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            moment = datetime.fromtimestamp(int(epoch), timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds; set it to an "
+                             "integer such as 1796515200, or unset it.") from None
+        return moment.isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def record(**extra) -> dict:
     """The provenance block of a result file; `extra` adds seeds, hashes and configs."""
-    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"created": now(),
             "versions": versions(), "hardware": hardware(), **extra}

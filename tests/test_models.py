@@ -19,12 +19,12 @@ def test_chat_template_is_used_where_the_tokenizer_has_one(tokenizer):
     chat.chat_template = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}Reply:"
     assert format_prompt(chat, "Hi?") == "<s>Hi?</s>Reply:"
     enc = encode_qa(chat, "Hi?", "Yes.")
-    assert chat.decode([t for t, l in zip(enc.input_ids, enc.labels) if l != IGNORE]) == "Yes.</s>"
+    assert chat.decode([t for t, label in zip(enc.input_ids, enc.labels) if label != IGNORE]) == "Yes.</s>"
 
 
 def test_score_prompt_scores_all_but_the_first_token(tokenizer):
     enc = encode_qa(tokenizer, "Who?", "Me.", score_prompt=True)
-    assert enc.labels[0] == IGNORE and all(l != IGNORE for l in enc.labels[1:])
+    assert enc.labels[0] == IGNORE and all(label != IGNORE for label in enc.labels[1:])
 
 
 def test_collate_pads_right_and_ignores_padding(tokenizer):

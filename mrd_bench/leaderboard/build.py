@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from mrd_bench.leaderboard.stats import (BINS, LEVEL, auc_stratified, below_floo
                                          draws, interval, near_copies, near_copy, plain, ranks, stratified,
                                          transform_of, win_shares)
 from mrd_bench.leaderboard.submission import Entry, validate
+from mrd_bench.provenance import now
 
 SCORES = "scores.json"
 
@@ -164,8 +164,10 @@ def _order_changes(entries: list[dict], primary: dict) -> list[dict]:
     for i, a in enumerate(entries):
         for b in entries[i + 1:]:
             sa, sb = a["scores"][primary["id"]], b["scores"][primary["id"]]
-            before = _oriented(sa["overall"]["value"], primary["direction"]) - _oriented(sb["overall"]["value"], primary["direction"])
-            after = _oriented(sa["reweighted"]["value"], primary["direction"]) - _oriented(sb["reweighted"]["value"], primary["direction"])
+            before = (_oriented(sa["overall"]["value"], primary["direction"])
+                      - _oriented(sb["overall"]["value"], primary["direction"]))
+            after = (_oriented(sa["reweighted"]["value"], primary["direction"])
+                     - _oriented(sb["reweighted"]["value"], primary["direction"]))
             if before * after < 0:
                 changes.append({"a": a["id"], "b": b["id"],
                                 "overall_ahead": a["id"] if before < 0 else b["id"],
@@ -221,7 +223,7 @@ def build(board_path: str | Path, *, overwrite: bool = False, progress: bool = T
     for e, sub in zip(scores["entries"], [folder / "submissions" / e["id"] for e in scores["entries"]]):
         e["verification"] = status(folder, e["id"], sub)
     scores = {**scores, "rejected": rejected, "stratified_by": evidence(folder, board["annotation"]),
-              "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "built": now(),
               "provenance": record(board_sha256=_sha(folder / "board.json"))}
     with writing_together(previous, *(folder / name for name in PAGE_FILES)) as (staged, *page_files):
         write_json(staged, scores)  # the scores, the page and the plots: one build's, never a mix

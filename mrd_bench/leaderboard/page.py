@@ -211,7 +211,8 @@ def html_page(scores: dict) -> str:
         "annotation's mix, whatever this split's own mix is.</p>",
         f"<p>Original model: {esc(scores['original_model']['name'])} "
         f"(weights sha256 <code>{esc(scores['original_model']['weights_sha256'][:16])}…</code>); annotation "
-        f"<code>{esc(scores['annotation']['path'])}</code> (sha256 <code>{esc(scores['annotation']['sha256'][:16])}…</code>).</p>",
+        f"<code>{esc(scores['annotation']['path'])}</code> "
+        f"(sha256 <code>{esc(scores['annotation']['sha256'][:16])}…</code>).</p>",
         '<div class="wrap"><table id="board"><thead><tr>' + "".join(head) + "</tr></thead><tbody>",
         *rows, "</tbody></table></div>",
         '<div class="figs"><figure><img src="scatter.png" alt="forget vs utility scatter">'

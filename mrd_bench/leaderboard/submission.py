@@ -11,7 +11,6 @@ import math
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from mrd_bench.leaderboard.stats import auc_points, bin_indices, points, transfo
 from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.leaderboard.untrusted import (Invalid, check_folder, confined, finite, is_number, read,
                                              schema_problems, sha256, short)
+from mrd_bench.provenance import now
 
 SUBMISSION_FILE = "submission.json"
 RUN_RECORD = "run_record.json"
@@ -285,7 +285,7 @@ def submit(board: dict, run_dir: str | Path, out: str | Path, *, name: str, link
             "run_record": RUN_RECORD, "results": "results.json",
             "samples": {task: f"samples_{task}.jsonl" for task in samples},
             "annotation_sha256": sha256(ann),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": now(),
             "submitted_with": {k: str(v) for k, v in versions().items()}})
     return out
 

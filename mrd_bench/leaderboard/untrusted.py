@@ -198,7 +198,8 @@ def schema_problems(obj, name: str, field: str) -> list[str]:
     lines = []
     for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
         where = "/".join(map(str, err.absolute_path)) or "(top level)"
-        lines.append(f"{field}: {where}: {short(err.instance)}: {err.message if len(err.message) < 200 else err.message[:199] + '…'}")
+        message = err.message if len(err.message) < 200 else err.message[:199] + '…'
+        lines.append(f"{field}: {where}: {short(err.instance)}: {message}")
     return lines
 
 

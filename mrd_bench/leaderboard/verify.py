@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -29,6 +28,7 @@ from mrd_bench.io import guard_output, write_json
 from mrd_bench.leaderboard.board import metrics
 from mrd_bench.leaderboard.submission import RUN_RECORD, SUBMISSION_FILE, documents, validate, value_of
 from mrd_bench.leaderboard.untrusted import Invalid, confined, finite, read, sha256
+from mrd_bench.provenance import now
 
 VERIFICATIONS = "verifications"
 # Absolute, on every metric. Measured: the same float32 weights (the TOFU board's SmolLM2-135M
@@ -207,7 +207,7 @@ def verify(submission_folder: str | Path, board: dict, model_path: Optional[str]
                [f"weights sha256 {run['sha256'][:12]}… is not the run record's final hash {str(final)[:12]}…"])
     reasons += result["reasons"]
     rec = {"schema_version": 1, "board": board["name"], "entry": folder.name, "verified": not reasons,
-           "reasons": reasons, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "reasons": reasons, "date": now(),
            "tolerance": tolerance, "tolerance_kind": "absolute, per value", "seed": seed, "fraction": fraction,
            "minimum": minimum, "n_documents": sum(len(v) for v in sampled.values()),
            "n_values": sum(m["n"] for m in result["per_metric"].values()),

@@ -2,7 +2,8 @@
 
 lm-eval's loglikelihood requests return (sum log p, is_greedy) only. Forget accuracy
 (teacher-forced next-token accuracy), extraction strength, Min-K% and Min-K%++ need every
-token's log p, whether it was the argmax and the moments of the next-token distribution, so for requests made from our documents (whatever their task is
+token's log p, whether it was the argmax and the moments of the next-token distribution, so for
+requests made from our documents (whatever their task is
 called: mrd_bench.lmeval.requests.needs_tokens) this model returns `TokenLogprobs`; every
 other request goes through HFLM unchanged.
 

@@ -110,7 +110,7 @@ def metric_table(results: dict) -> dict[str, dict[str, dict[str, float]]]:
                 if name.endswith(f"_{suffix}"):
                     base, column = name[:-len(suffix) - 1], suffix
             table.setdefault(task, {}).setdefault(base, {})[column] = float(value)
-    for task, metrics in table.items():  # a suffix without its base metric was part of the name
+    for metrics in table.values():  # a suffix without its base metric was part of the name
         for base in [b for b in metrics if "overall" not in metrics[b]]:
             for column, value in metrics.pop(base).items():
                 metrics.setdefault(f"{base}_{column}", {})["stderr" if column == "stderr" else "overall"] = value
@@ -483,7 +483,8 @@ def _html(page: dict) -> str:
     parts = [f"<h1>mrd_bench report: {e(str(page['model']))}</h1>",
              f"<p>From <code>{e(str(page['results_file']))}</code>.</p>",
              "<p class=\"explain\">" + re.sub(r"`([^`]*)`", r"<code>\1</code>",
-                                               e(bin_meaning(page["signal"]) + " " + EXPLANATION).replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
+                                               e(bin_meaning(page["signal"]) + " " + EXPLANATION)
+                                               .replace("*reweighted*", "<i>reweighted</i>")) + "</p>",
              "<table class=\"run\">" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>"
                                                for k, v in _run_lines(page["info"])) + "</table>"]
     notes: list[str] = []
@@ -512,7 +513,8 @@ def _html(page: dict) -> str:
         body.append("</tbody></table>")
     parts += body
     if notes:
-        parts.append("<p>Notes (NaN values and uninformative ones):</p><ol class=\"notes\">" + "".join(f"<li>{e(w)}</li>" for w in notes) + "</ol>")
+        parts.append("<p>Notes (NaN values and uninformative ones):</p><ol class=\"notes\">"
+                     + "".join(f"<li>{e(w)}</li>" for w in notes) + "</ol>")
     derived = page["derived"]
     if "model_utility" in derived:
         mu = derived["model_utility"]

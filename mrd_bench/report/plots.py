@@ -168,7 +168,7 @@ def plot_mrd_histograms(annotations: dict, path: str | os.PathLike, signal: Opti
         seen.setdefault(key, (task, ann))
     scale = mrd_scale([s["score"] for _, ann in seen.values() for s in ann["samples"].values()])
     fig, axes = _grid(len(seen), width=4.2)
-    for ax, ((bench, split, edges), (task, ann)) in zip(axes, seen.items()):
+    for ax, ((bench, split, edges), (_task, ann)) in zip(axes, seen.items()):
         scores = np.array([s["score"] for s in ann["samples"].values()])
         bins = np.geomspace(scores.min(), scores.max(), 31) if scale == "log" else 30
         ax.hist(scores, bins=bins, color="#8ab6d6", edgecolor="#333333", linewidth=0.3)

@@ -196,13 +196,15 @@ def characteristics(data: Data) -> dict:
 STABILITY = Primary(
     test="Δ = ρ(A, C) − ρ(A, B): Spearman agreement of alg1's ranking at its σ (--alg1-sigma, run A) with "
          "--stability-sigma (run C), minus its agreement with a second run at --alg1-sigma (run B, the same-σ "
-         "control), --stability-draws draws each (200 by default), independent seeds, on the stability subset; paired bootstrap over samples (2,000 resamples), percentile "
+         "control), --stability-draws draws each (200 by default), independent seeds, on the stability subset; "
+         "paired bootstrap over samples (2,000 resamples), percentile "
          "95% CI and the bootstrap p against Δ = −0.1 (stable: agreement across σ at most 0.1 below the agreement "
          "within σ)", statistic="Δρ", expected="above", null=-0.1, sesoi=0.0,
     paper_effect_note="the paper shows stability in a figure and states no coefficient")
 K_STABLE = Primary(
     test="Spearman ρ(A, B) of two independent alg1 runs at --alg1-sigma and --stability-draws draws (200 by "
-         "default, the top of the paper's K range) against ρ = 0.9; Bonett–Wright Fisher z", statistic="Spearman ρ", expected="above", null=0.9,
+         "default, the top of the paper's K range) against ρ = 0.9; Bonett–Wright Fisher z",
+    statistic="Spearman ρ", expected="above", null=0.9,
     sesoi=0.0, paper_effect_note="the paper states no coefficient")
 
 
@@ -279,7 +281,8 @@ def sensitivity(data: Data) -> dict:
     f64 = precision.get(f"float64/sigma={sig_lo}", {})
     sig_c = f"{stab['alg1']['C']['sigma']:g}"
     finding = (f"alg1's ranking (K = {a.shape[0]}) agrees across σ = {sig_lo} and {sig_c} by Δρ = {_ci(delta, 'estimate')} "
-               f"against its agreement within σ = {sig_lo}, where two runs agree at ρ = {_ci(control)}; ρ ≥ 0.9 against the control "
+               f"against its agreement within σ = {sig_lo}, where two runs agree at ρ = {_ci(control)}; "
+               f"ρ ≥ 0.9 against the control "
                + (f"from K = {k_for}" if k_for else f"at no K up to {a.shape[0]}")
                + (f"; the definition estimator at σ = {sig_lo} agrees with σ = {sig_hi} at "
                   f"ρ = {f32['vs_float64_study_sigma']['rho']:+.2f} in float32 ({f32['zero_share']:.0%} of its token "

@@ -220,7 +220,7 @@ def _primary_line(c: dict) -> str:
 
 def _claims_table(results: dict) -> list[str]:
     lines = ["| # | claim | the paper | primary test: estimate [95% CI], p | verdict |", "|---|---|---|---|---|"]
-    for n, (cid, c) in enumerate(results.items(), 1):
+    for n, c in enumerate(results.values(), 1):
         primary = _primary_line(c) if c.get("primary") else "not measured yet"
         lines.append(f"| {n} | {c['title']} | {c['paper']} | {primary} | {VERDICT_MARK[c['verdict']]} |")
     return lines
@@ -282,7 +282,7 @@ def _extra(c: dict) -> list[str]:
     if c["id"] == "variance":
         cal = c.get("calibration") or {}
         return ["", "![Utility after unlearning random forget subsets](variance.png)", "",
-                f"Calibrated learning rates: " + ", ".join(f"{m} {v:g}" for m, v in cal.get("lr", {}).items())
+                "Calibrated learning rates: " + ", ".join(f"{m} {v:g}" for m, v in cal.get("lr", {}).items())
                 + f"; {c['reached_share']:.0%} of the runs reached the threshold; forget MA at the stop "
                 f"{c['forget_ma'][0]:.3f}–{c['forget_ma'][1]:.3f}. Order reversals (share of subsets whose mean "
                 "GradDiff−NPO gap has the other sign): " + ", ".join(f"{u} {v:.0%}" for u, v in
@@ -336,11 +336,10 @@ def results_of(data) -> dict:
 
 
 def write(ctx, out: Path, *, argv) -> Path:
-    import shutil
     import tempfile
 
     from mrd_bench.provenance import record
-    from mrd_bench.reproduce.data import Data, export
+    from mrd_bench.reproduce.data import export
 
     study = ctx.study
     stages = {}
@@ -390,7 +389,7 @@ def write_from_data(folder: Path, out: Path, *, argv, run_record: Optional[dict]
               "in `mrd_bench/reproduce/claims.py` before its runs; secondary tests are Holm-corrected within the claim "
               "and give sub-verdicts by the same rules, which never change the claim's verdict. " + RULES[0].upper()
               + RULES[1:] + "."]
-    for n, (cid, c) in enumerate(claims.items(), 1):
+    for n, c in enumerate(claims.values(), 1):
         lines += ["", f"## {n}. {c['title']}", "", f"The paper: {c['paper']}", ""] + _section(c) + _extra(c)
     if run_record:
         lines += ["", "## How this report was made", "", "```", " ".join(argv), "```", "",

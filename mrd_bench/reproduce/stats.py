@@ -364,7 +364,8 @@ def auc_test(scores: Sequence[float], positive: Sequence[bool]) -> dict:
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     se = math.sqrt(max(1e-12, (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)))
     crit = stats.norm.ppf(1 - ALPHA / 2)
-    return {"auc": a, "ci": [float(max(0.0, a - crit * se)), float(min(1.0, a + crit * se))], "p": float(2 * stats.norm.sf(abs(a - 0.5) / se)),
+    return {"auc": a, "ci": [float(max(0.0, a - crit * se)), float(min(1.0, a + crit * se))],
+            "p": float(2 * stats.norm.sf(abs(a - 0.5) / se)),
             "se": se, "n_pos": n1, "n_neg": n0, "n": n1 + n0}
 
 

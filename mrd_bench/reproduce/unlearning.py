@@ -17,7 +17,8 @@ def unlearn(model, original: dict, items: Sequence[Encoded], method: str, sample
             eos_id: Optional[int] = None, state: Optional[Path] = None, stop_early: bool = False, plateau: int = 0):
     """(model, LoopResult): `steps` updates of `batch_size`; with `threshold_ma`, the step at which the
     forget set's mean MA first falls below it is `updates_to_threshold` (training goes on unless
-    `stop_early`; then it also stops after `plateau` checks without a lower MA). With `state` (a folder), the training state is kept there after the last step, and
+    `stop_early`; then it also stops after `plateau` checks without a lower MA). With `state` (a
+    folder), the training state is kept there after the last step, and
     a call with more `steps` goes on from it: the same run as one uninterrupted call."""
     from mrd_bench.methods.loop import LoopConfig, Resume, Stopper, train
     from mrd_bench.methods.stopping import Memorization, Threshold

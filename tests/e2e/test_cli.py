@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 
 def mrd_bench(*args: str, env: dict | None = None, timeout: int | None = None) -> subprocess.CompletedProcess:

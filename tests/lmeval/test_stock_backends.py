@@ -11,7 +11,7 @@ from mrd_bench.lmeval.requests import DOC_KEY, count_scored
 from tests.lmeval.test_tofu_forget import chat_checkpoint  # noqa: F401  (the fixture: a tiny chat model)
 
 
-def test_counts_are_the_tokens_lm_eval_scores(chat_checkpoint):
+def test_counts_are_the_tokens_lm_eval_scores(chat_checkpoint):  # noqa: F811 (the imported fixture)
     """count_scored against HFLM's own encoding of the same (context, continuation): a raw
     prompt with a spaced answer, a chat prompt whose trailing newline lm-eval moves into the
     continuation (one token more than the answer's own), and contexts ending in spaces."""

@@ -133,7 +133,8 @@ def test_graph_edges_run_forward_only():
     assert graph.edge_names() == ["emb->a0", "emb->m0", "a0->m0", "emb->a1", "a0->a1", "m0->a1", "emb->m1",
                                   "a0->m1", "m0->m1", "a1->m1", "emb->logits", "a0->logits", "m0->logits",
                                   "a1->logits", "m1->logits"]
-    assert len(build_graph(3, 2).edges) == sum(1 + 3 * n for n in range(3)) + sum(3 + 3 * n for n in range(3)) + 10  # a_n: emb + 3n; m_n: + its 2 heads
+    # a_n: emb + 3n; m_n: + its 2 heads
+    assert len(build_graph(3, 2).edges) == sum(1 + 3 * n for n in range(3)) + sum(3 + 3 * n for n in range(3)) + 10
 
 
 def test_unsupported_architecture_names_the_supported_ones(tokenizer):
