@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from mrd_bench.data import load
 from mrd_bench.io import write_json
-from mrd_bench.models import EMBEDDED, cache_dir, export_model, load_model
+from mrd_bench.cache import cache_dir
+from mrd_bench.models import EMBEDDED, export_model, load_model
 from mrd_bench.provenance import record
 
 RESULTS = Path(__file__).resolve().parent / "results"

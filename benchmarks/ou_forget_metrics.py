@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 
 from mrd_bench.io import write_json
-from mrd_bench.models import EMBEDDED, cache_dir, export_model
+from mrd_bench.cache import cache_dir
+from mrd_bench.models import EMBEDDED, export_model
 from mrd_bench.provenance import record
 
 HERE = Path(__file__).resolve().parent

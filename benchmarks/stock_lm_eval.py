@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from mrd_bench.io import write_json, write_text  # noqa: E402
 from mrd_bench.lmeval.paths import tasks_dir  # noqa: E402
-from mrd_bench.models import EMBEDDED, cache_dir, export_model  # noqa: E402
+from mrd_bench.cache import cache_dir  # noqa: E402
+from mrd_bench.models import EMBEDDED, export_model  # noqa: E402
 from mrd_bench.provenance import record  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

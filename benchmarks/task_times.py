@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from mrd_bench.io import write_json
-from mrd_bench.models import EMBEDDED, cache_dir, export_model
+from mrd_bench.cache import cache_dir
+from mrd_bench.models import EMBEDDED, export_model
 from mrd_bench.provenance import record
 
 RESULTS = Path(__file__).parent / "results"

@@ -44,7 +44,8 @@ import mrd_bench
 from mrd_bench.errors import MrdBenchError
 from mrd_bench.leaderboard.untrusted import sha256
 from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json
-from mrd_bench.models import EMBEDDED, cache_dir, export_model, weights_hash
+from mrd_bench.cache import cache_dir
+from mrd_bench.models import EMBEDDED, export_model, weights_hash
 from mrd_bench.provenance import record
 from mrd_bench.reproduce.study import key_hash
 

@@ -23,7 +23,10 @@ from mrd_bench.data import load
 from mrd_bench.data.source import BENCHMARKS, check_split
 from mrd_bench.errors import ConfigError
 from mrd_bench.io import loads, read_json, write_json, write_text
-from mrd_bench.models import EMBEDDED, cache_dir, load_model, save_checkpoint, weights_hash
+from mrd_bench.cache import cache_dir
+from mrd_bench.checkpoints import save_checkpoint
+from mrd_bench.config import opt
+from mrd_bench.models import EMBEDDED, load_model, weights_hash
 from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.pipeline import encode_split, targets
 from mrd_bench.provenance import data_hash, record
@@ -42,20 +45,21 @@ DEMO = {"what": "demo results", "kind": "demo", "legacy": (
 
 @dataclass(frozen=True)
 class DemoConfig:
-    out: str = "mrd_demo"
-    model: str = EMBEDDED
-    forget_split: str = "forget20"
-    holdout_split: str = "holdout20"
-    train_samples: Optional[int] = None  # a reduced setting: the first N of `full`
-    epochs: int = 3
-    lr: float = 1e-4
-    sigma: float = 1e-4
-    draws: int = 8
-    seed: int = 0
-    overwrite: bool = False
-    board_runs: str = "ga:uniform,ga:mrd,npo:uniform,npo:mrd"  # "none": no leaderboard
-    board_steps: int = 6
-    board_lr: float = 8e-5
+    out: str = opt("mrd_demo", "output folder")
+    model: str = opt(EMBEDDED, "base model (the embedded model by default)")
+    forget_split: str = opt("forget20", "fictitious split to score")
+    holdout_split: str = opt("holdout20", "never-trained split")
+    train_samples: Optional[int] = opt(None, "fine-tune on the first N samples only (quick runs)")
+    epochs: int = opt(3, "fine-tuning epochs")
+    lr: float = opt(1e-4, "fine-tuning learning rate")
+    sigma: float = opt(1e-4, "MRD noise scale σ")
+    draws: int = opt(8, "MRD antithetic pairs K")
+    seed: int = opt(0, "seed of fine-tuning, scoring and unlearning")
+    overwrite: bool = opt(False, "replace existing results")
+    board_runs: str = opt("ga:uniform,ga:mrd,npo:uniform,npo:mrd", "METHOD:SAMPLER entries of the demo's "
+                          "leaderboard, or 'none' (by default GA and NPO, each with the uniform and the mrd sampler)")
+    board_steps: int = opt(6, "unlearning updates per entry")
+    board_lr: float = opt(8e-5, "unlearning learning rate")
 
     def __post_init__(self) -> None:
         if self.train_samples is not None and self.train_samples < 1:

@@ -300,7 +300,7 @@ def lock_path(path: str | os.PathLike) -> Path:
     can be locked too)."""
     import hashlib
 
-    from mrd_bench.models import cache_dir
+    from mrd_bench.cache import cache_dir
 
     target = str(Path(path).expanduser().resolve())
     return cache_dir() / "locks" / (hashlib.sha256(target.encode()).hexdigest()[:24] + ".lock")

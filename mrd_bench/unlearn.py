@@ -22,7 +22,8 @@ from mrd_bench.errors import ConfigError, DataError, MrdBenchWarning
 from mrd_bench.methods import METHODS
 from mrd_bench.methods.loop import LoopConfig, LoopResult, Resume, Stopper, train
 from mrd_bench.methods.stopping import Memorization
-from mrd_bench.models import EMBEDDED, Encoded, PROMPT_FORMATS, checkpoint_target, encode_qa, weights_hash
+from mrd_bench.checkpoints import checkpoint_target
+from mrd_bench.models import EMBEDDED, Encoded, PROMPT_FORMATS, encode_qa, weights_hash
 from mrd_bench.samplers import SAMPLERS
 
 RECORD = "run_record.json"
@@ -234,12 +235,12 @@ def open_resume(out: Path, kind: str, inputs: Inputs, settings: dict, loop: Loop
 
 
 def save(model, tokenizer, out: Path, record: dict, resume: Optional[Resume] = None) -> Path:
-    """Checkpoint + run record (models.save_checkpoint), then the resume state is dropped."""
+    """Checkpoint + run record (checkpoints.save_checkpoint), then the resume state is dropped."""
     import shutil
 
     from accelerate import PartialState
 
-    from mrd_bench.models import save_checkpoint
+    from mrd_bench.checkpoints import save_checkpoint
 
     state = PartialState()
     if state.is_main_process:

@@ -56,7 +56,7 @@ def test_overwrite_replaces_a_checkpoint_but_never_a_users_files(tmp_path, token
     import os
 
     from mrd_bench.errors import OutputExistsError
-    from mrd_bench.models import checkpoint_target, save_checkpoint
+    from mrd_bench.checkpoints import checkpoint_target, save_checkpoint
     from mrd_bench.outputs import MANIFEST
     from tests.conftest import build_model
 

@@ -124,7 +124,7 @@ def test_export_model_replaces_its_checkpoint_whole(tmp_path, tiny_checkpoint, c
 
 def test_an_interrupted_save_leaves_the_old_checkpoint(tmp_path, tokenizer, monkeypatch):
     """Issue #26 case 5: killed after the new weights are written, the old checkpoint is whole."""
-    from mrd_bench.models import save_checkpoint
+    from mrd_bench.checkpoints import save_checkpoint
     from tests.conftest import build_model
 
     out = tmp_path / "ckpt"

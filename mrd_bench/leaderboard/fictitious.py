@@ -68,7 +68,7 @@ def define(folder: Path, *, original: str, original_hash: str, original_how: str
 
 def evaluate(board_folder: Path, model: str, out: Path, *, batch_size: int = 16, progress: bool = True) -> Path:
     """The board's lm-eval tasks on `model`, with --log_samples, through `mrd-bench eval`."""
-    from mrd_bench.lmeval.inprocess import evaluate as run
+    from mrd_bench.lmeval.run import evaluate as run
 
     board = json.loads((board_folder / "board.json").read_text())
     metadata = {**board["eval"]["metadata"], "difficulty": str(board_folder / board["annotation"]["path"])}

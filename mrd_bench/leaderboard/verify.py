@@ -321,20 +321,18 @@ def _replay(record: dict, board: dict, original: str, space: Path, progress: boo
 def _evaluate(model_path: str, board: dict, indices: dict[str, list[int]], out: Path) -> tuple[dict, dict]:
     """The board's tasks on `indices` only (lm-eval's --samples), with the board's eval settings;
     task -> sample id -> lm-eval's samples row, for the members and for the non-members."""
-    from mrd_bench.lmeval.inprocess import evaluate
+    from mrd_bench.lmeval.run import evaluate
 
     cfg = board["eval"]
     metadata = {**cfg["metadata"], "difficulty": str(Path(board["_folder"]) / board["annotation"]["path"])}
-    evaluate(model_path, [t["task"] for t in board["tasks"]], metadata, out,
-             chat_template=bool(cfg.get("apply_chat_template")), batch_size=BATCH_SIZE, gen_kwargs=cfg.get("gen_kwargs"),
-             samples=indices)
+    rows = evaluate(model_path, [t["task"] for t in board["tasks"]], metadata, out,
+                    chat_template=bool(cfg.get("apply_chat_template")), batch_size=BATCH_SIZE,
+                    gen_kwargs=cfg.get("gen_kwargs"), samples=indices)["samples"]
     ours, ours_nonmembers = {}, {}
     for task in board["tasks"]:
-        found = sorted(out.rglob(f"samples_{task['task']}_*.jsonl"))
-        if not found:
-            raise DataError(f"lm-eval wrote no samples for {task['task']} under {out}; see {out / 'lm_eval.log'}.")
-        ours[task["task"]], ours_nonmembers[task["task"]], _ = documents(
-            read(found[-1], task["task"], finite=False, lines=True), task["task"])
+        if not rows.get(task["task"]):
+            raise DataError(f"lm-eval gave no samples for {task['task']}; see {out / 'lm_eval.log'}.")
+        ours[task["task"]], ours_nonmembers[task["task"]], _ = documents(rows[task["task"]], task["task"])
     return ours, ours_nonmembers
 
 

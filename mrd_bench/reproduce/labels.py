@@ -15,13 +15,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mrd_bench.io import write_json
+from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context
 
 
 def labels_key(c: Context) -> dict:
-    from mrd_bench.reproduce.stages import _setting
 
-    return {**_setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps", "cud_label_lr",
+    return {**common.setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps", "cud_label_lr",
                                                                "cud_label_q", "label_seeds")}, "measure": "increase"}
 
 
@@ -30,7 +30,6 @@ def run_labels(ctx: Context, folder: Path) -> dict:
 
     from mrd_bench.cud_labels import CALLS, answer_losses, calls, fleiss_kappa, vote
     from mrd_bench.models import weights_hash
-    from mrd_bench.reproduce.stages import _append, _keyed_runs
     from mrd_bench.reproduce.unlearning import unlearn
     from mrd_bench.unlearn import Settings, refusal_items
 
@@ -44,7 +43,7 @@ def run_labels(ctx: Context, folder: Path) -> dict:
     retain = ctx.encode(tok, ctx.splits["retain"])
     refusals = refusal_items(tok, forget, "tofu", Settings(method="po"))
     before = answer_losses(model, items)
-    path, done = _keyed_runs(folder, labels_key(ctx))
+    path, done = common.keyed_runs(folder, labels_key(ctx))
     todo = [(m, seed) for seed in range(s.label_seeds) for m in s.label_methods]
     for method, seed in tqdm(todo, desc="unlearners for the labels", unit="run", disable=not ctx.progress):
         name = f"{method}/seed-{seed}"
@@ -54,7 +53,7 @@ def run_labels(ctx: Context, folder: Path) -> dict:
                            seed=seed, retain=retain, refusals=refusals if method == "po" else None)
         model.eval()
         done[name] = {"run": name, "method": method, "seed": seed, "losses": answer_losses(model, items)}
-        _append(path, done[name])
+        common.append(path, done[name])
     model.load_state_dict(original)
     increases = {name: [a - b for a, b in zip(done[name]["losses"], before)] for name in (f"{m}/seed-{k}"
                                                                                          for m, k in todo)}

@@ -29,6 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mrd_bench.io import read_json, write_json
+from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context
 
 ARMS = {"uniform": "uniform sampling", "mrd": "p ∝ MRD (the paper's; CGA for GA)",
@@ -75,21 +76,19 @@ def protocol_methods(study) -> list[str]:
 
 
 def calibrate_key(c: Context) -> dict:
-    from mrd_bench.reproduce.stages import _setting
 
-    return {**_setting(c), **{k: getattr(c.study, k) for k in (
+    return {**common.setting(c), **{k: getattr(c.study, k) for k in (
         "calibrate_start", "calibrate_runs", "calibrate_levels", "calibrate_reach", "variance_size",
         "protocol_max_updates", "protocol_check_every", "protocol_patience", "sampling_methods")}}
 
 
 def run_calibrate(ctx: Context, folder: Path) -> dict:
-    from mrd_bench.reproduce.stages import _append, _keyed_runs, _subset
 
     s = ctx.study
     threshold = _threshold(ctx)
     forget = ctx.splits["forget"]
     model, tok, original, items, retain, refusals = _inputs(ctx, forget)
-    path, done = _keyed_runs(folder, calibrate_key(ctx))
+    path, done = common.keyed_runs(folder, calibrate_key(ctx))
     chosen, levels = {}, {}
     allowed_misses = math.floor((1 - s.calibrate_reach) * s.calibrate_runs + 1e-9)
     for method in tqdm(protocol_methods(s), desc="calibrating learning rates", unit="method",
@@ -100,14 +99,14 @@ def run_calibrate(ctx: Context, folder: Path) -> dict:
             for c in range(s.calibrate_runs):
                 name = f"{method}/lr-{lr:.3g}/run-{c}"
                 if name not in done:
-                    pick = _subset(1000 + c, len(items), s.variance_size)
+                    pick = common.subset(1000 + c, len(items), s.variance_size)
                     started = time.perf_counter()
                     model, out = until_threshold(model, original, [items[i] for i in pick], method, "uniform", lr=lr,
                                                  seed=1000 + c, threshold=threshold, study=s, eos_id=tok.eos_token_id,
                                                  retain=retain, refusals=[refusals[i] for i in pick])
                     done[name] = {"run": name, "method": method, "lr": lr, "level": level, "calibration_run": c,
                                   **out, "wall_s": time.perf_counter() - started}
-                    _append(path, done[name])
+                    common.append(path, done[name])
                 runs.append(done[name])
                 misses += done[name]["censored"]
                 if misses > allowed_misses:
@@ -143,7 +142,6 @@ def subset_seed(subset: int, r: int) -> int:
 
 
 def run_subsets(ctx: Context, folder: Path) -> dict:
-    from mrd_bench.reproduce.stages import _append, _keyed_runs, _subset, _value
     from mrd_bench.reproduce.study import RETAIN
     from mrd_bench.reproduce.unlearning import evaluate_model
 
@@ -151,7 +149,7 @@ def run_subsets(ctx: Context, folder: Path) -> dict:
     threshold = _threshold(ctx)
     forget = ctx.splits["forget"]
     model, tok, original, items, retain, _ = _inputs(ctx, forget)
-    path, done = _keyed_runs(folder, subsets_key(ctx))
+    path, done = common.keyed_runs(folder, subsets_key(ctx))
     metadata = {"retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
     todo = [(method, k, subset_seed(k, r)) for k in range(s.variance_subsets) for r in range(s.variance_seeds)
             for method in ("graddiff", "npo")]
@@ -160,17 +158,17 @@ def run_subsets(ctx: Context, folder: Path) -> dict:
         if name in done:
             continue
         started = time.perf_counter()
-        pick = _subset(k, len(items), s.variance_size)
+        pick = common.subset(k, len(items), s.variance_size)
         lr = calibrated_lr(ctx, method)
         model, out = until_threshold(model, original, [items[i] for i in pick], method, "uniform", lr=lr, seed=seed,
                                      threshold=threshold, study=s, eos_id=tok.eos_token_id, retain=retain)
         results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"),
                                  UTILITY_TASKS, metadata, device=s.torch_device)
-        _append(path, {"run": name, "method": method, "subset": k, "seed": seed, "lr": lr,
+        common.append(path, {"run": name, "method": method, "subset": k, "seed": seed, "lr": lr,
                        "sample_id": [forget["sample_id"][i] for i in pick], **out,
-                       "retain_prob": _value(results, "tofu_retain_qa_prob", "prob"),
-                       "real_authors_prob": _value(results, "tofu_real_authors_prob", "prob"),
-                       "world_facts_prob": _value(results, "tofu_world_facts_prob", "prob"),
+                       "retain_prob": common.value(results, "tofu_retain_qa_prob", "prob"),
+                       "real_authors_prob": common.value(results, "tofu_real_authors_prob", "prob"),
+                       "world_facts_prob": common.value(results, "tofu_world_facts_prob", "prob"),
                        "wall_s": time.perf_counter() - started})
     return {"runs": len(todo), "threshold_ma": threshold}
 
@@ -198,7 +196,6 @@ def run_samplers(ctx: Context, folder: Path) -> dict:
     import tempfile
 
     from mrd_bench.reproduce.data import Data, export
-    from mrd_bench.reproduce.stages import _append, _keyed_runs, _value
     from mrd_bench.reproduce.study import FORGET, RETAIN
     from mrd_bench.reproduce.unlearning import evaluate_model
 
@@ -222,7 +219,7 @@ def run_samplers(ctx: Context, folder: Path) -> dict:
     threshold = _threshold(ctx)  # the study's (holdout of the whole forget set): the one calibrated at
     metadata = {"split": FORGET[s.sampling_forget_authors], "difficulty": str(annotation),
                 "retain_split": RETAIN[s.forget_authors], "subset_authors": s.authors}
-    path, done = _keyed_runs(folder, samplers_key(ctx))
+    path, done = common.keyed_runs(folder, samplers_key(ctx))
     todo = [(seed, method, arm) for seed in range(s.sampling_seeds) for method in s.sampling_list
             for arm in s.arm_list]
     for seed, method, arm in tqdm(todo, desc="methods x samplers x seeds", unit="run", disable=not ctx.progress):
@@ -240,7 +237,7 @@ def run_samplers(ctx: Context, folder: Path) -> dict:
         row = {"run": name, "method": method, "arm": arm, "run_method": run_method, "sampler": sampler, "seed": seed,
                "lr": lr, **out, "wall_s": time.perf_counter() - started}
         for metric in ("ua", "prob", "min_k_auc"):
-            row[f"forget_{metric}"] = _value(results, "tofu_forget_mrd_mia", metric)
-        row["retain_prob"] = _value(results, "tofu_retain_qa_prob", "prob")
-        _append(path, row)
+            row[f"forget_{metric}"] = common.value(results, "tofu_forget_mrd_mia", metric)
+        row["retain_prob"] = common.value(results, "tofu_retain_qa_prob", "prob")
+        common.append(path, row)
     return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}

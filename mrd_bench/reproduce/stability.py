@@ -15,15 +15,15 @@ import random
 from pathlib import Path
 
 from mrd_bench.io import read_json, write_json
+from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context
 
 ALG1_SEEDS = (11, 12, 13)  # run A and the control B at alg1's σ; C at the other σ
 
 
 def stability_key(c: Context) -> dict:
-    from mrd_bench.reproduce.stages import _setting
 
-    return {**_setting(c), **{k: getattr(c.study, k) for k in ("stability_samples", "stability_draws",
+    return {**common.setting(c), **{k: getattr(c.study, k) for k in ("stability_samples", "stability_draws",
                                                                "stability_sigma", "alg1_sigma", "sigma", "pairs",
                                                                "eps", "batch_size")}, "seeds": list(ALG1_SEEDS)}
 

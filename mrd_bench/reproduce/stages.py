@@ -12,16 +12,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mrd_bench.io import drop_torn_tail, read_json, write_json
+from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context, Stage, key_hash
-
-
-def _setting(ctx: Context) -> dict:
-    s = ctx.study
-    return {"model": s.model, "benchmark": s.benchmark, "authors": s.authors, "forget_authors": s.forget_authors,
-            "finetune_lr": s.finetune_lr, "finetune_epochs": s.finetune_epochs}
-
-
-# ----------------------------------------------------------------------------- original
 
 
 def _finetune_args(ctx: Context):
@@ -245,45 +237,6 @@ def _updates(method_name: str):
 # ----------------------------------------------------------------------------- claim 1: variance
 
 
-def _read_runs(path: Path) -> dict:
-    drop_torn_tail(path)
-    runs = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            runs[row["run"]] = row
-    return runs
-
-
-def _keyed_runs(folder: Path, key: dict) -> tuple[Path, dict]:
-    """runs.jsonl of the settings `key`, and the runs it holds: a file written under other settings
-    is moved aside (runs.<its key>.jsonl), never mixed in."""
-    path, marker = folder / "runs.jsonl", folder / "runs.key.json"
-    old = read_json(marker) if marker.is_file() else None
-    if old != key and path.is_file():
-        os.replace(path, folder / f"runs.{key_hash(old)[:12] if old is not None else 'unkeyed'}.jsonl")
-    write_json(marker, key)
-    return path, _read_runs(path)
-
-
-def _append(path: Path, row: dict) -> None:
-    with open(path, "a", encoding="utf-8") as sink:
-        sink.write(json.dumps(row) + "\n")
-        sink.flush()
-        os.fsync(sink.fileno())
-
-
-def _value(results: dict, task: str, metric: str) -> float:
-    return float(results[task][f"{metric},none"])
-
-
-def _subset(subset: int, n_items: int, size: int) -> list[int]:
-    """The indices of random forget subset `subset` (the same draw in both variance stages)."""
-    import random
-
-    return sorted(random.Random(subset).sample(range(n_items), min(size, n_items)))
-
-
 def run_cud(ctx: Context, folder: Path) -> dict:
     """EAP-IG attribution of every forget sample on the original model, then cross-fitted CUD."""
     import shutil
@@ -320,7 +273,7 @@ def run_cud(ctx: Context, folder: Path) -> dict:
 
 def _updates_stage(m: str) -> Stage:
     return Stage(f"updates_{m}", f"updates to forget each sample alone with {m} (and the loss/MA curves)",
-                 lambda c: {**_setting(c), "method": m, "lr": c.study.updates_lr_for(m), "max": c.study.max_updates,
+                 lambda c: {**common.setting(c), "method": m, "lr": c.study.updates_lr_for(m), "max": c.study.max_updates,
                             "horizon": c.study.horizon}, _updates(m))
 
 
@@ -328,7 +281,7 @@ def _estimator_stage(name: str) -> Stage:
     def key(c: Context) -> dict:
         sigma, draws = ((c.study.alg1_sigma, c.study.alg1_draws) if name == "alg1"
                         else (c.study.sigma, c.study.hutchinson_draws))
-        return {**_setting(c), "sigma": sigma, "draws": draws, "seeds": c.study.seeds, "eps": c.study.eps}
+        return {**common.setting(c), "sigma": sigma, "draws": draws, "seeds": c.study.seeds, "eps": c.study.eps}
 
     return Stage(f"mrd_{name}", f"MRD, {name} estimator, every seed", key, _estimator(name))
 
@@ -346,15 +299,15 @@ def _stages() -> list[Stage]:
 
     return [
         Stage("original", "fine-tune the base model on the study's authors (the original model)",
-              lambda c: _setting(c), run_original),
+              lambda c: common.setting(c), run_original),
         Stage("baselines", "per-sample NLL, Min-K%, gradient norm, length, text characteristics; the MA threshold",
-              lambda c: {**_setting(c), "v": 1}, run_baselines),
+              lambda c: {**common.setting(c), "v": 1}, run_baselines),
         Stage("mrd_definition", "MRD, definition estimator, per token, every seed",
-              lambda c: {**_setting(c), "sigma": c.study.sigma, "pairs": c.study.pairs, "seeds": c.study.seeds,
+              lambda c: {**common.setting(c), "sigma": c.study.sigma, "pairs": c.study.pairs, "seeds": c.study.seeds,
                          "batch_size": c.study.batch_size}, run_definition),
         _updates_stage("ga"),
         Stage("sensitivity", "MRD against σ and batch size (float32 and float64) on a subset",
-              lambda c: {**_setting(c), "n": c.study.sensitivity_samples, "pairs": c.study.pairs,
+              lambda c: {**common.setting(c), "n": c.study.sensitivity_samples, "pairs": c.study.pairs,
                          "alg1_draws": c.study.alg1_draws, "sigma": c.study.sigma}, run_sensitivity),
         _updates_stage("npo"),
         _estimator_stage("alg1"),

@@ -42,13 +42,14 @@ def unlearn(model, original: dict, items: Sequence[Encoded], method: str, sample
 def evaluate_model(model, tokenizer, scratch: Path, out: Path, tasks: list[str], metadata: dict, *,
                    device: str) -> dict:
     """lm-eval's results for `model` (saved to `scratch`, removed afterwards)."""
-    from mrd_bench.lmeval.inprocess import evaluate
-    from mrd_bench.models import save_checkpoint, use_chat
+    from mrd_bench.lmeval.run import evaluate
+    from mrd_bench.checkpoints import save_checkpoint
+    from mrd_bench.models import use_chat
 
     shutil.rmtree(scratch, ignore_errors=True)
     save_checkpoint(model, tokenizer, scratch)
     try:
         return evaluate(str(scratch), tasks, metadata, out, chat_template=use_chat(tokenizer),
-                        device="cuda" if device.startswith("cuda") else "cpu")
+                        device="cuda" if device.startswith("cuda") else "cpu")["results"]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

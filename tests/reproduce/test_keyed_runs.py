@@ -2,7 +2,7 @@
 never resumed as if they were this setting's (and never deleted)."""
 import json
 
-from mrd_bench.reproduce.stages import _append, _keyed_runs
+from mrd_bench.reproduce.common import append as _append, keyed_runs as _keyed_runs
 
 
 def test_rows_of_other_settings_are_moved_aside_not_mixed_in(tmp_path):
