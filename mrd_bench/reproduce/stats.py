@@ -32,20 +32,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(stats.spearmanr(x, y)[0])
 
 
-def spearman_ci(x: Sequence[float], y: Sequence[float], *, n_boot: int = 1000, seed: int = 0) -> list[float]:
-    """95% bootstrap CI (over samples) of Spearman(x, y)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    rng = np.random.default_rng(seed)
-    boot = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, len(x), len(x))
-        boot[b] = spearman(x[idx], y[idx])
-    return _ci(boot)
 
 
-def agreement(x: Sequence[float], y: Sequence[float]) -> dict:
-    """Spearman of two rankings of the same samples, with its bootstrap CI."""
-    return {"rho": spearman(x, y), "ci": spearman_ci(x, y)}
 
 
 def partial_spearman(x, y, controls: Sequence[Sequence[float]]) -> float:
@@ -120,39 +108,10 @@ def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
     return float(diff.mean())
 
 
-def group_difference(values: Sequence[float], high: Sequence[bool], *, n_boot: int = 2000, seed: int = 0) -> dict:
-    """The values of the `high` group against the rest: medians, Cliff's δ with a bootstrap CI,
-    and the two-sided Mann–Whitney p-value."""
-    values, high = np.asarray(values, float), np.asarray(high, bool)
-    a, b = values[high], values[~high]
-    out = {"n_high": int(len(a)), "n_low": int(len(b)),
-           "median_high": float(np.median(a)) if len(a) else math.nan,
-           "median_low": float(np.median(b)) if len(b) else math.nan, "delta": cliffs_delta(a, b)}
-    if len(a) < 2 or len(b) < 2:
-        return {**out, "ci": [math.nan, math.nan], "p": math.nan}
-    rng = np.random.default_rng(seed)
-    boot = np.array([cliffs_delta(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(n_boot)])
-    return {**out, "ci": _ci(boot), "p": float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)}
 
 
-def mean_ci(values: Sequence[float], *, n_boot: int = 2000, seed: int = 0) -> dict:
-    values = np.asarray(values, float)
-    rng = np.random.default_rng(seed)
-    boot = np.array([rng.choice(values, len(values)).mean() for _ in range(n_boot)])
-    return {"mean": float(values.mean()), "ci": _ci(boot), "n": int(len(values))}
 
 
-def verdict_negative(ci: Sequence[float], *, weak: float = -0.1) -> str:
-    """For a claimed negative correlation: reproduced when the whole CI is below 0, not reproduced
-    when the whole CI is above `weak` (at most a weak association), inconclusive otherwise."""
-    lo, hi = ci
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return "inconclusive"
-    if hi < 0:
-        return "reproduced"
-    if lo > weak:
-        return "not reproduced"
-    return "inconclusive"
 
 
 def ties(counts: Sequence[float]) -> dict:
@@ -162,33 +121,8 @@ def ties(counts: Sequence[float]) -> dict:
             "largest_tie": int(freq.max()) if len(freq) else 0}
 
 
-def spread_beyond_noise(between: Sequence[float], groups: Sequence[Sequence[float]]) -> dict:
-    """Is the spread over subsets more than the seed alone makes? `between` holds one run per subset
-    (each with its own seed); each of `groups` holds runs of one subset that differ only in their
-    seed. A one-way random-effects F test: F = var(between) / pooled var(groups), one-sided p from
-    F(n - 1, Σ (n_g - 1)); the subsets add variance when p is small."""
-    between = np.asarray(between, float)
-    within = [np.asarray(g, float) for g in groups if len(g) >= 2]
-    df_within = sum(len(g) - 1 for g in within)
-    if len(between) < 2 or not df_within:
-        return {"sd_between": math.nan, "sd_seed": math.nan, "f": math.nan, "p": math.nan, "df": [0, 0]}
-    var_seed = sum(((g - g.mean()) ** 2).sum() for g in within) / df_within
-    var_between = between.var(ddof=1)
-    f = var_between / var_seed if var_seed > 0 else math.inf
-    return {"sd_between": float(math.sqrt(var_between)), "sd_seed": float(math.sqrt(var_seed)), "f": float(f),
-            "p": float(stats.f.sf(f, len(between) - 1, df_within)), "df": [len(between) - 1, df_within]}
 
 
-def reversals(differences: Sequence[float], sd_seed: float, *, z: float = 1.96) -> dict:
-    """How often the order of two methods (the sign of their per-subset difference) goes against
-    the order of their mean: all such subsets, and those whose difference also exceeds z times the
-    seed's own SD of the difference (a reversal the seed alone would rarely make)."""
-    d = np.asarray(differences, float)
-    sign = np.sign(d.mean()) if d.mean() != 0 else 1.0
-    against = np.sign(d) == -sign
-    clear = against & (np.abs(d) > z * sd_seed) if np.isfinite(sd_seed) else np.zeros_like(against)
-    return {"share": float(against.mean()), "beyond_noise_share": float(clear.mean()),
-            "threshold": float(z * sd_seed) if np.isfinite(sd_seed) else math.nan}
 
 
 # ----------------------------------------------------------------------------- the second pass's tests
@@ -379,12 +313,6 @@ def mde_random_effects(subsets: int, runs_per_subset: int) -> float:
     return float((crit / stats.f.ppf(1 - POWER, df1, df2) - 1) / runs_per_subset)
 
 
-def runs_for_random_effects(theta: float, runs_per_subset: int, *, most: int = 200) -> int:
-    """The fewest subsets at which the random-effects F test finds θ with 80% power."""
-    for k in range(2, most + 1):
-        if mde_random_effects(k, runs_per_subset) <= theta:
-            return k
-    return most
 
 
 def n_for_auc(effect: float, *, ratio: float = 1.0, most: int = 100000) -> int:

@@ -24,9 +24,6 @@ def test_correlation_ci_covers_and_pools_seeds():
     out = stats.correlation(seeds, t, n_boot=500)
     assert out["ci"][0] < out["rho"] < out["ci"][1] < 0 and out["seeds"] == 3 and out["p"] < 1e-6
     assert math.isclose(out["rho"], np.mean(out["per_seed"]))
-    assert stats.verdict_negative(out["ci"]) == "reproduced"
-    assert stats.verdict_negative([-0.05, 0.2]) == "not reproduced"
-    assert stats.verdict_negative([-0.4, 0.1]) == "inconclusive"
 
 
 def test_kendall_w_extremes():
@@ -42,12 +39,10 @@ def test_kendall_w_extremes():
     assert math.isclose(w, 12 * s / (4 * 24 - 2 * 6))
 
 
-def test_cliffs_delta_and_groups():
+def test_cliffs_delta_and_ties():
     assert stats.cliffs_delta([3, 4], [1, 2]) == 1.0
     assert stats.cliffs_delta([1, 2], [1, 2]) == 0.0
     assert math.isclose(stats.cliffs_delta([2], [1, 2, 3]), 0.0)
-    out = stats.group_difference([5, 6, 7, 8, 1, 2, 3, 4], [True] * 4 + [False] * 4, n_boot=200)
-    assert out["delta"] == 1.0 and out["median_high"] == 6.5 and out["p"] < 0.05
     assert stats.ties([1, 1, 2, 3, 3, 3]) == {"distinct": 3, "tied_share": 5 / 6, "largest_tie": 3}
 
 
@@ -68,28 +63,3 @@ def test_stage_clock_sums_invocations_of_the_same_key(tmp_path):
     with StageClock(path, "k2") as other:  # other settings start from zero
         pass
     assert other.invocations == 1 and other.total < 0.2
-
-
-def test_spread_beyond_noise_rejects_at_its_level_and_finds_added_variance():
-    rng = np.random.default_rng(3)
-    # subsets that add nothing: every run is one seed's noise, so p is uniform and rejects ~5% of the time
-    null = [stats.spread_beyond_noise(rng.normal(size=10), [rng.normal(size=5)])["p"] for _ in range(2000)]
-    assert 0.03 < np.mean(np.asarray(null) < 0.05) < 0.07
-    # subsets that add a spread five times the seed's (with 4 degrees of freedom within, the test needs a big one)
-    added = [stats.spread_beyond_noise(rng.normal(size=10) + 5 * rng.normal(size=10), [rng.normal(size=5)])["p"]
-             for _ in range(500)]
-    assert np.mean(np.asarray(added) < 0.05) > 0.9
-    out = stats.spread_beyond_noise([1.0, 3.0], [[0.0, 1.0], [5.0, 6.0, 7.0]])
-    # pooled within: (0.5 + 2) / (1 + 2); between: var([1, 3]) = 2
-    assert math.isclose(out["sd_seed"], math.sqrt(2.5 / 3)) and math.isclose(out["f"], 2 / (2.5 / 3))
-    assert out["df"] == [1, 3]
-    assert math.isnan(stats.spread_beyond_noise([1.0, 2.0], [[1.0]])["p"])  # one seed measures no noise
-
-
-def test_reversals_count_only_those_beyond_the_seed_noise():
-    d = [0.05, 0.04, 0.06, -0.001, -0.03, 0.05, 0.02, 0.03, 0.04, 0.05]
-    out = stats.reversals(d, sd_seed=0.005)
-    assert out["share"] == 0.2  # two subsets go against the mean's order
-    assert out["beyond_noise_share"] == 0.1  # only -0.03 is beyond 1.96 × 0.005
-    assert math.isclose(out["threshold"], 0.0098)
-    assert stats.reversals(d, sd_seed=math.nan)["beyond_noise_share"] == 0.0
