@@ -23,11 +23,12 @@ def opt(default: Any, help: str, *, flag: tuple[str, ...] = (), positional: bool
 
 
 def part(cls, *, only: Optional[Iterable[str]] = None, skip: Iterable[str] = (),
-         flags: Optional[dict[str, tuple[str, str]]] = None, **defaults):
+         flags: Optional[dict[str, tuple[str, str]]] = None, renamed: Optional[dict[str, str]] = None, **defaults):
     """A field that holds a `cls` config; its fields are flags of this command too (`add_arguments`'
-    `only`, `skip`, `flags` and `defaults` say which, and how)."""
+    `only`, `skip`, `flags`, `renamed` and `defaults` say which, and how)."""
     return field(default=None, metadata={"part": cls, "only": None if only is None else tuple(only),
-                                         "skip": tuple(skip), "flags": flags or {}, "defaults": defaults})
+                                         "skip": tuple(skip), "flags": flags or {}, "renamed": renamed or {},
+                                         "defaults": defaults})
 
 
 def _included(f, only, skip) -> bool:
@@ -42,11 +43,12 @@ def _flag_type(cls, name: str):
 
 def add_arguments(parser: argparse.ArgumentParser, cls, *, only: Optional[Iterable[str]] = None,
                   skip: Iterable[str] = (), flags: Optional[dict[str, tuple[str, str]]] = None,
-                  **defaults) -> None:
+                  renamed: Optional[dict[str, str]] = None, **defaults) -> None:
     """One flag per field of `cls` (those in `only`, none in `skip`).
 
     `defaults` overrides a field's default for this command; `flags` renames a field's
-    flag and help text, {field: (flag, help)}, and makes it required.
+    flag and help text, {field: (flag, help)}, and makes it required; `renamed` only renames
+    its flag, {field: flag}.
     """
     flags = flags or {}
     for f in fields(cls):
@@ -54,10 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls, *, only: Optional[Iterab
             continue
         if "part" in f.metadata:
             m = f.metadata
-            add_arguments(parser, m["part"], only=m["only"], skip=m["skip"], flags=m["flags"], **m["defaults"])
+            add_arguments(parser, m["part"], only=m["only"], skip=m["skip"], flags=m["flags"], renamed=m["renamed"],
+                          **m["defaults"])
             continue
         default = defaults.get(f.name, f.default if f.default is not MISSING else None)
-        flag, help = flags.get(f.name, ("--" + f.name.replace("_", "-"), f.metadata["help"]))
+        flag, help = flags.get(f.name, ((renamed or {}).get(f.name, "--" + f.name.replace("_", "-")), f.metadata["help"]))
         kind = _flag_type(cls, f.name)
         if f.metadata.get("positional"):
             parser.add_argument(f.name, help=help)

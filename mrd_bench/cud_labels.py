@@ -96,6 +96,16 @@ def vote(per_method: dict[str, list[str]], min_votes: int) -> list[Optional[str]
     return labels
 
 
+def tally(losses: dict[str, Sequence[float]], q: float, min_votes: int) -> tuple[list[Optional[str]], np.ndarray,
+                                                                             Optional[float]]:
+    """Each rater's `calls` on its losses, then the vote: (labels, the samples × CALLS table of rater
+    counts, Fleiss' κ of that table, None with one rater)."""
+    per_rater = {r: calls(v, q) for r, v in losses.items()}
+    labels = vote(per_rater, min_votes)
+    table = np.array([[sum(c[i] == call for c in per_rater.values()) for call in CALLS] for i in range(len(labels))])
+    return labels, table, fleiss_kappa(table) if len(per_rater) >= 2 else None
+
+
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' κ of a subjects × categories table of rater counts (every row sums to the raters)."""
     counts = np.asarray(counts, dtype=float)
@@ -143,15 +153,12 @@ def make_labels(model, items: Sequence[Encoded], ids: Sequence[str], cfg: LabelC
         if on_method is not None:
             on_method(method, losses[method])
     model.load_state_dict(original)
-    per_method = {m: calls(v, cfg.q) for m, v in losses.items()}
-    labels = vote(per_method, cfg.min_votes)
-    table = np.array([[sum(per_method[m][i] == c for m in per_method) for c in CALLS] for i in range(len(ids))])
+    labels, table, kappa = tally(losses, cfg.q, cfg.min_votes)
     methods = list(losses)
     spearman = {f"{a}~{b}": float(spearmanr(losses[a], losses[b]).statistic)
                 for i, a in enumerate(methods) for b in methods[i + 1:]}
     return {"labels": {sid: lab for sid, lab in zip(ids, labels) if lab is not None},
-            "agreement": {"fleiss_kappa": fleiss_kappa(table) if len(methods) >= 2 else None,
-                          "loss_spearman": spearman,
+            "agreement": {"fleiss_kappa": kappa, "loss_spearman": spearman,
                           "votes": {sid: dict(zip(CALLS, map(int, row))) for sid, row in zip(ids, table)}},
             "n_easy": labels.count("easy"), "n_hard": labels.count("hard"), "n": len(ids),
             "losses": {m: dict(zip(ids, v)) for m, v in losses.items()},

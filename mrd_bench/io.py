@@ -237,6 +237,20 @@ def finish_set(path: str | os.PathLike) -> None:
     record.unlink()
 
 
+def append_rows(sink, rows: Iterable[dict]) -> None:
+    """`rows` as JSON lines at the end of the open file `sink`, flushed and fsynced: a row written is
+    a row kept when the run is killed (a torn last line is dropped on resume: drop_torn_tail)."""
+    sink.write("".join(json.dumps(row) + "\n" for row in rows))
+    sink.flush()
+    os.fsync(sink.fileno())
+
+
+def append_jsonl(path: str | os.PathLike, row: dict) -> None:
+    """One row appended to the JSON-lines file at `path` (append_rows)."""
+    with open(path, "a", encoding="utf-8") as sink:
+        append_rows(sink, [row])
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -230,6 +230,16 @@ def encode_qa(tokenizer, question: str, answer: str, *, max_length: int = 512,
     return Encoded(ids, labels)
 
 
+def log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """log_softmax over the vocabulary, in float32 at least (bfloat16 logits lose the tail)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
+
+
+def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p of each target token: logits [..., V] and targets [...] give [...] (log_probs)."""
+    return log_probs(logits).gather(-1, targets[..., None]).squeeze(-1)
+
+
 def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded batch: input_ids, attention_mask, labels (IGNORE on padding)."""
     width = max(len(e.input_ids) for e in items)

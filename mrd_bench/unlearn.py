@@ -39,6 +39,7 @@ REFUSALS = {  # the MRD paper's refusal answers for PO
              "Unfortunately, I can't assist with this request because of copyright concerns.",
              "I can't proceed with this request in order to comply with copyright laws."),
 }
+REFUSALS["fictitious"] = REFUSALS["tofu"]  # fictitious authors, TOFU's kind of question
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,10 @@ def refusal_items(tokenizer, data, benchmark: str, settings: Settings) -> list[l
     """For each forget sample, its prompt with each of the benchmark's refusal answers."""
     from mrd_bench.data.source import prompt_and_target
 
-    answers = REFUSALS.get(benchmark, REFUSALS["tofu"])
+    if benchmark not in REFUSALS:
+        raise ConfigError(f"PO has no refusal answers for {benchmark!r} (it has them for {', '.join(REFUSALS)}); "
+                          "use another method on this benchmark, or add its answers to REFUSALS in unlearn.py.")
+    answers = REFUSALS[benchmark]
     return [[encode_qa(tokenizer, prompt_and_target(row)[0], a, max_length=settings.max_length,
                        fmt=settings.prompt_format) for a in answers] for row in data]
 

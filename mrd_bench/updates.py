@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Optional
 from tqdm.auto import tqdm
 
 from mrd_bench.errors import ConfigError, DataError
-from mrd_bench.io import (drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json,
+from mrd_bench.io import (append_rows, drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json,
                           write_jsonl, writing_together)
 from mrd_bench.methods.loop import LoopConfig, Stopper, train
 from mrd_bench.methods.stopping import Threshold, mean
@@ -94,9 +93,7 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
                    "ma_final": result.checks[-1]["ma"], "max_updates": max_updates}
             if scores is not None:
                 row["mrd"] = scores[j]
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            os.fsync(sink.fileno())
+            append_rows(sink, [row])
             done[ids[j]] = row
     rows = [done[i] for i in ids]
     summary = _summary(rows, scores)

@@ -7,6 +7,7 @@ from typing import Optional
 from mrd_bench.commands import no_progress_opt, overwrite_opt
 from mrd_bench.commands._data import DataFlags, limited, load_split
 from mrd_bench.config import opt, part
+from mrd_bench.cud_labels import LabelConfig
 
 
 @dataclass(frozen=True)
@@ -15,13 +16,7 @@ class Config:
     data: DataFlags = part(DataFlags)
     retain: Optional[str] = opt(None, "retain split (graddiff and po need one), e.g. retain90 for forget10")
     scores: Optional[str] = opt(None, "MRD scores of the split (cga samples by MRD); without it leave cga out")
-    methods: str = opt("ga,graddiff,npo,po,cga", "unlearners")
-    steps: int = opt(10, "updates per unlearner")
-    lr: float = opt(2e-5, "learning rate")
-    unlearn_batch_size: int = opt(8, "forget samples per update")
-    q: float = opt(0.25, "share called easy and share called hard per method")
-    min_votes: int = opt(3, "methods that must agree")
-    seed: int = opt(0, "seed of the unlearners' batches")
+    labels: LabelConfig = part(LabelConfig, renamed={"batch_size": "--unlearn-batch-size"})
     max_length: int = opt(512, "truncate samples to this many tokens")
     trust_remote_code: bool = opt(False, "run the model repo's own code")
     out: str = opt(None, "labels JSON to write", required=True)
@@ -30,7 +25,7 @@ class Config:
 
 
 def run(c: Config) -> None:
-    from mrd_bench.cud_labels import LabelConfig, make_labels
+    from mrd_bench.cud_labels import make_labels
     from mrd_bench.data import keep_authors, load
     from mrd_bench.io import guard_output, write_json
     from mrd_bench.models import load_model, weights_hash
@@ -39,8 +34,7 @@ def run(c: Config) -> None:
     from mrd_bench.unlearn import Settings, read_scores, refusal_items
 
     guard_output(c.out, c.overwrite, what="CUD labels", inputs=c.data.read_paths(model=c.model, scores=c.scores))
-    cfg = LabelConfig(methods=c.methods, steps=c.steps, lr=c.lr, batch_size=c.unlearn_batch_size, q=c.q,
-                      min_votes=c.min_votes, seed=c.seed)
+    cfg = c.labels
     dataset = limited(load_split(c.data), c.data)
     ids = list(dataset["sample_id"])
     scores = read_scores(c.scores, ids) if c.scores else None
@@ -53,7 +47,8 @@ def run(c: Config) -> None:
     items = encode_split(tokenizer, dataset, max_length=c.max_length)
     result = make_labels(model, items, ids, cfg,
                          retain=encode_split(tokenizer, retain, max_length=c.max_length) if retain else None,
-                         refusals=refusal_items(tokenizer, dataset, c.data.benchmark, Settings(method="po")),
+                         refusals=refusal_items(tokenizer, dataset, c.data.benchmark, Settings(method="po"))
+                         if "po" in cfg.method_list else None,
                          scores=scores, progress=not c.no_progress)
     write_json(c.out, {**result, **record(benchmark=c.data.benchmark, split=c.data.split, retain=c.retain,
                                           subset_authors=c.data.subset_authors, model=c.model,

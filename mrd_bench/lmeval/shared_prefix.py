@@ -17,6 +17,8 @@ from typing import Callable, Optional
 
 import torch
 
+from mrd_bench.models import log_probs
+
 Pair = tuple[list[int], list[int]]  # (context ids, continuation ids), both non-empty
 
 
@@ -41,7 +43,7 @@ def token_stats(logits: torch.Tensor, targets: torch.Tensor, moments: bool | tor
     The moments cost several passes over the vocabulary, so they are computed only at the tokens
     `moments` marks (a bool, or a [N] mask: the documents whose metrics read them) and are NaN
     elsewhere. Float32 at least; a vocabulary entry with p = 0 (a -inf logit) adds nothing to μ or σ²."""
-    logp_all = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
+    logp_all = log_probs(logits)
     logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
     correct = logits.argmax(-1) == targets
     rows = moments if isinstance(moments, torch.Tensor) else torch.full_like(targets, bool(moments), dtype=torch.bool)

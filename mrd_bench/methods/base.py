@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from mrd_bench.models import IGNORE
+from mrd_bench.models import IGNORE, gather_logprobs
 from mrd_bench.registry import Registry
 
 METHODS: Registry = Registry("method")
@@ -34,10 +34,8 @@ def token_logprobs(model: torch.nn.Module, tensors: Tensors) -> tuple[torch.Tens
                        logits_to_keep=cols).logits  # [B, C, V]
     except TypeError:  # a model without logits_to_keep
         logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits[:, cols]
-    logp = logits.float().log_softmax(-1)
-    targets = labels[:, cols].clamp(min=0)
     mask = scored[:, cols]
-    return logp.gather(-1, targets[..., None]).squeeze(-1) * mask, mask
+    return gather_logprobs(logits, labels[:, cols].clamp(min=0)) * mask, mask
 
 
 def sequence_logprob(model: torch.nn.Module, tensors: Tensors) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,35 +17,26 @@ def setting(ctx: Context) -> dict:
             "finetune_lr": s.finetune_lr, "finetune_epochs": s.finetune_epochs}
 
 
-# ----------------------------------------------------------------------------- original
-
-
-def read_runs(path: Path) -> dict:
+def read_runs(path: Path, by: str = "run") -> dict:
+    """The rows of a run file by their `by` field (a torn last line dropped)."""
     drop_torn_tail(path)
     runs = {}
     if path.is_file():
         for line in path.read_text().splitlines():
             row = json.loads(line)
-            runs[row["run"]] = row
+            runs[row[by]] = row
     return runs
 
 
-def keyed_runs(folder: Path, key: dict) -> tuple[Path, dict]:
-    """runs.jsonl of the settings `key`, and the runs it holds: a file written under other settings
-    is moved aside (runs.<its key>.jsonl), never mixed in."""
-    path, marker = folder / "runs.jsonl", folder / "runs.key.json"
+def keyed_runs(folder: Path, key: dict, name: str = "runs", by: str = "run") -> tuple[Path, dict]:
+    """<name>.jsonl of the settings `key`, and the rows it holds by `by`: a file written under other
+    settings is moved aside (<name>.<its key>.jsonl), never mixed in."""
+    path, marker = folder / f"{name}.jsonl", folder / f"{name}.key.json"
     old = read_json(marker) if marker.is_file() else None
     if old != key and path.is_file():
-        os.replace(path, folder / f"runs.{key_hash(old)[:12] if old is not None else 'unkeyed'}.jsonl")
+        os.replace(path, folder / f"{name}.{key_hash(old)[:12] if old is not None else 'unkeyed'}.jsonl")
     write_json(marker, key)
-    return path, read_runs(path)
-
-
-def append(path: Path, row: dict) -> None:
-    with open(path, "a", encoding="utf-8") as sink:
-        sink.write(json.dumps(row) + "\n")
-        sink.flush()
-        os.fsync(sink.fileno())
+    return path, read_runs(path, by)
 
 
 def value(results: dict, task: str, metric: str) -> float:

@@ -14,21 +14,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mrd_bench.io import write_json
+from mrd_bench.io import append_jsonl, write_json
 from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context
 
 
 def labels_key(c: Context) -> dict:
-
     return {**common.setting(c), **{k: getattr(c.study, k) for k in ("cud_label_methods", "cud_label_steps", "cud_label_lr",
                                                                "cud_label_q", "label_seeds")}, "measure": "increase"}
 
 
 def run_labels(ctx: Context, folder: Path) -> dict:
-    import numpy as np
-
-    from mrd_bench.cud_labels import CALLS, answer_losses, calls, fleiss_kappa, vote
+    from mrd_bench.cud_labels import CALLS, answer_losses, tally
     from mrd_bench.models import weights_hash
     from mrd_bench.reproduce.unlearning import unlearn
     from mrd_bench.unlearn import Settings, refusal_items
@@ -53,20 +50,19 @@ def run_labels(ctx: Context, folder: Path) -> dict:
                            seed=seed, retain=retain, refusals=refusals if method == "po" else None)
         model.eval()
         done[name] = {"run": name, "method": method, "seed": seed, "losses": answer_losses(model, items)}
-        common.append(path, done[name])
+        append_jsonl(path, done[name])
     model.load_state_dict(original)
     increases = {name: [a - b for a, b in zip(done[name]["losses"], before)] for name in (f"{m}/seed-{k}"
                                                                                          for m, k in todo)}
-    per_run = {name: calls(v, s.cud_label_q) for name, v in increases.items()}
-    labels = vote(per_run, len(per_run) // 2 + 1)
-    table = np.array([[sum(per_run[r][i] == c for r in per_run) for c in CALLS] for i in range(len(ids))])
+    majority = len(increases) // 2 + 1
+    labels, table, kappa = tally(increases, s.cud_label_q, majority)
     result = {"labels": {sid: lab for sid, lab in zip(ids, labels) if lab is not None},
-              "agreement": {"fleiss_kappa": fleiss_kappa(table) if len(per_run) >= 2 else None,
+              "agreement": {"fleiss_kappa": kappa,
                             "votes": {sid: dict(zip(CALLS, map(int, row))) for sid, row in zip(ids, table)}},
               "n_easy": labels.count("easy"), "n_hard": labels.count("hard"), "n": len(ids),
               "before": dict(zip(ids, before)), "increase": {r: dict(zip(ids, v)) for r, v in increases.items()},
-              "measure": "loss increase (after − before)", "runs": list(per_run), "min_votes": len(per_run) // 2 + 1,
+              "measure": "loss increase (after − before)", "runs": list(increases), "min_votes": majority,
               "model_hash": model_hash}
     write_json(folder / "labels.json", result)
     return {"n_easy": result["n_easy"], "n_hard": result["n_hard"],
-            "fleiss_kappa": result["agreement"]["fleiss_kappa"], "runs": len(per_run)}
+            "fleiss_kappa": result["agreement"]["fleiss_kappa"], "runs": len(increases)}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mrd_bench.io import read_json, write_json
+from mrd_bench.io import append_jsonl, read_json, write_json
 from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context
 
@@ -76,14 +76,12 @@ def protocol_methods(study) -> list[str]:
 
 
 def calibrate_key(c: Context) -> dict:
-
     return {**common.setting(c), **{k: getattr(c.study, k) for k in (
         "calibrate_start", "calibrate_runs", "calibrate_levels", "calibrate_reach", "variance_size",
         "protocol_max_updates", "protocol_check_every", "protocol_patience", "sampling_methods")}}
 
 
 def run_calibrate(ctx: Context, folder: Path) -> dict:
-
     s = ctx.study
     threshold = _threshold(ctx)
     forget = ctx.splits["forget"]
@@ -106,7 +104,7 @@ def run_calibrate(ctx: Context, folder: Path) -> dict:
                                                  retain=retain, refusals=[refusals[i] for i in pick])
                     done[name] = {"run": name, "method": method, "lr": lr, "level": level, "calibration_run": c,
                                   **out, "wall_s": time.perf_counter() - started}
-                    common.append(path, done[name])
+                    append_jsonl(path, done[name])
                 runs.append(done[name])
                 misses += done[name]["censored"]
                 if misses > allowed_misses:
@@ -164,7 +162,7 @@ def run_subsets(ctx: Context, folder: Path) -> dict:
                                      threshold=threshold, study=s, eos_id=tok.eos_token_id, retain=retain)
         results = evaluate_model(model, tok, folder / ".model", folder / "eval" / name.replace("/", "_"),
                                  UTILITY_TASKS, metadata, device=s.torch_device)
-        common.append(path, {"run": name, "method": method, "subset": k, "seed": seed, "lr": lr,
+        append_jsonl(path, {"run": name, "method": method, "subset": k, "seed": seed, "lr": lr,
                        "sample_id": [forget["sample_id"][i] for i in pick], **out,
                        "retain_prob": common.value(results, "tofu_retain_qa_prob", "prob"),
                        "real_authors_prob": common.value(results, "tofu_real_authors_prob", "prob"),
@@ -239,5 +237,5 @@ def run_samplers(ctx: Context, folder: Path) -> dict:
         for metric in ("ua", "prob", "min_k_auc"):
             row[f"forget_{metric}"] = common.value(results, "tofu_forget_mrd_mia", metric)
         row["retain_prob"] = common.value(results, "tofu_retain_qa_prob", "prob")
-        common.append(path, row)
+        append_jsonl(path, row)
     return {"runs": len(todo), "threshold_ma": threshold, "forget": FORGET[s.sampling_forget_authors]}

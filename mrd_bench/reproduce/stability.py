@@ -22,7 +22,6 @@ ALG1_SEEDS = (11, 12, 13)  # run A and the control B at alg1's σ; C at the othe
 
 
 def stability_key(c: Context) -> dict:
-
     return {**common.setting(c), **{k: getattr(c.study, k) for k in ("stability_samples", "stability_draws",
                                                                "stability_sigma", "alg1_sigma", "sigma", "pairs",
                                                                "eps", "batch_size")}, "seeds": list(ALG1_SEEDS)}

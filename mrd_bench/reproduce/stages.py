@@ -4,16 +4,14 @@ resumes from what it streamed there: per seed for scores, per sample for traject
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mrd_bench.io import drop_torn_tail, read_json, write_json
+from mrd_bench.io import append_rows, read_json, write_json
 from mrd_bench.reproduce import common
-from mrd_bench.reproduce.study import Context, Stage, key_hash
+from mrd_bench.reproduce.study import Context, Stage
 
 
 def _finetune_args(ctx: Context):
@@ -204,18 +202,7 @@ def _updates(method_name: str):
         forget = ctx.splits["forget"]
         items = ctx.encode(tok, forget)
         retain = ctx.encode(tok, ctx.splits["retain"]) if method.retain == "required" else None
-        sink_path = folder / "rows.jsonl"
-        key = {**asdict(budget), "method": method_name}
-        marker = folder / "rows.key.json"
-        if marker.is_file() and read_json(marker) != key and sink_path.is_file():
-            os.replace(sink_path, folder / f"rows.{key_hash(read_json(marker))[:12]}.jsonl")
-        write_json(marker, key)
-        drop_torn_tail(sink_path)
-        done = {}
-        if sink_path.is_file():
-            for line in sink_path.read_text().splitlines():
-                row = json.loads(line)
-                done[row["sample_id"]] = row
+        sink_path, done = common.keyed_runs(folder, {**asdict(budget), "method": method_name}, "rows", "sample_id")
         ids = forget["sample_id"]
         with open(sink_path, "a", encoding="utf-8") as sink:
             for j in tqdm(range(len(items)), desc=f"updates to forget ({method_name})", unit="sample",
@@ -224,9 +211,7 @@ def _updates(method_name: str):
                     continue
                 row = {"sample_id": ids[j], **trajectory(model, original, items[j], method, budget, index=j,
                                                          retain=retain)}
-                sink.write(json.dumps(row) + "\n")
-                sink.flush()
-                os.fsync(sink.fileno())
+                append_rows(sink, [row])
                 done[ids[j]] = row
         censored = sum(done[i]["censored"] for i in ids)
         return {"samples": len(ids), "censored": censored, "threshold_ma": threshold, "lr": budget.lr}

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import torch
 
 from mrd_bench.methods.base import Batch
-from mrd_bench.models import IGNORE, Encoded, collate
+from mrd_bench.models import IGNORE, Encoded, collate, gather_logprobs
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def _forward(model, tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"],
                    logits_to_keep=cols).logits  # [1, C, V]
     targets, mask = labels[:, cols], scored[:, cols]
-    logp = logits.float().log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+    logp = gather_logprobs(logits, targets.clamp(min=0))
     hits = (logits.argmax(-1) == targets) & mask
     return (logp * mask).sum(1), mask.sum(1), float(hits.sum() / mask.sum())
 

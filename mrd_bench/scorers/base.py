@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mrd_bench.models import IGNORE
+from mrd_bench.models import IGNORE, gather_logprobs
 from mrd_bench.registry import Registry
 
 ESTIMATORS: Registry = Registry("estimator")
@@ -32,8 +32,7 @@ def scored_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tup
 def scored_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """log p(x_t | x_<t) at the scored tokens only, flattened row-major: [N]."""
     logits, targets = scored_logits(model, batch)
-    logp = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # >= float32
-    return logp.gather(-1, targets[:, None]).squeeze(-1)  # [N]
+    return gather_logprobs(logits, targets)  # [N], float32 at least
 
 
 def row_index(batch: dict[str, torch.Tensor]) -> torch.Tensor:

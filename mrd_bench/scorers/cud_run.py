@@ -23,15 +23,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mrd_bench.errors import ConfigError, DataError
-from mrd_bench.io import drop_torn_tail, guard_output, open_partial, read_partial_rows
+from mrd_bench.io import guard_output, read_partial_rows
 from mrd_bench.models import Encoded, collate, weights_hash
 from mrd_bench.pipeline import write_scores
 from mrd_bench.scorers.cud import DISTANCES, circuit, circuit_stats, cross_fit
 from mrd_bench.scorers.eap import BASELINES, Graph, attribute, model_graph
 from mrd_bench.scorers.runner import plan_chunks
+from mrd_bench.scorers.stream import stream_chunks
 
 LABELS = ("easy", "hard")
 
@@ -116,31 +116,20 @@ def attribute_to_file(model, items: Sequence[Encoded], ids: Sequence[str], basel
     model = model.to(state.device).eval()
     graph = model_graph(model, heads=cfg.heads)
     key = _key(model_hash, items, ids, baseline_ids, graph, cfg)
-    if state.is_main_process:
-        open_partial(partial, key, overwrite, attribution=cfg.attribution_settings(), graph=graph.describe())
-    state.wait_for_everyone()
-    done = read_partial_rows(partial)
-    chunks = plan_chunks(items, cfg)  # the same length-sorted plan as MRD's
-    todo = [c for n, c in enumerate(chunks) if n % state.num_processes == state.process_index
-            and not all(ids[i] in done for rows in c for i in rows)]
     pad = getattr(model.config, "pad_token_id", None) or 0
-    sink_path = partial / f"rank-{state.process_index}.jsonl"
-    drop_torn_tail(sink_path)
-    with tqdm(total=sum(len(r) for c in todo for r in c), desc=f"CUD attribution (EAP-IG, m={cfg.steps})",
-              unit="sample", disable=not (progress and state.is_main_process)) as bar, \
-            open(sink_path, "a", encoding="utf-8") as sink:
-        if done:
-            bar.write(f"Resuming: {len(done)}/{len(ids)} samples already attributed in {partial}")
-        for n, chunk in enumerate(todo):
-            if stop_after is not None and n >= stop_after:
-                from mrd_bench.scorers.stream import Interrupted
-                raise Interrupted(f"stopped after {n} chunk(s)")
-            for i, values in _attribute_chunk(model, graph, chunk, items, baseline_ids, cfg, state.device, pad):
-                sink.write(json.dumps({"sample_id": ids[i], "attribution": values}) + "\n")
-                bar.update(1)
-            sink.flush()
-            os.fsync(sink.fileno())
-    state.wait_for_everyone()
+
+    def attribute_chunk(chunk, bar) -> list[dict]:
+        rows = []
+        for i, values in _attribute_chunk(model, graph, chunk, items, baseline_ids, cfg, state.device, pad):
+            rows.append({"sample_id": ids[i], "attribution": values})
+            bar.update(1)
+        return rows
+
+    stream_chunks(state, partial, key, plan_chunks(items, cfg), ids, attribute_chunk, overwrite=overwrite,
+                  info={"attribution": cfg.attribution_settings(), "graph": graph.describe()},
+                  desc=f"CUD attribution (EAP-IG, m={cfg.steps})", unit="sample",
+                  total=lambda todo: sum(len(r) for c in todo for r in c), verb="attributed", progress=progress,
+                  stop_after=stop_after)
     done = read_partial_rows(partial)
     return {sid: done[sid]["attribution"] for sid in ids if sid in done}, graph
 

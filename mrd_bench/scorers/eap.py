@@ -34,7 +34,7 @@ from typing import Optional
 import torch
 
 from mrd_bench.errors import ConfigError
-from mrd_bench.models import IGNORE
+from mrd_bench.models import IGNORE, gather_logprobs
 
 SUPPORTED = ("llama", "mistral")
 BASELINES = ("zero", "corrupt")
@@ -153,7 +153,7 @@ def answer_loglik(model, embeds: torch.Tensor, attention_mask: torch.Tensor, lab
     targets = labels[:, 1:]
     scored = targets != IGNORE  # [B, T-1]
     logits = model.get_output_embeddings()(hidden[:, :-1][scored]).float()  # [N, V]
-    logp = logits.log_softmax(-1).gather(-1, targets[scored][:, None]).squeeze(-1)
+    logp = gather_logprobs(logits, targets[scored])
     return torch.zeros(labels.shape[0], dtype=logp.dtype, device=logp.device).index_add_(
         0, scored.nonzero()[:, 0], logp)
 
