@@ -15,7 +15,8 @@ from mrd_bench.annotate import read_annotation
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.lmeval.aggregations import BINS
 
-PROMPT_FORMATS = {"raw": "{question}", "qa": "Question: {question}\nAnswer:"}
+# the tasks' prompt templates (metadata `prompt_format`); models.PROMPT_FORMATS are how training formats a QA pair
+TASK_PROMPTS = {"raw": "{question}", "qa": "Question: {question}\nAnswer:"}
 # A shipped annotation covers these splits too (TOFU's smaller forget sets are tails of forget10).
 COVERED_BY = {("tofu", "forget01"): "forget10", ("tofu", "forget05"): "forget10"}
 
@@ -73,10 +74,10 @@ def first_n(rows, n, what: str):
 def prompt_text(question: str, prompt_format: str) -> str:
     """The prompt text: `raw` (TOFU's convention, the question alone: with --apply_chat_template it is
     the user turn, as `mrd-bench finetune` and `score` train and score) or `qa` ("Question: ...\\nAnswer:")."""
-    if prompt_format not in PROMPT_FORMATS:
+    if prompt_format not in TASK_PROMPTS:
         raise ConfigError(f"unknown prompt_format {prompt_format!r} in --metadata; choose one of "
-                          f"{', '.join(PROMPT_FORMATS)}.")
-    return PROMPT_FORMATS[prompt_format].format(question=question)
+                          f"{', '.join(TASK_PROMPTS)}.")
+    return TASK_PROMPTS[prompt_format].format(question=question)
 
 
 def generation(results: list) -> str:
