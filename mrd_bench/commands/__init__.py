@@ -8,8 +8,9 @@ model code."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import field
 from types import ModuleType
+
+from mrd_bench.config import opt
 
 # The command line being run, as its run record states it (set by cli.main).
 invocation: list[str] = []
@@ -20,13 +21,11 @@ def load(name: str) -> ModuleType:
 
 
 def overwrite_opt():
-    return field(default=False, metadata={"help": "replace existing results", "flag": (), "positional": False,
-                                          "required": False})
+    return opt(False, "replace existing results")
 
 
 def no_progress_opt():
-    return field(default=False, metadata={"help": "hide progress bars", "flag": (), "positional": False,
-                                          "required": False})
+    return opt(False, "hide progress bars")
 
 
 def main_print(text: str) -> None:

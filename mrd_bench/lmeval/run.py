@@ -161,7 +161,6 @@ def check_eval_args(argv: Sequence[str]) -> None:
     --metadata that is not a JSON object or not our tasks' keys and types, a misspelt mrd_bench task,
     a local model path that is missing, and the flags of lm-eval's own that lmeval/checks.py checks."""
     import difflib
-    import json
 
     from mrd_bench.errors import ConfigError
     from mrd_bench.lmeval.paths import our_task_names

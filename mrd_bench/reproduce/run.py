@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 from mrd_bench.errors import ConfigError
-from mrd_bench.io import write_json
+from mrd_bench.io import check_output_path, write_json
 from mrd_bench.reproduce.study import Context, Study, run_stage
 
 
 def check_work(work) -> None:
     """--work must be a folder that can be written (or made), before any stage runs."""
-    from mrd_bench.io import check_output_path
-
     if Path(work).expanduser().exists() and not Path(work).expanduser().is_dir():
         raise ConfigError(f"--work {str(work)!r} is a file; give a folder for the stages' outputs (it is made if "
                           "missing).")

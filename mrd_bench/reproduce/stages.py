@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mrd_bench.io import append_rows, read_json, write_json
+from mrd_bench.io import append_jsonl, read_json, write_json
 from mrd_bench.reproduce import common
 from mrd_bench.reproduce.study import Context, Stage
 
@@ -204,15 +204,13 @@ def _updates(method_name: str):
         retain = ctx.encode(tok, ctx.splits["retain"]) if method.retain == "required" else None
         sink_path, done = common.keyed_runs(folder, {**asdict(budget), "method": method_name}, "rows", "sample_id")
         ids = forget["sample_id"]
-        with open(sink_path, "a", encoding="utf-8") as sink:
-            for j in tqdm(range(len(items)), desc=f"updates to forget ({method_name})", unit="sample",
-                          disable=not ctx.progress, initial=0):
-                if ids[j] in done:
-                    continue
-                row = {"sample_id": ids[j], **trajectory(model, original, items[j], method, budget, index=j,
-                                                         retain=retain)}
-                append_rows(sink, [row])
-                done[ids[j]] = row
+        for j in tqdm(range(len(items)), desc=f"updates to forget ({method_name})", unit="sample",
+                      disable=not ctx.progress, initial=0):
+            if ids[j] in done:
+                continue
+            done[ids[j]] = {"sample_id": ids[j], **trajectory(model, original, items[j], method, budget, index=j,
+                                                              retain=retain)}
+            append_jsonl(sink_path, done[ids[j]])
         censored = sum(done[i]["censored"] for i in ids)
         return {"samples": len(ids), "censored": censored, "threshold_ma": threshold, "lr": budget.lr}
 
