@@ -20,6 +20,7 @@ import torch
 from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError, DataError, MrdBenchWarning
 from mrd_bench.methods import METHODS
+from mrd_bench.methods.base import with_hyperparameters
 from mrd_bench.methods.loop import LoopConfig, LoopResult, Resume, Stopper, train
 from mrd_bench.methods.stopping import Memorization
 from mrd_bench.checkpoints import checkpoint_target
@@ -87,13 +88,13 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+@with_hyperparameters(after="sampler")
 class Settings:
     """What the method does: its loss, its sampler, and how it stops."""
 
     method: str = opt("ga", "ga, graddiff, po, npo or cga (ga with the mrd sampler)")
     sampler: Optional[str] = opt(None, "uniform, mrd or curriculum (default: mrd for cga, else uniform)")
-    beta: float = opt(0.1, "NPO's inverse temperature β")
-    retain_weight: float = opt(1.0, "α, the weight of the retain NLL (graddiff, po; npo with --retain)")
+    # here: each method's hyperparameters, from its own dataclass (methods/base.with_hyperparameters)
     tau: float = opt(1.0, "mrd sampler: p_i ∝ MRD_i^τ; 1 = Algorithm 2 (easy first), -1 = p ∝ 1/MRD")
     floor: float = opt(0.05, "mrd sampler: the uniform mixing floor ε (every p_i >= ε/n)")
     mrd_sigma: float = opt(1e-4, "σ when unlearn scores MRD itself (no --scores, or --refresh-every)")
@@ -353,6 +354,8 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
     items = encode(tokenizer, data, settings)
     used = {k: v for k, v in asdict(settings).items() if k in FINETUNE_SETTINGS}
     resume = open_resume(out, "finetune", inputs, used, loop, hashes, overwrite)
+    from mrd_bench.train import Descent
+
     model, result = train(with_lora(model, settings), items, Descent(), Uniform(len(items)), loop, resume=resume,
                           progress=progress, desc=f"fine-tune ({inputs.benchmark}/{inputs.forget})")
     hashes["model_hash"]["final"] = weights_hash(model)
@@ -362,18 +365,6 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
 
 
 FINETUNE_SETTINGS = ("max_length", "prompt_format", "lora_rank", "lora_alpha")  # what fine-tuning reads
-
-
-@dataclass(frozen=True)
-class Descent:
-    """Fine-tuning's loss: the answer NLL."""
-
-    retain = "none"
-    needs_reference = False
-    needs_refusals = False
-
-    def per_sample_loss(self, batch) -> torch.Tensor:  # [B]
-        return batch.forget_nll
 
 
 def replay(record_path: str, out, *, overwrite: bool = False, progress: bool = True) -> tuple[Path, dict, dict]:

@@ -54,6 +54,38 @@ def test_the_registry_holds_the_signals_the_product_promises():
         SIGNALS.get("mink")
 
 
+def test_every_estimator_implements_the_protocol_and_is_read_through_its_signal():
+    """A new estimator in ESTIMATORS must implement scorers.base.Estimator and have a difficulty
+    signal (with a direction) that reads the scores it writes."""
+    from mrd_bench.scorers import ESTIMATORS
+    from mrd_bench.scorers.base import Estimator
+
+    assert set(ESTIMATORS) >= {"alg1", "definition", "hutchinson"}
+    for name in ESTIMATORS:
+        assert isinstance(ESTIMATORS.get(name)(), Estimator), name
+        signal = SIGNALS.get(f"mrd_{name}")
+        assert signal.source == "scores" and signal.higher_is == "easier"
+        assert signal.needs({"estimator": name}) is None
+        other = next(n for n in ESTIMATORS if n != name)
+        assert other in signal.needs({"estimator": other})
+
+
+def test_the_protocol_refuses_a_scorer_without_its_members():
+    from dataclasses import dataclass
+
+    from mrd_bench.scorers.base import Estimator
+
+    @dataclass(frozen=True)
+    class NoSummary:
+        noise = "gaussian"
+        default_draws = 4
+
+        def draw(self, model, perturb, batches, k):
+            return []
+
+    assert not isinstance(NoSummary(), Estimator)
+
+
 @pytest.mark.parametrize("signal", sorted(set(SIGNALS) - {"mrd_alg1", "mrd_hutchinson"}))
 def test_each_signal_annotates_and_its_bins_follow_its_direction(signal, measured, data_dir, capsys, tmp_path):
     from mrd_bench.annotate import read_annotation
@@ -211,7 +243,7 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
     first = (out / "updates_ga.jsonl").stat().st_mtime_ns
     monkeypatch.undo()
     trained = []
-    real_train = updates.train
+    real_train = updates.trajectory
 
     def train_then_kill(*args, **kwargs):  # NPO is killed after 4 of its 10 samples
         trained.append(1)
@@ -219,13 +251,13 @@ def test_difficulty_check_by_hand_and_resumed(tmp_path, tiny_checkpoint, data_di
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(updates, "train", train_then_kill)
+    monkeypatch.setattr(updates, "trajectory", train_then_kill)
     assert cli(capsys, *argv)[0] == 130
     monkeypatch.undo()
     partial = out / "updates_npo.jsonl.partial" / "rank-0.jsonl"
     assert len(partial.read_text().splitlines()) == 4
     trained.clear()
-    monkeypatch.setattr(updates, "train", lambda *a, **k: (trained.append(1), real_train(*a, **k))[1])
+    monkeypatch.setattr(updates, "trajectory", lambda *a, **k: (trained.append(1), real_train(*a, **k))[1])
     code, _ = cli(capsys, *argv)
     monkeypatch.undo()
     assert code == 0 and len(trained) == 6  # resumed inside NPO: only its 6 samples left were trained

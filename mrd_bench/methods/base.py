@@ -4,20 +4,69 @@ A method is a frozen dataclass with `per_sample_loss(batch) -> [B]`, one value p
 forget sample of the batch; the loop averages them. Class variables say what a method
 needs: `retain` ("none", "optional" or "required"), `needs_reference` (a frozen copy of
 the original model) and `needs_refusals` (refusal answers to the forget questions).
+Its dataclass fields, declared with `config.opt`, are its hyperparameters: `hyperparameters()`
+makes each a field of `unlearn.Settings` (a flag of every command that trains, stored in the
+run record), so a new one touches the method's file only.
 `Batch` computes each quantity on first use, so a method pays only for what it reads.
 """
 from __future__ import annotations
 
+import typing
+from dataclasses import fields
 from functools import cached_property
 from typing import Optional
 
 import torch
 
+from mrd_bench.config import opt
 from mrd_bench.models import IGNORE, gather_logprobs
 from mrd_bench.registry import Registry
 
 METHODS: Registry = Registry("method")
 Tensors = dict[str, torch.Tensor]  # input_ids, attention_mask, labels: each [B, T]
+
+
+def hyperparameters() -> list[tuple[str, type, object]]:
+    """Every registered method's hyperparameters as (name, type, field) for `dataclasses`, sorted by
+    name. A name that several methods declare must have one type and one default there; its help
+    names the methods that read it."""
+    found: dict[str, dict] = {}
+    for method in METHODS.names():
+        cls = METHODS.get(method)
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if "help" not in f.metadata:
+                raise TypeError(f"method {method!r}: hyperparameter {f.name!r} needs its help text; declare it "
+                                f"with config.opt(default, help)")
+            seen = found.setdefault(f.name, {"type": hints[f.name], "default": f.default, "help": f.metadata["help"],
+                                             "methods": []})
+            if (seen["type"], seen["default"]) != (hints[f.name], f.default):
+                raise TypeError(f"method {method!r}: hyperparameter {f.name!r} is {hints[f.name]} = {f.default!r}, "
+                                f"but {seen['methods'][0]!r} has {seen['type']} = {seen['default']!r}; give one of "
+                                "them another name")
+            seen["methods"].append(method)
+    return [(name, h["type"], opt(h["default"], f"{h['help']} ({', '.join(h['methods'])})"))
+            for name, h in sorted(found.items())]
+
+
+def with_hyperparameters(after: str):
+    """Class decorator, under @dataclass: the methods' hyperparameters become fields of the class,
+    placed after the field `after`."""
+    def add(cls):
+        extra = hyperparameters()
+        taken = [name for name, _, _ in extra if name in cls.__annotations__]
+        if taken:
+            raise TypeError(f"{cls.__name__} declares {taken}, which a method declares too; keep them in the method")
+        annotations = {}
+        for name, hint in cls.__annotations__.items():
+            annotations[name] = hint
+            if name == after:
+                for field_name, kind, field_ in extra:
+                    annotations[field_name] = kind
+                    setattr(cls, field_name, field_)
+        cls.__annotations__ = annotations
+        return cls
+    return add
 
 
 def token_logprobs(model: torch.nn.Module, tensors: Tensors) -> tuple[torch.Tensor, torch.Tensor]:

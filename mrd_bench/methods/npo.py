@@ -11,6 +11,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError
 from mrd_bench.methods.base import METHODS, Batch
 
@@ -18,8 +19,8 @@ from mrd_bench.methods.base import METHODS, Batch
 @METHODS.register("npo")
 @dataclass(frozen=True)
 class NPO:
-    beta: float = 0.1
-    retain_weight: float = 1.0  # α, used when a retain set is given
+    beta: float = opt(0.1, "NPO's inverse temperature β")
+    retain_weight: float = opt(1.0, "α, the weight of the retain NLL")  # used when a retain set is given
     retain: ClassVar[str] = "optional"
     needs_reference: ClassVar[bool] = True
     needs_refusals: ClassVar[bool] = False

@@ -6,13 +6,14 @@ from typing import ClassVar
 
 import torch
 
+from mrd_bench.config import opt
 from mrd_bench.methods.base import METHODS, Batch
 
 
 @METHODS.register("po")
 @dataclass(frozen=True)
 class PO:
-    retain_weight: float = 1.0  # α in NLL_refusal + α·NLL_retain
+    retain_weight: float = opt(1.0, "α, the weight of the retain NLL")  # NLL_refusal + α·NLL_retain
     retain: ClassVar[str] = "required"
     needs_reference: ClassVar[bool] = False
     needs_refusals: ClassVar[bool] = True

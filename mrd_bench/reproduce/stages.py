@@ -189,7 +189,7 @@ def run_sensitivity(ctx: Context, folder: Path) -> dict:
 
 def _updates(method_name: str):
     def run(ctx: Context, folder: Path) -> dict:
-        from mrd_bench.reproduce.trajectories import Budget, trajectory
+        from mrd_bench.updates import Budget, trajectory
         from mrd_bench.unlearn import Settings
 
         s = ctx.study

@@ -1,14 +1,38 @@
-"""What every scorer shares: the registry, prepared batches, and scored log-probs."""
+"""What every scorer shares: the registry, the Protocol its entries implement, prepared batches,
+and scored log-probs.
+
+An MRD estimator (scorers/mrd.py) is registered in ESTIMATORS and implements `Estimator`;
+`runner.score_items` drives it (chunks, streaming, resume, shards). The number it writes
+is read back through the difficulty signal `mrd_<name>` (signals/mrd.py), which says which
+way it points; tests/test_signals.py checks that every estimator has that signal.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 
 from mrd_bench.models import IGNORE, gather_logprobs
 from mrd_bench.registry import Registry
 
-ESTIMATORS: Registry = Registry("estimator")
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """One way to estimate MRD: a frozen dataclass of its settings (σ, ...) with these members."""
+
+    noise: ClassVar[str]  # the perturbation each draw k uses: "gaussian" or "rademacher" (perturb.py)
+    default_draws: ClassVar[int]  # K when the user gives none
+
+    def draw(self, model: torch.nn.Module, perturb, batches: Sequence["Prepared"], k: int) -> list[torch.Tensor]:
+        """Draw k's value for every row of every batch: one [B] tensor per batch."""
+
+    def summarize(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The score and its standard error from all draws: [K, B] -> ([B], [B])."""
+
+
+ESTIMATORS: Registry[type[Estimator]] = Registry("estimator")
 
 
 def scored_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
