@@ -39,6 +39,8 @@ from mrd_bench.leaderboard.untrusted import (Invalid, confined, finite, printabl
 from mrd_bench.lmeval.aggregations import BINS
 from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.signals.base import direction_sign
+from mrd_bench.stats import bin_indices, points, resample_indices, stratified, stratified_indices
+from mrd_bench.stats import interval as ci
 
 ALPHA = 0.05
 MIN_SHIFT = 0.05  # the smallest shift of the mean ease percentile (on a 0-1 scale) a verdict calls unusual
@@ -278,23 +280,15 @@ def bin_tests(pool_bins: list[str], subset_bins: list[str]) -> dict:
 
 
 def reweight(values: np.ndarray, bins: list[str], weights: dict[str, float], B: int, rng) -> dict:
-    """Per-bin means and Σ w_b mean_b, with B stratified bootstrap draws of the latter."""
-    groups = {b: np.flatnonzero(np.asarray(bins) == b) for b in BINS}
-    per_bin = {b: float(values[g].mean()) if len(g) else math.nan for b, g in groups.items()}
+    """Per-bin means and Σ w_b mean_b, with B stratified bootstrap draws of the latter (the boards'
+    `stats.stratified`); where a bin with weight > 0 is empty, nothing is drawn from `rng`."""
+    groups = bin_indices(bins)
     if any(weights.get(b, 0) > 0 and not len(g) for b, g in groups.items()):
+        per_bin = {b: v for b, v in points(values, groups, weights).items() if b in BINS}
         return {"per_bin": per_bin, "value": math.nan, "draws": np.full(B, math.nan), "empty": True}
-    value = sum(weights.get(b, 0) * per_bin[b] for b, g in groups.items() if len(g))
-    draws = np.zeros(B)
-    for b, g in groups.items():
-        if len(g):
-            draws += weights.get(b, 0) * values[g[rng.integers(len(g), size=(B, len(g)))]].mean(axis=1)
-    return {"per_bin": per_bin, "value": float(value), "draws": draws, "empty": False}
-
-
-def ci(draws: np.ndarray) -> list[float]:
-    if np.isnan(draws).any():
-        return [math.nan, math.nan]
-    return [float(x) for x in np.percentile(draws, [2.5, 97.5])]
+    got = stratified(values, groups, weights, stratified_indices(rng, groups, B))
+    value, draws = got["reweighted"]
+    return {"per_bin": {b: got[b][0] for b in BINS}, "value": value, "draws": draws, "empty": False}
 
 
 # ----------------------------------------------------------------------------- the audit
@@ -362,7 +356,7 @@ def analyse(claim: dict, folder: Path, *, permutations: int, bootstrap: int, see
         values = per_sample(claim, folder, ids)
         rng = np.random.default_rng(seed)
         rw = reweight(values, subset_bins, pool_weights, bootstrap, rng)
-        draws = values[rng.integers(len(values), size=(bootstrap, len(values)))].mean(axis=1)
+        draws = values[resample_indices(rng, len(values), bootstrap)].mean(axis=1)
         out["reweighting"] = {"measured": float(values.mean()), "measured_ci": ci(draws),
                               "per_bin": rw["per_bin"], "bin_counts": {b: subset_bins.count(b) for b in BINS},
                               "reweighted": rw["value"], "reweighted_ci": ci(rw["draws"]), "bootstrap": bootstrap,

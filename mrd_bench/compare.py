@@ -19,6 +19,7 @@ from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.io import write_json
 from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.provenance import record
+from mrd_bench.stats import interval, resample_indices
 
 COMPARISON = {"what": "a comparison", "kind": "compare-difficulty",  # the output policy (mrd_bench/outputs.py)
               "legacy": ("compare.json", "compare.png")}
@@ -60,12 +61,12 @@ def compare(a: str | os.PathLike, b: str | os.PathLike, out: str | os.PathLike, 
     sign = (1 if meta_a.get("higher_is", "easier") == "easier" else -1) * \
            (1 if meta_b.get("higher_is", "easier") == "easier" else -1)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(common), size=(resamples, len(common)))
+    draws = resample_indices(rng, len(common), resamples)
 
     def with_ci(fn) -> dict:
         value = float(fn(x, y))
         boot = np.array([fn(x[i], y[i]) for i in draws], dtype=float)
-        lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+        lo, hi = interval(boot, omit_nan=True)
         return {"value": value, "ci95": [float(lo), float(hi)], "oriented": sign * value,
                 "oriented_ci95": sorted([float(sign * lo), float(sign * hi)])}
 

@@ -24,7 +24,7 @@ from mrd_bench.errors import ConfigError, MrdBenchError, OutputExistsError
 from mrd_bench.io import write_json, writing_together
 from mrd_bench.leaderboard.evidence import evidence
 from mrd_bench.leaderboard.board import load_board, metrics
-from mrd_bench.leaderboard.stats import (BINS, LEVEL, auc_stratified, below_floor, bin_indices, dominance_shares,
+from mrd_bench.stats import (BINS, LEVEL, auc_stratified, below_floor, bin_indices, dominance_shares,
                                          draws, interval, near_copies, near_copy, plain, ranks, stratified,
                                          transform_of, win_shares)
 from mrd_bench.leaderboard.submission import Entry, validate

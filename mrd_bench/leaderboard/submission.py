@@ -18,7 +18,7 @@ import numpy as np
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.io import write_json
 from mrd_bench.leaderboard.board import metrics
-from mrd_bench.leaderboard.stats import auc_points, bin_indices, points, transform_of
+from mrd_bench.stats import auc_points, bin_indices, points, transform_of
 from mrd_bench.outputs import folder_target, replacing
 from mrd_bench.leaderboard.untrusted import (Invalid, check_folder, confined, finite, is_number, read,
                                              schema_problems, sha256, short)

@@ -189,7 +189,7 @@ def kind_of(metric: str) -> str:
 def intervals(samples: dict[str, list[dict]], retain_reference: str | None = None) -> dict:
     """task -> metric -> column -> (low, high): bootstrap 95% intervals, overall and per bin."""
     from mrd_bench.lmeval.reference import read_reference
-    from mrd_bench.report.bootstrap import interval, statistic
+    from mrd_bench.stats import bootstrap_interval, statistic
 
     out: dict = {}
     for task, rows in sorted(samples.items()):
@@ -219,7 +219,7 @@ def intervals(samples: dict[str, list[dict]], retain_reference: str | None = Non
             for column, group in groups.items():
                 if kind == "privleak":
                     stat = statistic("privleak", [reference_auc(group, items)] if group else [math.nan])
-                cells[column] = interval([value(i) for i in group], others, stat)
+                cells[column] = bootstrap_interval([value(i) for i in group], others, stat)
             out.setdefault(task, {})[metric] = cells
     return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mrd_bench.leaderboard.board import metrics
-from mrd_bench.leaderboard.stats import auc_points, bin_indices, points, transform_of
+from mrd_bench.stats import auc_points, bin_indices, points, transform_of
 from mrd_bench.leaderboard.submission import value_of
 
 

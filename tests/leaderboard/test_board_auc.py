@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from mrd_bench.errors import ConfigError
 from mrd_bench.leaderboard.board import load_board
 from mrd_bench.leaderboard.build import build
-from mrd_bench.leaderboard.stats import auc_points, auc_stratified, bin_indices, draws, interval, resampled_auc
+from mrd_bench.stats import auc_points, auc_stratified, bin_indices, draws, interval, resampled_auc
 from mrd_bench.leaderboard.submission import validate, value_of
 from mrd_bench.leaderboard.verify import compare, sample_documents
 from tests.leaderboard.synthetic import put

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrd_bench.leaderboard import stats
+from mrd_bench import stats
 from mrd_bench.leaderboard.board import load_board
 from mrd_bench.leaderboard.build import build
 from mrd_bench.leaderboard.submission import validate

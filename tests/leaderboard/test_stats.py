@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mrd_bench import audit
-from mrd_bench.leaderboard.stats import bin_indices, draws, interval, ranks, stratified, win_shares
+from mrd_bench.stats import bin_indices, draws, interval, ranks, stratified, win_shares
 
 
 def test_win_shares_and_ranks_by_hand():

@@ -1,5 +1,14 @@
-"""The leaderboard's statistics, as pure functions on arrays (no files, no models).
+"""The statistics layer: seeded resamples, stratified and paired, the statistics they resample,
+and percentile intervals, as pure functions on arrays (no files, no models). The boards, the
+audit, the lm-eval report and compare-difficulty all draw from here; each keeps its own seed,
+so its numbers do not depend on what else ran.
 
+- Resamples: `resample_indices` (B × n, with replacement), `stratified_indices` (drawn within
+  each difficulty bin, bin by bin in BINS order, from one generator), `bootstrap_interval`
+  (one statistic of two samples, members and others, resampled each in turn: the report's).
+- Statistics by name (`STATISTICS`): `mean`, `auc` (members against non-members), `privleak`
+  (that AUC against a retain model's), `fq` (forget quality, the KS p against a retain model's
+  truth ratios). A board metric and a report column name theirs.
 - Means overall, per difficulty bin and reweighted to the annotation's mix (Σ_b w_b · mean_b),
   with B resamples drawn within each bin (the utility split is resampled as one group).
 - Paired ranks: every entry is scored on the same resamples, and
@@ -23,9 +32,12 @@
 from __future__ import annotations
 
 import math
+from typing import Callable, Sequence
 
 import numpy as np
 
+from mrd_bench.metrics.forget_quality import forget_quality
+from mrd_bench.metrics.membership_auc import membership_auc
 from mrd_bench.metrics.privleak import privleak
 
 BINS = ("easy", "medium", "hard")
@@ -37,14 +49,24 @@ def bin_indices(bins: list[str]) -> dict[str, np.ndarray]:
     return {b: np.flatnonzero(np.asarray(bins) == b) for b in BINS}
 
 
+def resample_indices(rng: np.random.Generator, n: int, B: int) -> np.ndarray:
+    """B resamples of n indices, with replacement: B × n."""
+    return rng.integers(n, size=(B, n))
+
+
+def stratified_indices(rng: np.random.Generator, groups: dict[str, np.ndarray], B: int) -> dict[str, np.ndarray]:
+    """For each non-empty group (in its order), B × n_g of its indices, drawn within the group."""
+    return {b: idx[resample_indices(rng, len(idx), B)] for b, idx in groups.items() if len(idx)}
+
+
 def draws(groups: dict[str, np.ndarray], sizes: dict[str, int], B: int, seed: int
           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The shared resamples: for each bin of the forget split, B × n_b indices into that split
     (drawn within the bin); for each other split, B × n indices. Every entry uses the same draws
     (paired)."""
     rng = np.random.default_rng(seed)
-    by_bin = {b: idx[rng.integers(len(idx), size=(B, len(idx)))] for b, idx in groups.items() if len(idx)}
-    by_split = {split: rng.integers(n, size=(B, n)) for split, n in sizes.items()}
+    by_bin = stratified_indices(rng, groups, B)
+    by_split = {split: resample_indices(rng, n, B) for split, n in sizes.items()}
     return by_bin, by_split
 
 
@@ -141,11 +163,67 @@ def plain(values: np.ndarray, resample: np.ndarray) -> dict[str, tuple[float, np
     return {"overall": (float(values.mean()), values[resample].mean(axis=1))}
 
 
-def interval(sampled: np.ndarray) -> list[float]:
+def interval(sampled: np.ndarray, *, omit_nan: bool = False) -> list[float]:
+    """The 95% percentile interval of resampled values: NaN where one is NaN, or (`omit_nan`) over
+    the finite ones."""
+    if omit_nan:
+        low, high = np.nanpercentile(sampled, [2.5, 97.5])
+        return [float(low), float(high)]
     if np.isnan(sampled).any():
         return [math.nan, math.nan]
     low, high = np.percentile(sampled, [2.5, 97.5])
     return [float(low), float(high)]
+
+
+# ----------------------------------------------------------------------------- one statistic, by name
+
+ITERATIONS = 1000  # the report's resamples
+SEED = 0
+
+
+def _mean(members: np.ndarray, _others: np.ndarray) -> float:
+    return float(members.mean())
+
+
+def _auc(members: np.ndarray, others: np.ndarray) -> float:
+    return membership_auc(members, others) if len(others) else math.nan
+
+
+STATISTICS = ("mean", "auc", "privleak", "fq")
+
+
+def statistic(kind: str, reference: Sequence[float] = ()) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The per-group statistic `kind` (one of STATISTICS): the mean, a membership AUC (members vs
+    non-members), privleak (that AUC against the retain model's AUC `reference[0]`) or forget
+    quality (KS p against the retain model's truth ratios of the same samples, `reference`)."""
+    if kind == "fq":
+        ref = np.asarray(reference, dtype=float)
+        return lambda members, _others: forget_quality(members[:, 0], ref[members[:, 1].astype(int)])
+    if kind == "privleak":  # the AUC's privleak against the retain model's AUC, reference[0], held fixed
+        return lambda members, others: privleak(_auc(members, others), reference[0])
+    return {"mean": _mean, "auc": _auc}[kind]
+
+
+def bootstrap_interval(members: Sequence, others: Sequence, stat: Callable, *, iterations: int = ITERATIONS,
+                       seed: int = SEED) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of `stat` over resamples of the members and (each time
+    after them) the others; NaN where it cannot be formed (fewer than 2 members, a NaN input,
+    or more than half the resamples without a value)."""
+    members, others = np.asarray(members, dtype=float), np.asarray(others, dtype=float)
+    if len(members) < 2 or np.isnan(members).any() or np.isnan(others).any():
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(iterations):
+        m = members[rng.integers(len(members), size=len(members))]
+        o = others[rng.integers(len(others), size=len(others))] if len(others) else others
+        value = stat(m, o)
+        if not math.isnan(value):
+            values.append(value)
+    if len(values) < iterations // 2:
+        return math.nan, math.nan
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def oriented(sampled: np.ndarray, direction: str) -> np.ndarray:
