@@ -64,7 +64,7 @@ def _forward(model, tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     targets, mask = labels[:, cols], scored[:, cols]
     logp = gather_logprobs(logits, targets.clamp(min=0))
     hits = (logits.argmax(-1) == targets) & mask
-    return (logp * mask).sum(1), mask.sum(1), float(hits.sum() / mask.sum())
+    return (logp * mask).sum(1), mask.sum(1), int(hits.sum()) / int(mask.sum())  # MA as an exact share
 
 
 def trajectory(model, original: dict, item: Encoded, method, budget: Budget, *, index: int,
