@@ -8,13 +8,13 @@ method takes one AdamW update at a time on that sample until its Memorization Ac
 `max_updates` is censored: reported with censored = true and updates = max_updates, never
 dropped (as a rank, a censored count sits at the cap).
 
-`trajectory` is that run for one sample. Before every update, the forward pass the loss
-needs also gives the sample's answer NLL and its MA, so measuring costs nothing extra;
-it keeps the whole curves up to max(updates, horizon), from which the study reads the
-measures that do not tie (the loss increase after `horizon` updates, the area under the MA
-curve). GradDiff's retain sample (and PO's refusal answer) for update n comes from a
-generator seeded by (seed, sample index), so a row does not depend on which samples ran
-before it (resume-safe).
+`trajectory` is that run for one sample, on the one training loop (methods/loop.py).
+Before every update, the forward pass the loss needs also gives the sample's answer NLL and
+its MA (the loop's `watch`), so measuring costs nothing extra; it keeps the whole curves up
+to max(updates, horizon), from which the study reads the measures that do not tie (the loss
+increase after `horizon` updates, the area under the MA curve). Every sample starts the
+loop from the same seed, so GradDiff's retain samples (and PO's refusal answers) come in the
+same order for each, and a row does not depend on which samples ran before it (resume-safe).
 
 Rows stream to `<out>.partial/` (fsynced, one per sample; io.open_partial, as `score`
 does) so an interrupted run resumes;
@@ -31,16 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-import torch
 from tqdm.auto import tqdm
 
 from mrd_bench.errors import ConfigError, DataError
 from mrd_bench.io import (append_rows, drop_torn_tail, guard_output, open_partial, read_partial_rows, write_json,
                           write_jsonl, writing_together)
-from mrd_bench.methods.base import Batch
-from mrd_bench.methods.loop import LoopConfig
+from mrd_bench.methods.loop import LoopConfig, train
 from mrd_bench.methods.stopping import mean
-from mrd_bench.models import IGNORE, Encoded, collate, gather_logprobs
+from mrd_bench.models import Encoded
+from mrd_bench.samplers.uniform import Uniform
 from mrd_bench.unlearn import Inputs, Settings, default_threshold_split, encode, read_scores, refusal_items
 
 
@@ -54,58 +53,29 @@ class Budget:
     seed: int = 0
 
 
-def _forward(model, tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Summed answer log-prob (with grad), answer tokens, and MA, from one forward pass."""
-    labels = tensors["labels"][:, 1:]
-    scored = labels != IGNORE
-    cols = scored.any(0).nonzero().squeeze(1)
-    logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"],
-                   logits_to_keep=cols).logits  # [1, C, V]
-    targets, mask = labels[:, cols], scored[:, cols]
-    logp = gather_logprobs(logits, targets.clamp(min=0))
-    hits = (logits.argmax(-1) == targets) & mask
-    return (logp * mask).sum(1), mask.sum(1), int(hits.sum()) / int(mask.sum())  # MA as an exact share
-
-
-def trajectory(model, original: dict, item: Encoded, method, budget: Budget, *, index: int,
+def trajectory(model, original: dict, item: Encoded, method, budget: Budget, *,
                retain: Optional[Sequence[Encoded]] = None, refusals: Optional[Sequence[Encoded]] = None,
                retain_size: int = 1) -> dict:
-    """Unlearn one sample from `original`; the curves and the update count (see the module doc).
-    `refusals`: the sample's refusal answers (PO); `retain_size`: retain samples per update."""
-    device = next(model.parameters()).device
-    pad = getattr(model.config, "pad_token_id", None) or 0
+    """Unlearn one sample from `original` on the one training loop; the curves and the update
+    count (see the module doc). `refusals`: the sample's refusal answers (PO); `retain_size`:
+    retain samples per update."""
+    nll, ma, reached = [], [], []
+
+    def watch(n: int, batch) -> bool:  # before update n + 1, from that step's own forward
+        total, count, hits = (t.detach() for t in batch.forget_pass)
+        nll.append(float(-total / count))
+        ma.append(int(hits) / int(count))  # MA as an exact share
+        if not reached and ma[-1] < budget.threshold_ma:
+            reached.append(n)
+        return n == budget.max_updates or (bool(reached) and n >= budget.horizon)
+
     model.load_state_dict(original)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=budget.lr, weight_decay=budget.weight_decay)
-    forget = {k: v.to(device) for k, v in collate([item], pad).items()}
-    draw = torch.Generator().manual_seed(budget.seed * 1_000_003 + index)
-    nll, ma, updates, reference = [], [], None, None
-    for n in range(budget.max_updates + 1):
-        logp, count, accuracy = _forward(model, forget)
-        nll.append(float(-logp.detach() / count))
-        ma.append(accuracy)
-        if reference is None:
-            reference = logp.detach()
-        if updates is None and accuracy < budget.threshold_ma:
-            updates = n
-        if n == budget.max_updates or (updates is not None and n >= budget.horizon):
-            break
-        batch = Batch(model, forget)
-        # the loss terms this forward already computed (Batch would run it again)
-        batch.__dict__.update(forget_logp=logp, forget_nll=-logp / count, reference_logp=reference)
-        if method.retain == "required" or (method.retain == "optional" and retain):
-            picks = torch.randint(len(retain), (retain_size,), generator=draw).tolist()
-            batch.retain = {k: v.to(device) for k, v in collate([retain[i] for i in picks], pad).items()}
-        if method.needs_refusals:
-            pick = int(torch.randint(len(refusals), (1,), generator=draw))
-            batch.refusal = {k: v.to(device) for k, v in collate([refusals[pick]], pad).items()}
-        loss = method.per_sample_loss(batch).mean()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    model.eval()
+    loop = LoopConfig(lr=budget.lr, max_steps=budget.max_updates + 1, batch_size=1, retain_batch_size=retain_size,
+                      weight_decay=budget.weight_decay, seed=budget.seed, save_every=0)
+    train(model, [item], method, Uniform(1), loop, retain=retain if method.retain != "none" else None,
+          refusals=[refusals] if refusals is not None else None, watch=watch, progress=False)
     h = min(budget.horizon, len(nll) - 1)
-    return {"updates": budget.max_updates if updates is None else updates, "censored": updates is None,
+    return {"updates": reached[0] if reached else budget.max_updates, "censored": not reached,
             "loss_increase": nll[h] - nll[0], "ma_auc": sum(ma[:h + 1]) / (h + 1), "horizon": h,
             "nll": nll, "ma": ma}
 
@@ -160,7 +130,7 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
                       disable=not progress):
             if ids[j] in done:
                 continue
-            run = trajectory(model, original, items[j], method, budget, index=j, retain=retain_items,
+            run = trajectory(model, original, items[j], method, budget, retain=retain_items,
                              refusals=refusals[j] if refusals else None, retain_size=loop.retain_batch_size or 1)
             row = {"sample_id": ids[j], "updates": run["updates"], "censored": run["censored"],
                    "ma_initial": run["ma"][0], "ma_final": run["ma"][-1], "max_updates": max_updates}

@@ -29,7 +29,7 @@ def test_ga_curve_matches_a_plain_adamw_loop(memorised):
     model, items = memorised
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     budget = Budget(lr=3e-3, max_updates=6, horizon=4, threshold_ma=-1.0)  # never reached: censored
-    row = trajectory(model, original, items[0], METHODS.get("ga")(), budget, index=0)
+    row = trajectory(model, original, items[0], METHODS.get("ga")(), budget)
     assert row["censored"] and row["updates"] == 6 and len(row["nll"]) == 7
 
     # the same updates, written out: ascent on the mean answer NLL with AdamW
@@ -58,19 +58,20 @@ def test_count_is_the_first_update_below_the_threshold(memorised):
     ma0 = Memorization().ma(model, items[:1])[0]
     assert ma0 > 0.7
     row = trajectory(model, original, items[0], METHODS.get("npo")(), Budget(lr=3e-3, max_updates=40, horizon=2,
-                     threshold_ma=0.5), index=0)
+                     threshold_ma=0.5))
     assert not row["censored"]
     n = row["updates"]
     assert row["ma"][n] < 0.5 and all(m >= 0.5 for m in row["ma"][:n]) and n >= 1
     assert len(row["ma"]) == max(n, 2) + 1  # it stops at the count (or the horizon, if later)
     above = trajectory(model, original, items[0], METHODS.get("ga")(), Budget(lr=3e-3, max_updates=5, horizon=2,
-                       threshold_ma=1.5), index=0)
+                       threshold_ma=1.5))
     assert above["updates"] == 0 and not above["censored"]  # already below a threshold above its MA
-    # the retain sample of GradDiff is drawn per sample index: the same row whatever ran before
+    # GradDiff's retain samples come in the same order for every sample: the same row whatever ran before
     retain = items[1:]
-    one = trajectory(model, original, items[0], METHODS.get("graddiff")(), Budget(3e-3, 3, 3, -1.0), index=7,
+    one = trajectory(model, original, items[0], METHODS.get("graddiff")(), Budget(3e-3, 3, 3, -1.0),
                      retain=retain * 3)
-    two = trajectory(model, original, items[0], METHODS.get("graddiff")(), Budget(3e-3, 3, 3, -1.0), index=7,
+    trajectory(model, original, items[1], METHODS.get("graddiff")(), Budget(3e-3, 3, 3, -1.0), retain=retain * 3)
+    two = trajectory(model, original, items[0], METHODS.get("graddiff")(), Budget(3e-3, 3, 3, -1.0),
                      retain=retain * 3)
     assert one["nll"] == two["nll"]
 
@@ -80,7 +81,7 @@ def test_po_curve_matches_a_plain_adamw_loop_on_refusal_and_retain(memorised, to
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     refusal = encode_qa(tokenizer, QA[0][0], "I don't know anything about that subject.")
     row = trajectory(model, original, items[0], METHODS.get("po")(retain_weight=0.5), Budget(3e-3, 4, 4, -1.0),
-                     index=3, retain=items[1:], refusals=[refusal])
+                     retain=items[1:], refusals=[refusal])
     model.load_state_dict(original)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
@@ -118,7 +119,7 @@ def test_the_command_counts_what_trajectory_counts(tiny_checkpoint, tmp_path, da
     forget, retain = inputs.load("forget10"), encode(tok, inputs.load("retain90"), settings)
     j = 2
     again = trajectory(model, original, encode(tok, forget, settings)[j], settings.build_method(),
-                       Budget(5e-2, 4, 0, threshold, seed=3), index=j, retain=retain)
+                       Budget(5e-2, 4, 0, threshold, seed=3), retain=retain)
     assert rows[j]["sample_id"] == forget["sample_id"][j]
     assert (rows[j]["updates"], rows[j]["censored"]) == (again["updates"], again["censored"])
     assert (rows[j]["ma_initial"], rows[j]["ma_final"]) == (again["ma"][0], again["ma"][-1])

@@ -69,11 +69,13 @@ def with_hyperparameters(after: str):
     return add
 
 
-def token_logprobs(model: torch.nn.Module, tensors: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
-    """log p(x_t | x_<t) and a scored-token mask, over the columns where any row is scored.
+def token_logprobs(model: torch.nn.Module, tensors: Tensors, *, hits: bool = False):
+    """log p(x_t | x_<t) and a scored-token mask, over the columns where any row is scored
+    (and, with `hits`, where the greedy next token is the true one).
 
     The LM head runs only on those columns (`logits_to_keep`), through the model's own
-    forward, so data-parallel, LoRA and sharded wrappers see an ordinary call: ([B, C], [B, C]).
+    forward, so data-parallel, LoRA and sharded wrappers see an ordinary call: ([B, C], [B, C]
+    [, [B, C]]).
     """
     labels = tensors["labels"][:, 1:]  # [B, T-1]: the token each position predicts
     scored = labels != IGNORE
@@ -83,8 +85,11 @@ def token_logprobs(model: torch.nn.Module, tensors: Tensors) -> tuple[torch.Tens
                        logits_to_keep=cols).logits  # [B, C, V]
     except TypeError:  # a model without logits_to_keep
         logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits[:, cols]
-    mask = scored[:, cols]
-    return gather_logprobs(logits, labels[:, cols].clamp(min=0)) * mask, mask
+    mask, targets = scored[:, cols], labels[:, cols]
+    logp = gather_logprobs(logits, targets.clamp(min=0)) * mask
+    if not hits:
+        return logp, mask
+    return logp, mask, (logits.argmax(-1) == targets) & mask
 
 
 def sequence_logprob(model: torch.nn.Module, tensors: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,14 +112,22 @@ class Batch:
         self.model, self.forget, self.retain, self.refusal, self.reference = model, forget, retain, refusal, reference
 
     @cached_property
+    def forget_pass(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward of the forget rows: summed answer log-prob, answer tokens, and how many of
+        them are the greedy next token (MA's numerator): ([B], [B], [B])."""
+        logp, mask, hits = token_logprobs(self.model, self.forget, hits=True)
+        return logp.sum(1), mask.sum(1), hits.sum(1)
+
+    @cached_property
     def forget_logp(self) -> torch.Tensor:
         """Summed answer log-prob under the model being unlearned: [B]."""
-        return sequence_logprob(self.model, self.forget)[0]
+        return self.forget_pass[0]
 
     @cached_property
     def forget_nll(self) -> torch.Tensor:
         """Mean answer NLL per token: [B]."""
-        return mean_nll(self.model, self.forget)
+        total, count, _ = self.forget_pass
+        return -total / count.clamp(min=1)
 
     @cached_property
     def reference_logp(self) -> torch.Tensor:

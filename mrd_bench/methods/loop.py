@@ -160,6 +160,7 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
           stopper: Optional[Stopper] = None, stop_early: bool = False,
           rescore: Optional[Callable[[torch.nn.Module], Sequence[float]]] = None,
           resume: Optional[Resume] = None, plateau: int = 0, decay: bool = False,
+          watch: Optional[Callable[[int, Batch], bool]] = None,
           progress: bool = True, desc: str = "unlearn") -> tuple[torch.nn.Module, LoopResult]:
     """Train `model` with `method`'s loss on `items` drawn by `sampler`; returns the bare model.
 
@@ -170,7 +171,10 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
     `resume`: save the whole state there every `resume.every` steps, and start from a state
     found there (the weights then match an uninterrupted run's bit for bit on a CPU);
     `decay`: after the warm-up the rate falls linearly to 0 at the last step (fine-tuning's
-    schedule) instead of staying at `cfg.lr`.
+    schedule) instead of staying at `cfg.lr`;
+    `watch(updates, batch)`: called once the step's loss is computed and before its update, with
+    the number of updates so far and the step's batch (whose forward it may read: the per-sample
+    trajectories measure there at no extra cost); True stops training before the update.
     """
     from accelerate import Accelerator
 
@@ -257,6 +261,8 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
             which = torch.randint(len(refusals[0]), (len(chosen),), generator=draw_refusal).tolist()
             batch.refusal = to_device([refusals[chosen[p]][which[p]] for p in positions])
         loss = method.per_sample_loss(batch).mean()
+        if watch is not None and watch(step - 1, batch):
+            break
         mean_loss = float(accelerator.reduce(loss.detach(), "mean"))
         if not math.isfinite(mean_loss):
             diverged(step, f"the loss is {mean_loss}", cfg, resume, accelerator)

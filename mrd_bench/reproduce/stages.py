@@ -208,7 +208,7 @@ def _updates(method_name: str):
                       disable=not ctx.progress, initial=0):
             if ids[j] in done:
                 continue
-            done[ids[j]] = {"sample_id": ids[j], **trajectory(model, original, items[j], method, budget, index=j,
+            done[ids[j]] = {"sample_id": ids[j], **trajectory(model, original, items[j], method, budget,
                                                               retain=retain)}
             append_jsonl(sink_path, done[ids[j]])
         censored = sum(done[i]["censored"] for i in ids)
