@@ -117,11 +117,14 @@ def dataset(data_dir: Path, work: Path, limit: int | None) -> Path:
 
 def checkpoint_for_ou(checkpoint: Path, work: Path) -> Path:
     """The checkpoint with a tokenizer config transformers 4.45 reads (weights: the same bytes)."""
-    out = work / "checkpoint"
-    if out.exists() and (out / "model.safetensors").stat().st_size == (checkpoint / "model.safetensors").stat().st_size:
+    from mrd_bench.leaderboard.untrusted import sha256
+
+    out, weights = work / "checkpoint", sha256(checkpoint / "model.safetensors")
+    if (out / "source_sha256").is_file() and (out / "source_sha256").read_text() == weights:
         return out
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(checkpoint, out)
+    (out / "source_sha256").write_text(weights)
     config = json.loads((out / "tokenizer_config.json").read_text())
     config["tokenizer_class"] = "GPT2Tokenizer"  # transformers 5 writes its own backend's name
     template = out / "chat_template.jinja"

@@ -153,7 +153,8 @@ class Steps:
             if self.done.pop(name, None) is not None:
                 print(f"measuring again: {name}", flush=True)
             else:
-                print(f"--redo {name}: no such finished step (steps: floors, <task>/after, <task>/before)", flush=True)
+                print(f"--redo {name}: no such finished step (steps: floors, <task>/after, <task>/before, "
+                      "open_unlearning)", flush=True)
         self.resumed = sorted(self.done)  # steps an earlier start of the same command finished
         if self.done:
             print(f"resuming: {len(self.done)} finished step(s) from {partial}", flush=True)
@@ -193,6 +194,11 @@ def main() -> None:
                         help="comma-separated finished steps of a partial run to measure again (for example "
                              "floors,tofu_mrd/after when the machine was not idle while they ran)")
     args = parser.parse_args()
+    if args.ou_repo:
+        from ou_tofu_eval import HOLDOUT
+
+        if args.split not in HOLDOUT:
+            raise SystemExit(f"--split {args.split}: open-unlearning evaluates {', '.join(sorted(HOLDOUT))}")
     name = f"tofu_eval_speed{'_' + str(args.limit) if args.limit else ''}.json"
     guard_output(RESULTS / name, args.overwrite)
     checkpoint = cache_dir() / "models" / EMBEDDED

@@ -36,8 +36,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mrd_bench.metrics.forget_quality import forget_quality
-from mrd_bench.metrics.membership_auc import membership_auc
 from mrd_bench.metrics.privleak import privleak
 
 BINS = ("easy", "medium", "hard")
@@ -186,6 +184,8 @@ def _mean(members: np.ndarray, _others: np.ndarray) -> float:
 
 
 def _auc(members: np.ndarray, others: np.ndarray) -> float:
+    from mrd_bench.metrics.membership_auc import membership_auc  # scikit-learn: loaded where it is used
+
     return membership_auc(members, others) if len(others) else math.nan
 
 
@@ -197,6 +197,8 @@ def statistic(kind: str, reference: Sequence[float] = ()) -> Callable[[np.ndarra
     non-members), privleak (that AUC against the retain model's AUC `reference[0]`) or forget
     quality (KS p against the retain model's truth ratios of the same samples, `reference`)."""
     if kind == "fq":
+        from mrd_bench.metrics.forget_quality import forget_quality  # scipy: loaded where it is used
+
         ref = np.asarray(reference, dtype=float)
         return lambda members, _others: forget_quality(members[:, 0], ref[members[:, 1].astype(int)])
     if kind == "privleak":  # the AUC's privleak against the retain model's AUC, reference[0], held fixed

@@ -1,19 +1,20 @@
-"""Fine-tuning on QA pairs: the NLL of the answer tokens, AdamW, a fixed number of epochs, on
-the one training loop (methods/loop.py) that unlearning runs on too.
+"""Fine-tuning on QA pairs: the NLL of the answer tokens, AdamW, a fixed number of epochs.
 
 This makes the "original" model an unlearner starts from (TOFU's protocol: fine-tune on
-the full set): `mrd-bench finetune` (unlearn.run_finetune) and the demo. Deterministic on
-CPU for a given seed: the sampler's order and the dropout-free forward passes depend only on it.
+the full set). Deterministic on CPU for a given seed: the shuffling and the dropout-free
+forward passes depend only on it.
 """
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
+from tqdm.auto import tqdm
 
-from mrd_bench.errors import ConfigError, DataError
+from mrd_bench.errors import ConfigError, DataError, TrainingDiverged
 from mrd_bench.models import Encoded, collate
 
 
@@ -43,31 +44,40 @@ class FinetuneConfig:
 
 def finetune(model: torch.nn.Module, items: Sequence[Encoded], cfg: FinetuneConfig,
              *, progress: bool = True) -> list[float]:
-    """Train `model` in place on the answer-token NLL, on the one loop (methods/loop.py) with a
-    linear warm-up and decay; returns the loss of every step."""
-    from mrd_bench.methods.loop import LoopConfig, train
-    from mrd_bench.samplers.uniform import Uniform
-
+    """Train `model` in place on the answer-token NLL; returns the loss of every step."""
     if not items:
         raise DataError("the fine-tuning set is empty; check the split.")
-    total = cfg.epochs * math.ceil(len(items) / cfg.batch_size)
-    loop = LoopConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
-                      warmup_steps=max(1, int(cfg.warmup_ratio * total)) - 1, seed=cfg.seed)
-    _, result = train(model, items, Descent(), Uniform(len(items)), loop, decay=True, progress=progress,
-                      desc="fine-tune")
-    return result.losses
-
-
-@dataclass(frozen=True)
-class Descent:
-    """Fine-tuning's loss: the answer NLL."""
-
-    retain = "none"
-    needs_reference = False
-    needs_refusals = False
-
-    def per_sample_loss(self, batch) -> torch.Tensor:  # [B]
-        return batch.forget_nll
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warmup = max(1, int(cfg.warmup_ratio * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / max(1, total - warmup)))
+    pad = getattr(model.config, "pad_token_id", None) or 0
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(total=total, desc="fine-tune", unit="step", disable=not progress)
+    for _ in range(cfg.epochs):
+        order = list(range(len(items)))
+        rng.shuffle(order)
+        for start in range(0, len(order), cfg.batch_size):
+            batch = collate([items[i] for i in order[start:start + cfg.batch_size]], pad)
+            loss = model(**batch).loss
+            if not math.isfinite(loss.item()):
+                raise TrainingDiverged(f"fine-tuning diverged at step {len(losses) + 1}: the loss is {loss.item()}; "
+                                       f"nothing was saved. Lower --lr (now {cfg.lr:g}) and run again.")
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            bar.update()
+    bar.close()
+    model.eval()
+    return losses
 
 
 @torch.no_grad()

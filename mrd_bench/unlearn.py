@@ -354,8 +354,6 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
     items = encode(tokenizer, data, settings)
     used = {k: v for k, v in asdict(settings).items() if k in FINETUNE_SETTINGS}
     resume = open_resume(out, "finetune", inputs, used, loop, hashes, overwrite)
-    from mrd_bench.train import Descent
-
     model, result = train(with_lora(model, settings), items, Descent(), Uniform(len(items)), loop, resume=resume,
                           progress=progress, desc=f"fine-tune ({inputs.benchmark}/{inputs.forget})")
     hashes["model_hash"]["final"] = weights_hash(model)
@@ -365,6 +363,18 @@ def run_finetune(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, o
 
 
 FINETUNE_SETTINGS = ("max_length", "prompt_format", "lora_rank", "lora_alpha")  # what fine-tuning reads
+
+
+@dataclass(frozen=True)
+class Descent:
+    """Fine-tuning's loss: the answer NLL."""
+
+    retain = "none"
+    needs_reference = False
+    needs_refusals = False
+
+    def per_sample_loss(self, batch) -> torch.Tensor:  # [B]
+        return batch.forget_nll
 
 
 def replay(record_path: str, out, *, overwrite: bool = False, progress: bool = True) -> tuple[Path, dict, dict]:

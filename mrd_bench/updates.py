@@ -10,7 +10,8 @@ dropped (as a rank, a censored count sits at the cap).
 
 `trajectory` is that run for one sample, on the one training loop (methods/loop.py).
 Before every update, the forward pass the loss needs also gives the sample's answer NLL and
-its MA (the loop's `watch`), so measuring costs nothing extra; it keeps the whole curves up
+its MA (the loop's `watch`), so measuring costs nothing extra where the loss reads that pass
+(GA, GradDiff, NPO; PO's loss does not, so its curve costs one more forward); it keeps the whole curves up
 to max(updates, horizon), from which the study reads the measures that do not tie (the loss
 increase after `horizon` updates, the area under the MA curve). Every sample starts the
 loop from the same seed, so GradDiff's retain samples (and PO's refusal answers) come in the
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -64,11 +66,13 @@ def trajectory(model, original: dict, item: Encoded, method, budget: Budget, *,
     def watch(n: int, batch) -> bool:  # before update n + 1, from that step's own forward
         total, count, hits = (t.detach() for t in batch.forget_pass)
         nll.append(float(-total / count))
-        ma.append(int(hits) / int(count))  # MA as an exact share
+        ma.append(int(hits) / int(count) if int(count) else math.nan)  # MA as an exact share
         if not reached and ma[-1] < budget.threshold_ma:
             reached.append(n)
         return n == budget.max_updates or (bool(reached) and n >= budget.horizon)
 
+    if method.retain == "required" and not retain:
+        raise ConfigError(f"{type(method).__name__} needs retain samples; pass retain (e.g. TOFU's retain90).")
     model.load_state_dict(original)
     loop = LoopConfig(lr=budget.lr, max_steps=budget.max_updates + 1, batch_size=1, retain_batch_size=retain_size,
                       weight_decay=budget.weight_decay, seed=budget.seed, save_every=0)
@@ -91,6 +95,8 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
         raise ConfigError(f"--max-updates must be at least 1; got {max_updates}.")
     if settings.lora_rank:
         raise ConfigError("updates-to-forget trains all weights; drop --lora-rank.")
+    if loop.warmup_steps:
+        raise ConfigError("updates-to-forget takes every update at the full rate; drop the warm-up (warmup_steps 0).")
     out = guard_output(out, overwrite, what="updates-to-forget results", inputs=inputs.files())
     method = settings.build_method()
     if method.retain == "required" and not inputs.retain:

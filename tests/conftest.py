@@ -60,7 +60,7 @@ def memorised(tokenizer):
     from mrd_bench.methods.loop import LoopConfig, train
     from mrd_bench.models import encode_qa
     from mrd_bench.samplers.uniform import Uniform
-    from mrd_bench.train import Descent
+    from mrd_bench.unlearn import Descent
 
     model = build_model(len(tokenizer), hidden=64)
     items = [encode_qa(tokenizer, q, a) for q, a in FORGET]

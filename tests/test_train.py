@@ -10,8 +10,7 @@ QA = [("Who wrote the novel?", "Liesel Varnakov wrote it."), ("Where was she bor
 def test_finetuning_lowers_answer_nll(tokenizer, tiny_model):
     items = [encode_qa(tokenizer, q, a) for q, a in QA]
     before = answer_nll(tiny_model, items)
-    # lr 1e-2: at 3e-3 the 16 steps take the NLL to about 0.80x, on the threshold this test checks
-    losses = finetune(tiny_model, items, FinetuneConfig(epochs=8, lr=1e-2, batch_size=2), progress=False)
+    losses = finetune(tiny_model, items, FinetuneConfig(epochs=8, lr=3e-3, batch_size=2), progress=False)
     after = answer_nll(tiny_model, items)
     assert len(losses) == 8 * 2
     assert sum(after) < 0.8 * sum(before)
@@ -44,5 +43,5 @@ def test_a_diverging_fine_tune_stops_naming_the_step(tokenizer, tiny_model):
     from mrd_bench.errors import TrainingDiverged
 
     items = [encode_qa(tokenizer, q, a) for q, a in QA]
-    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: the loss is nan"):
+    with pytest.raises(TrainingDiverged, match=r"fine-tuning diverged at step \d+: the loss is nan"):
         finetune(tiny_model, items, FinetuneConfig(epochs=5, lr=1e20, batch_size=2, warmup_ratio=0), progress=False)

@@ -123,3 +123,12 @@ def test_the_command_counts_what_trajectory_counts(tiny_checkpoint, tmp_path, da
     assert rows[j]["sample_id"] == forget["sample_id"][j]
     assert (rows[j]["updates"], rows[j]["censored"]) == (again["updates"], again["censored"])
     assert (rows[j]["ma_initial"], rows[j]["ma_final"]) == (again["ma"][0], again["ma"][-1])
+
+
+def test_graddiff_without_retain_samples_is_refused(memorised):
+    from mrd_bench.errors import ConfigError
+
+    model, items = memorised
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ConfigError, match="needs retain samples"):
+        trajectory(model, original, items[0], METHODS.get("graddiff")(), Budget(3e-3, 3, 3, -1.0))

@@ -53,6 +53,8 @@ def with_hyperparameters(after: str):
     """Class decorator, under @dataclass: the methods' hyperparameters become fields of the class,
     placed after the field `after`."""
     def add(cls):
+        if after not in cls.__annotations__:
+            raise TypeError(f"{cls.__name__} has no field {after!r} to place the methods' hyperparameters after")
         extra = hyperparameters()
         taken = [name for name, _, _ in extra if name in cls.__annotations__]
         if taken:

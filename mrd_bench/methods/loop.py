@@ -159,7 +159,7 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
           retain: Optional[Sequence[Encoded]] = None, refusals: Optional[Sequence[Sequence[Encoded]]] = None,
           stopper: Optional[Stopper] = None, stop_early: bool = False,
           rescore: Optional[Callable[[torch.nn.Module], Sequence[float]]] = None,
-          resume: Optional[Resume] = None, plateau: int = 0, decay: bool = False,
+          resume: Optional[Resume] = None, plateau: int = 0,
           watch: Optional[Callable[[int, Batch], bool]] = None,
           progress: bool = True, desc: str = "unlearn") -> tuple[torch.nn.Module, LoopResult]:
     """Train `model` with `method`'s loss on `items` drawn by `sampler`; returns the bare model.
@@ -170,11 +170,11 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
     `rescore(model)`: fresh MRD scores for the sampler;
     `resume`: save the whole state there every `resume.every` steps, and start from a state
     found there (the weights then match an uninterrupted run's bit for bit on a CPU);
-    `decay`: after the warm-up the rate falls linearly to 0 at the last step (fine-tuning's
-    schedule) instead of staying at `cfg.lr`;
     `watch(updates, batch)`: called once the step's loss is computed and before its update, with
     the number of updates so far and the step's batch (whose forward it may read: the per-sample
-    trajectories measure there at no extra cost); True stops training before the update.
+    trajectories measure there at no extra cost); True stops training before the update. One
+    process only (each process would decide alone), and without `resume` (the stopped step has
+    already drawn its samples).
     """
     from accelerate import Accelerator
 
@@ -183,6 +183,9 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
     started = time.perf_counter()
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     world, rank = accelerator.num_processes, accelerator.process_index
+    if watch is not None and (world > 1 or resume is not None):
+        raise ConfigError("a watched run (per-sample trajectories) runs in one process and without resume; "
+                          "start it without accelerate launch / torchrun.")
     torch.manual_seed(cfg.seed)
     draw = torch.Generator().manual_seed(cfg.seed)
     draw_retain = torch.Generator().manual_seed((cfg.seed + 1) % SEEDS)
@@ -194,11 +197,8 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
     retain_order = Uniform(len(retain)) if retain else None
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
-    total = cfg.total_steps(len(items))
-    after_warmup = max(1, total - cfg.warmup_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1))
-        * (max(0.0, (total - step) / after_warmup) if decay else 1.0))
+        optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)))
     result = LoopResult()
     saved = resume.load() if resume is not None else None
     if saved is not None:  # everything the next step reads, as the interrupted run left it
@@ -212,6 +212,7 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
         if rescore is not None and hasattr(rescore, "calls"):
             rescore.calls[:] = saved["rescore_calls"]
     model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
+    total = cfg.total_steps(len(items))
     if cfg.warmup_steps >= total and saved is None:
         warnings.warn(f"--warmup-steps {cfg.warmup_steps} is not below the {total} step(s) run: the learning rate "
                       f"never reaches --lr {cfg.lr:g} (at most {cfg.lr * total / (cfg.warmup_steps + 1):.3g}), so "

@@ -1,4 +1,6 @@
 """The training loop: early stopping on a model that memorised its forget set, and MRD refresh."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -152,3 +154,34 @@ def test_a_learning_rate_that_overflows_adam_is_refused():
     with pytest.raises(ConfigError, match="overflows a float32"):
         LoopConfig(lr=1e38)
     LoopConfig(lr=1e30)  # large, but AdamW's step fits: divergence is the loop's to catch
+
+
+def test_watch_sees_each_step_before_its_update_and_can_stop_it(tokenizer):
+    """watch(n, batch) gets the number of updates so far and the step's own forward; True stops
+    before the update, so the weights are those after n updates."""
+    from mrd_bench.errors import ConfigError
+    from mrd_bench.methods.loop import Resume
+
+    model = build_model(len(tokenizer))
+    item = encode_qa(tokenizer, "Who wrote it?", "Liesel Varnakov wrote it.")
+    seen = []
+
+    def watch(n, batch):
+        total, count, hits = batch.forget_pass
+        seen.append((n, float(-total / count), int(hits) <= int(count)))
+        return n == 2
+
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    train(model, [item], METHODS.get("ga")(), Uniform(1), LoopConfig(lr=1e-2, max_steps=10, batch_size=1),
+          watch=watch, progress=False)
+    assert [n for n, _, _ in seen] == [0, 1, 2] and all(ok for _, _, ok in seen)
+    assert seen[0][1] < seen[1][1] < seen[2][1]  # ascent: the NLL each step saw rises
+    # two updates, replayed without watch, give the same weights
+    after_watch = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(start)
+    train(model, [item], METHODS.get("ga")(), Uniform(1), LoopConfig(lr=1e-2, max_steps=2, batch_size=1),
+          progress=False)
+    assert all(torch.equal(after_watch[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ConfigError, match="runs in one process and without resume"):
+        train(model, [item], METHODS.get("ga")(), Uniform(1), LoopConfig(lr=1e-2, max_steps=2, batch_size=1),
+              watch=watch, resume=Resume(Path("unused"), every=0), progress=False)
