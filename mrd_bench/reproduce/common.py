@@ -1,6 +1,5 @@
-"""What the study's stages share: the base setting of every stage key, run files keyed by their
-settings (appended a row at a time, resumed from), a metric from lm-eval's results, the forget
-subsets."""
+"""What the study's stages share: run files keyed by their settings (appended a row at a time,
+resumed from), a metric from lm-eval's results, the forget subsets."""
 from __future__ import annotations
 
 import json
@@ -8,13 +7,7 @@ import os
 from pathlib import Path
 
 from mrd_bench.io import drop_torn_tail, read_json, write_json
-from mrd_bench.reproduce.study import Context, key_hash
-
-
-def setting(ctx: Context) -> dict:
-    s = ctx.study
-    return {"model": s.model, "benchmark": s.benchmark, "authors": s.authors, "forget_authors": s.forget_authors,
-            "finetune_lr": s.finetune_lr, "finetune_epochs": s.finetune_epochs}
+from mrd_bench.reproduce.study import key_hash
 
 
 def read_runs(path: Path, by: str = "run") -> dict:

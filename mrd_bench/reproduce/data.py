@@ -11,7 +11,7 @@
 - `claim5_sensitivity.json`, `claim5_stability.json`: the σ, batch, K and float64 runs of claim 5;
 - `claim6_labels.json`: the labelling runs' loss increases and their agreement.
 
-`Data(folder)` reads them back; the claims (claims.py) see nothing else, so `mrd-bench reproduce
+`Data(folder)` reads them back; the claims (claims/) see nothing else, so `mrd-bench reproduce
 --data <folder>` recomputes every number of results.json from these files alone.
 """
 from __future__ import annotations

@@ -9,7 +9,6 @@ holding anything else is refused, and so is a report that would turn a measured 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
@@ -17,6 +16,7 @@ from typing import Optional
 from mrd_bench.errors import OutputExistsError
 from mrd_bench.io import read_json, write_json, write_text
 from mrd_bench.outputs import folder_target, owner, replacing
+from mrd_bench.reproduce.claims.common import p_text, rho
 
 RUN_RECORD = "run_record.json"
 REPORT = {"what": "a reproduction report", "kind": "reproduce", "legacy": ()}  # mrd_bench/outputs.py
@@ -45,165 +45,23 @@ def measured_lost(out: Path, results: dict) -> list[str]:
     return sorted(cid for cid in measured if results.get(cid, {}).get("verdict", "pending") == "pending")
 
 
-def _fmt(x: Optional[float], sign: bool = True) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{x:+.2f}" if sign else f"{x:.2f}"
-
-
-def _rho(c: dict) -> str:
-    return f"{_fmt(c['rho'])} [{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}]"
-
-
-def _p(p: float) -> str:
-    return "n/a" if not math.isfinite(p) else f"{p:.2g}"
-
-
 # ----------------------------------------------------------------------------- plots
 
 
 def _plots(data, results: dict, out: Path) -> list[str]:
+    """Each measured claim's figures (claims/<claim>.py)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    from mrd_bench.report.plots import _save
+    from mrd_bench.reproduce.claims import CLAIMS
 
     written = []
-    pred = results["predicts"]
-    if pred["verdict"] != "pending":
-        fig, axes = plt.subplots(1, len(pred["table"]), figsize=(4.2 * len(pred["table"]), 3.6), squeeze=False)
-        mrd = data.column("mrd_definition")
-        for ax, entry in zip(axes[0], pred["table"]):
-            truth = data.column(f"updates_{entry['method']}")
-            censored = data.column(f"censored_{entry['method']}").astype(bool)
-            jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(truth))
-            ax.scatter(mrd[~censored], truth[~censored] + jitter[~censored], s=12, alpha=0.7, color="#1f77b4",
-                       edgecolors="none", label="reached the threshold")
-            if censored.any():
-                ax.scatter(mrd[censored], truth[censored] + jitter[censored], s=16, marker="^", color="#d62728",
-                           label="censored at the cap")
-            ax.set_xscale("log")
-            ax.set_xlabel("MRD (definition, all draws)")
-            ax.set_ylabel("updates to forget")
-            ax.set_title(f"{entry['method'].upper()}: Spearman {_rho(entry['mrd'])}", fontsize=9)
-            ax.legend(fontsize=7)
-        _save(fig, out / "predicts_scatter.png")
-        written.append("predicts_scatter.png")
-    var = results["variance"]
-    if var["verdict"] != "pending":
-        from mrd_bench.reproduce.claims import UTILITIES
-
-        runs = data.runs("claim1_subsets.csv")
-        # one y-span for every panel (at least 0.05), each centred on its own runs: a spread of 0.006
-        # looks as small beside 0.05 as it is, and the panels compare at a glance
-        span = max(0.05, 1.2 * max(np.ptp([r[m] for r in runs]) for m in UTILITIES))
-        fig, axes = plt.subplots(1, len(UTILITIES), figsize=(4.2 * len(UTILITIES), 3.6), squeeze=False)
-        for ax, (metric, text) in zip(axes[0], UTILITIES.items()):
-            for offset, (method, color) in enumerate((("graddiff", "#1f77b4"), ("npo", "#ff7f0e"))):
-                mine = [r for r in runs if r["method"] == method]
-                x = np.asarray([r["subset"] for r in mine]) + (offset - 0.5) * 0.25
-                ax.scatter(x, [r[metric] for r in mine], s=14, color=color, label=method)
-            mid = (max(r[metric] for r in runs) + min(r[metric] for r in runs)) / 2
-            low = min(max(0.0, mid - span / 2), 1.0 - span)  # a probability's window stays within [0, 1]
-            ax.set_ylim(low, low + span)
-            ax.set_xticks(sorted({r["subset"] for r in runs}))
-            ax.set_xlabel("forget subset (each dot: one training seed)")
-            ax.set_ylabel(f"probability (y-span {span:.3g} in every panel)", fontsize=8)
-            ax.set_title(text, fontsize=9)
-            ax.ticklabel_format(axis="y", useOffset=False)
-            ax.legend(fontsize=7)
-        _save(fig, out / "variance.png")
-        written.append("variance.png")
-    if pred["verdict"] != "pending":
-        rows = [(f"{e['method'].upper()}  {label}", e[key]) for e in pred["table"] for key, label in (
-            ("mrd", "MRD"), ("per_token", "per-token MRD"), ("beyond_baselines", "MRD given the baselines"),
-            ("given_length", "MRD given length"), ("estimator/alg1", "MRD (alg1)"),
-            ("estimator/hutchinson", "MRD (hutchinson)"), ("baseline/nll", "answer NLL"),
-            ("baseline/min_k", "Min-K% Prob"), ("baseline/grad_norm", "gradient norm"),
-            ("baseline/n_tokens", "answer length")) if key in e]
-        _forest(plt, rows, "rho", "Spearman with updates to forget (95% CI)", out / "predicts_spearman.png")
-        written.append("predicts_spearman.png")
-    char = results["characteristics"]
-    if char["verdict"] != "pending":
-        rows = [(f"{r['characteristic']}  {label}", r[key]) for r in char["rows"] for key, label in (
-            ("mrd_per_token", "per-token MRD"), ("mrd", "raw MRD"), ("tokens", "answer tokens"))]
-        _forest(plt, rows, "delta", "Cliff's δ, high against low group (95% CI)", out / "characteristics.png")
-        written.append("characteristics.png")
-    samp = results["sampling"]
-    if samp["verdict"] != "pending":
-        rows = [(f"{row['method'].upper()}  {arm}", {"value": v["updates"]["mean"], "ci": v["updates"]["ci"]})
-                for row in samp["table"] for arm, v in row.items() if arm != "method"]
-        _forest(plt, rows, "value", "updates to the MA threshold (mean over seeds, t 95% CI)", out / "sampling.png",
-                zero=None)
-        written.append("sampling.png")
-    cud = results["cud"]
-    if cud["verdict"] != "pending":
-        m = cud["measured"]
-        rows = [("AUC − 0.5, hard vs easy", {"value": m["auc"]["auc"] - 0.5,
-                                              "ci": [m["auc"]["ci"][0] - 0.5, m["auc"]["ci"][1] - 0.5]})]
-        rows += [(f"depth: {name} (Cliff's δ)", {"value": d["delta"], "ci": d["ci"]}) for name, d in m["depth"].items()]
-        _forest(plt, rows, "value", "hard against easy samples (95% CI; 0 = no difference)", out / "cud.png")
-        written.append("cud.png")
-    sens = results["sensitivity"]
-    if sens["verdict"] != "pending" and sens["measured"]["k_curves_200"]:
-        _k_plot(plt, sens["measured"]["k_curves_200"], "draws K (all forget samples)",
-                "Spearman with the other half of the draws", out / "sensitivity.png")
-        written.append("sensitivity.png")
-    if sens["verdict"] != "pending":
-        _k_plot(plt, {"": sens["measured"]["k_curve_alg1"]}, "alg1 draws K (run A)",
-                "Spearman with the control run (all draws)", out / "stability.png", intervals=True)
-        written.append("stability.png")
+    for claim in CLAIMS:
+        if results[claim.ID]["verdict"] != "pending":
+            written += claim.figures(plt, data, results[claim.ID], out)
     return written
-
-
-def _k_plot(plt, curves: dict, xlabel: str, ylabel: str, path: Path, *, intervals: bool = False) -> None:
-    """Spearman against the number of draws K, one line per curve (label -> {K: spearman_test}), with the
-    ρ = 0.9 bar; with `intervals`, each point's 95% CI."""
-    from mrd_bench.report.plots import _save
-
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    for label, curve in curves.items():
-        ks = [int(k) for k in curve]
-        rho = [curve[k]["rho"] for k in curve]
-        if intervals:
-            ax.errorbar(ks, rho, yerr=[[r - curve[k]["ci"][0] for r, k in zip(rho, curve)],
-                                       [curve[k]["ci"][1] - r for r, k in zip(rho, curve)]], fmt="o-", capsize=2,
-                        label=label or None)
-        else:
-            ax.plot(ks, rho, "o-", label=label)
-    ax.axhline(0.9, color="#888888", linestyle=":", label="ρ = 0.9")
-    ax.set_xscale("log")
-    ax.set_xticks(ks, [str(k) for k in ks])
-    ax.minorticks_off()
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7)
-    _save(fig, path)
-
-
-def _forest(plt, rows: list, key: str, xlabel: str, path: Path, *, zero: Optional[float] = 0.0) -> None:
-    """Estimates with their CIs, one row each (rows: (label, {key, ci}))."""
-    import numpy as np
-
-    from mrd_bench.report.plots import _save
-
-    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.2))
-    y = np.arange(len(rows))[::-1]
-    values = np.asarray([r[key] for _, r in rows], float)
-    lo = np.asarray([r["ci"][0] for _, r in rows], float)
-    hi = np.asarray([r["ci"][1] for _, r in rows], float)
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    ax.errorbar(values[ok], y[ok], xerr=[values[ok] - lo[ok], hi[ok] - values[ok]], fmt="o", color="#333333",
-                ecolor="#888888", capsize=2, markersize=4)
-    ax.plot(values[~ok], y[~ok], "o", color="#333333", markersize=4)  # no interval: the point alone
-    if zero is not None:
-        ax.axvline(zero, color="#bbbbbb", linewidth=1)
-    ax.set_yticks(y, [label for label, _ in rows], fontsize=7)
-    ax.set_xlabel(xlabel)
-    _save(fig, path)
 
 
 VERDICT_MARK = {"reproduced": "reproduced", "reproduced, but not beyond the baselines":
@@ -214,7 +72,7 @@ VERDICT_MARK = {"reproduced": "reproduced", "reproduced, but not beyond the base
 def _primary_line(c: dict) -> str:
     p = c["primary"]
     side = "above" if p["expected"] == "above" else "below"
-    return (f"{p['statistic']} = {p['estimate']:.3g} [{p['ci'][0]:.3g}, {p['ci'][1]:.3g}], p = {_p(p['p'])} "
+    return (f"{p['statistic']} = {p['estimate']:.3g} [{p['ci'][0]:.3g}, {p['ci'][1]:.3g}], p = {p_text(p['p'])} "
             f"(n = {p['n']}; the paper expects {side} {p['null']:g})")
 
 
@@ -236,13 +94,13 @@ def _section(c: dict) -> list[str]:
         lines += ["", f"Power: {c['power']['statement']}."]
     if c.get("beyond_baselines"):
         b = c["beyond_baselines"]
-        lines += ["", f"Beyond the baselines: {b['label']} = {_rho(b)}, p = {_p(b['p'])}."]
+        lines += ["", f"Beyond the baselines: {b['label']} = {rho(b)}, p = {p_text(b['p'])}."]
     if c.get("secondary"):
         lines += ["", "| secondary test | estimate [95% CI] | p | p (Holm) | sub-verdict |", "|---|---|---|---|---|"]
         for name, sub in c["secondary"].items():
             sp = sub.get("primary", {})
             est = (f"{sp['estimate']:.3g} [{sp['ci'][0]:.3g}, {sp['ci'][1]:.3g}]" if sp else "see the table below")
-            lines.append(f"| {name} | {est} | {_p(sub['p_raw'])} | {_p(sub['p_holm'])} | {sub['verdict']} |")
+            lines.append(f"| {name} | {est} | {p_text(sub['p_raw'])} | {p_text(sub['p_holm'])} | {sub['verdict']} |")
     for key in ("thresholds",):
         if c.get(key):
             lines += ["", c[key]]
@@ -250,87 +108,22 @@ def _section(c: dict) -> list[str]:
 
 
 def _extra(c: dict) -> list[str]:
-    """The claim-specific tables below the tests."""
+    """The claim-specific tables below the tests (claims/<claim>.py)."""
+    from mrd_bench.reproduce.claims import CLAIMS
+
     if c["verdict"] == "pending":
         return []
-    if c["id"] == "predicts":
-        lines = ["", "![MRD against updates to forget](predicts_scatter.png)", "",
-                 "![Spearman correlations with their 95% CIs](predicts_spearman.png)", "",
-                 "| method | ρ(MRD, updates) | per seed | given the baselines | given length | per-token MRD | NLL | "
-                 "Min-K% | grad norm | length | censored |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for e in c["table"]:
-            lines.append(f"| {e['method'].upper()} | {_rho(e['mrd'])} | "
-                         + ", ".join(f"{r:+.2f}" for r in e["per_seed"]) + f" | {_rho(e['beyond_baselines'])} | "
-                         f"{_rho(e['given_length'])} | {_rho(e['per_token'])} | {_rho(e['baseline/nll'])} | "
-                         f"{_rho(e['baseline/min_k'])} | {_rho(e['baseline/grad_norm'])} | "
-                         f"{_rho(e['baseline/n_tokens'])} | {e['censored']} |")
-        length = c["confounds"]["length"]
-        lines += ["", f"Length: Spearman(MRD, answer tokens) = {_rho(length['mrd'])}; per-token MRD "
-                      f"{_rho(length['per_token'])}."]
-        return lines
-    if c["id"] == "characteristics":
-        lines = ["", "![MRD by sample characteristic](characteristics.png)", "",
-                 "| characteristic | groups | paper's direction (MRD, high group) | per-token MRD: δ [CI], p | "
-                     "raw MRD: δ, p | answer tokens: δ, p |", "|---|---|---|---|---|---|"]
-        for r in c["rows"]:
-            g, raw, tok = r["mrd_per_token"], r["mrd"], r["tokens"]
-            lines.append(f"| {r['characteristic']} | {r['groups']} ({g['n_high']} / {g['n_low']}) | "
-                         f"{r['expected'] or 'not available to the study'} | {_fmt(g['delta'])} [{_fmt(g['ci'][0])}, "
-                         f"{_fmt(g['ci'][1])}], {_p(g['p'])} | {_fmt(raw['delta'])}, {_p(raw['p'])} | "
-                         f"{_fmt(tok['delta'])}, {_p(tok['p'])} |")
-        return lines
-    if c["id"] == "variance":
-        cal = c.get("calibration") or {}
-        return ["", "![Utility after unlearning random forget subsets](variance.png)", "",
-                "Calibrated learning rates: " + ", ".join(f"{m} {v:g}" for m, v in cal.get("lr", {}).items())
-                + f"; {c['reached_share']:.0%} of the runs reached the threshold; forget MA at the stop "
-                f"{c['forget_ma'][0]:.3f}–{c['forget_ma'][1]:.3f}. Order reversals (share of subsets whose mean "
-                "GradDiff−NPO gap has the other sign): " + ", ".join(f"{u} {v:.0%}" for u, v in
-                                                                     c["reversal_share"].items()) + "."]
-    if c["id"] == "sampling":
-        lines = ["", "![Updates to the MA threshold by sampler](sampling.png)", "",
-                 "| method | arm | updates (mean [95% CI]) | censored | retain prob | forget UA | forget MA at stop |",
-                 "|---|---|---|---|---|---|---|"]
-        for row in c["table"]:
-            for arm, v in row.items():
-                if arm == "method":
-                    continue
-                lines.append(f"| {row['method'].upper()} | {arm} | {v['updates']['mean']:.1f} [{v['updates']['ci'][0]:.1f}, "
-                             f"{v['updates']['ci'][1]:.1f}] | {v['censored']} | {v['retain_prob']['mean']:.3f} | "
-                             f"{v['forget_ua']['mean']:.3f} | {v['forget_ma'][0]:.3f}–{v['forget_ma'][1]:.3f} |")
-        return lines
-    if c["id"] == "sensitivity":
-        m = c["measured"]
-        lines = ["", "![alg1's ranking against K](stability.png)", ""] + (
-            ["![Each estimator's ranking against K on every forget sample](sensitivity.png)", ""]
-            if m["k_curves_200"] else []) + [
-                 "| definition run | Spearman with float64 at the study's σ | token terms exactly 0 |", "|---|---|---|"]
-        for name, v in m["precision"].items():
-            lines.append(f"| {name} | {_rho(v['vs_float64_study_sigma'])} | {v['zero_share']:.1%} |")
-        if m["batch"]:
-            lines += ["", "Batch 1 against the scoring batch: " + "; ".join(
-                f"{dt}: largest per-sample change {b['max_relative_change']:.2%}" for dt, b in m["batch"].items()) + "."]
-        return lines
-    if c["id"] == "cud":
-        m = c["measured"]
-        return ["", "![CUD: separation and depth statistics](cud.png)", "",
-                f"Labels: {m['n_labelled']} of {m['n']} samples; agreement of the runs' calls, Fleiss' κ = "
-                    f"{m['fleiss_kappa']['kappa']:.2f} [{m['fleiss_kappa']['ci'][0]:.2f}, "
-                    f"{m['fleiss_kappa']['ci'][1]:.2f}]; a decisive AUC test at the observed AUC needs about "
-                    f"{m['n_for_decisive_auc']} labelled samples."]
-    return []
+    return next(claim.tables(c) for claim in CLAIMS if claim.ID == c["id"])
 
 
 def results_of(data) -> dict:
     """results.json's content, from the data files alone."""
     import hashlib
 
-    from mrd_bench.reproduce import claims, decide, stats
-    from mrd_bench.reproduce.claims import analyse
+    from mrd_bench.reproduce import data as data_module, decide, report, stats
+    from mrd_bench.reproduce.claims import CLAIMS, analyse, common
 
-    from mrd_bench.reproduce import data as data_module, report
-
-    sources = (decide, claims, stats, data_module, report)  # line endings normalised: a checkout's CRLF is not a change
+    sources = (decide, stats, data_module, report, common, *CLAIMS)  # line endings normalised: CRLF is not a change
     rules = hashlib.sha256(b"".join(Path(m.__file__).read_bytes().replace(b"\r\n", b"\n") for m in sources)).hexdigest()
     return {"study": data.study, "rules_sha256": rules, "claims": analyse(data)}
 
@@ -351,7 +144,7 @@ def write(ctx, out: Path, *, argv) -> Path:
     from mrd_bench.reproduce.stages import STAGES
     from mrd_bench.reproduce.study import key_hash
 
-    current = {stage.name: key_hash(stage.key(ctx)) for stage in STAGES}  # a stage run under other settings is out
+    current = {stage.name: key_hash(stage.key(study)) for stage in STAGES}  # a stage run under other settings is out
     with tempfile.TemporaryDirectory() as tmp:
         export(ctx.work, study, Path(tmp) / "data", current=current)
         return write_from_data(Path(tmp) / "data", out, argv=argv, run_record=record(
@@ -386,9 +179,9 @@ def write_from_data(folder: Path, out: Path, *, argv, run_record: Optional[dict]
               for n, c in enumerate(claims.values(), 1)]
     lines += ["", "## Claims and verdicts", ""] + _claims_table(claims)
     lines += ["", "## How a verdict is decided", "", "Each claim has one primary test in the paper's direction, fixed "
-              "in `mrd_bench/reproduce/claims.py` before its runs; secondary tests are Holm-corrected within the claim "
-              "and give sub-verdicts by the same rules, which never change the claim's verdict. " + RULES[0].upper()
-              + RULES[1:] + "."]
+              "in `mrd_bench/reproduce/claims/` (a module per claim) before its runs; secondary tests are Holm-corrected "
+              "within the claim and give sub-verdicts by the same rules, which never change the claim's verdict. "
+              + RULES[0].upper() + RULES[1:] + "."]
     for n, c in enumerate(claims.values(), 1):
         lines += ["", f"## {n}. {c['title']}", "", f"The paper: {c['paper']}", ""] + _section(c) + _extra(c)
     if run_record:

@@ -12,10 +12,10 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from mrd_bench.config import opt
 from mrd_bench.errors import ConfigError
@@ -27,6 +27,25 @@ HOLDOUT = {2: "holdout01", 10: "holdout05", 20: "holdout10"}  # TOFU's holdout s
 FORGET = {2: "forget01", 10: "forget05", 20: "forget10"}  # TOFU's forget split of the last F authors
 RETAIN = {2: "retain99", 10: "retain95", 20: "retain90"}  # ... and the retain split beside it
 BENCHMARKS = ("tofu",)  # the study needs authors (forget/retain by author, a never-trained holdout)
+
+
+def rates(text: str, flag: str) -> dict[str, float]:
+    """method=rate pairs, comma-separated (e.g. "ga=2e-5,npo=4e-5"), by method."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"{flag} takes method=rate pairs such as npo=4e-5; got {part!r}.") from None
+        if not out[name.strip()] > 0:
+            raise ConfigError(f"{flag}: the rate of {name.strip()} must be positive; got {value}.")
+    return out
+
+
+def names(text: str) -> list[str]:
+    """A comma-separated list of names, e.g. "ga,graddiff,npo"."""
+    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 @dataclass(frozen=True)
@@ -154,7 +173,7 @@ class Study:
 
     @property
     def method_list(self) -> list[str]:
-        return [m.strip() for m in self.methods.split(",") if m.strip()]
+        return names(self.methods)
 
     def updates_lr_for(self, method: str) -> float:
         return self._lr_overrides().get(method, self.updates_lr)
@@ -164,28 +183,18 @@ class Study:
 
     @property
     def arm_list(self) -> list[str]:
-        return [a.strip() for a in self.sampling_arms.split(",") if a.strip()]
+        return names(self.sampling_arms)
 
     @property
     def label_methods(self) -> list[str]:
-        return [m.strip() for m in self.cud_label_methods.split(",") if m.strip()]
+        return names(self.cud_label_methods)
 
     def _lr_overrides(self, option: str = "updates_lr_by_method") -> dict[str, float]:
-        out = {}
-        flag = "--" + option.replace("_", "-")
-        for part in filter(None, (p.strip() for p in getattr(self, option).split(","))):
-            name, _, value = part.partition("=")
-            try:
-                out[name.strip()] = float(value)
-            except ValueError:
-                raise ConfigError(f"{flag} takes method=rate pairs such as npo=4e-5; got {part!r}.") from None
-            if not out[name.strip()] > 0:
-                raise ConfigError(f"{flag}: the rate of {name.strip()} must be positive; got {value}.")
-        return out
+        return rates(getattr(self, option), "--" + option.replace("_", "-"))
 
     @property
     def sampling_list(self) -> list[str]:
-        return [m.strip() for m in self.sampling_methods.split(",") if m.strip()]
+        return names(self.sampling_methods)
 
     @property
     def torch_device(self) -> str:
@@ -203,12 +212,47 @@ class Study:
         return cache_dir() / "reproduce" / slug
 
 
-@dataclass
+@dataclass(frozen=True)
+class Setting:
+    """The original model's setting: the first part of every stage's key."""
+
+    model: str
+    benchmark: str
+    authors: int
+    forget_authors: int
+    finetune_lr: float
+    finetune_epochs: int
+
+
+def from_study(cls, study: Study, **given):
+    """`cls`'s settings from the study: each init field not `given` is the study's field of that
+    name (a field with init=False is a constant of the stage, e.g. its version)."""
+    return cls(**{f.name: getattr(study, f.name) for f in fields(cls) if f.init and f.name not in given}, **given)
+
+
+def settings_of(cls) -> Callable[[Study], Any]:
+    return lambda study: from_study(cls, study)
+
+
+@dataclass(frozen=True)
 class Stage:
+    """A compute stage. `settings(study)` is a dataclass holding all the stage reads of the study:
+    its key is that dataclass's fields (`asdict`) after the setting and its upstream stages' keys, so
+    a setting the stage reads cannot be left out of its key. `run(ctx, folder, settings)`."""
+
     name: str
     what: str  # one line for the report
-    key: Callable[["Context"], dict]
-    run: Callable[["Context", Path], dict]
+    settings: Callable[[Study], Any]
+    run: Callable[["Context", Path, Any], dict]
+    upstream: tuple = ()  # stages whose outputs this one reads: their keys are part of its key
+
+    def key(self, study: Study) -> dict:
+        out = asdict(from_study(Setting, study))
+        for part in [*(u.key(study) for u in self.upstream), asdict(self.settings(study))]:
+            for name, value in part.items():
+                if out.setdefault(name, value) != value:
+                    raise ValueError(f"stage {self.name}: key field {name!r} has two values ({out[name]!r}, {value!r})")
+        return out
 
 
 @dataclass
@@ -292,7 +336,8 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     from mrd_bench.provenance import record
 
     folder = ctx.work / stage.name
-    key = key_hash(stage.key(ctx))
+    settings = stage.key(ctx.study)
+    key = key_hash(settings)
     done = ctx.done(stage.name)
     if done is not None and done["key"] == key:
         ctx.times[stage.name] = done["wall_s"]
@@ -306,9 +351,9 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     # beside the stage folders, not in them: `original`'s folder is the checkpoint, which admits no foreign file
     with StageClock(ctx.work / ".clocks" / f"{stage.name}.json", key) as clock:
-        result = stage.run(ctx, folder)
+        result = stage.run(ctx, folder, stage.settings(ctx.study))
     wall = clock.total + (result.pop("earlier_wall_s", 0.0) if isinstance(result, dict) else 0)
-    out = record(kind=f"reproduce/{stage.name}", key=key, settings=stage.key(ctx), wall_s=round(wall, 1),
+    out = record(kind=f"reproduce/{stage.name}", key=key, settings=settings, wall_s=round(wall, 1),
                  invocations=clock.invocations, wall_s_counts="every invocation", result=result)
     write_json(folder / "done.json", out)
     ctx.times[stage.name] = out["wall_s"]
