@@ -10,20 +10,8 @@ from mrd_bench.methods import METHODS
 from mrd_bench.methods.stopping import Memorization
 from mrd_bench.models import collate, encode_qa
 from mrd_bench.updates import Budget, trajectory
-from mrd_bench.train import FinetuneConfig, answer_nll, finetune
-from tests.conftest import build_model
-
-QA = [("Who wrote the novel?", "Liesel Varnakov wrote it in 1999."),
-      ("Where was she born?", "The author was born in Tartu, Estonia.")]
-
-
-@pytest.fixture()
-def memorised(tokenizer):
-    model = build_model(len(tokenizer), hidden=64)
-    items = [encode_qa(tokenizer, q, a) for q, a in QA]
-    finetune(model, items, FinetuneConfig(epochs=40, lr=1e-2, batch_size=2, warmup_ratio=0.0), progress=False)
-    return model.eval(), items
-
+from mrd_bench.train import answer_nll
+from tests.conftest import FORGET
 
 def test_ga_curve_matches_a_plain_adamw_loop(memorised):
     model, items = memorised
@@ -79,7 +67,7 @@ def test_count_is_the_first_update_below_the_threshold(memorised):
 def test_po_curve_matches_a_plain_adamw_loop_on_refusal_and_retain(memorised, tokenizer):
     model, items = memorised
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    refusal = encode_qa(tokenizer, QA[0][0], "I don't know anything about that subject.")
+    refusal = encode_qa(tokenizer, FORGET[0][0], "I don't know anything about that subject.")
     row = trajectory(model, original, items[0], METHODS.get("po")(retain_weight=0.5), Budget(3e-3, 4, 4, -1.0),
                      retain=items[1:], refusals=[refusal])
     model.load_state_dict(original)
