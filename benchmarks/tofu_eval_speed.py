@@ -8,7 +8,9 @@ through `mrd-bench eval --model hf-mrd` on the embedded model (float32, chat tem
 32), one command under /usr/bin/time: its wall time and peak resident memory (`wall_s`,
 `peak_rss_gb`). In the same run, the bare floors: the answer log-likelihoods of the split's
 questions in batches of 32 (`floor_loglik_s`) and padded greedy generation of up to 200 tokens
-for each of them (`floor_generate_s`), as open-unlearning generates. `--before` also runs each
+for each of them (`floor_generate_s`), as open-unlearning generates; with `--suite-floors`, the
+same two floors over all the suite's work, every request lm-eval builds for forget, retain, real
+authors and world facts (`floor_suite_loglik_s`, `floor_suite_generate_s`). `--before` also runs each
 command with the speed paths off (model_args reuse_prefix=False,drop_finished=False) and
 compares the metrics; `--per-task` times each TOFU subgroup alone too. Tasks other than TOFU's
 run on their first `--other-limit` documents (default 50: WMDP-cyber's 1,987 long questions
@@ -131,6 +133,67 @@ def floors(checkpoint: Path, split: str, limit: int | None) -> dict:
             "model_hash": weights_hash(model)}
 
 
+def suite_requests(checkpoint: Path, split: str, limit: int | None):
+    """Every request lm-eval builds for the tofu_mrd group, as `mrd-bench eval` has it (chat template,
+    this split): the distinct (context, continuation) token pairs of the log-likelihoods, and the
+    distinct generation prompts with their token budgets; and the model (hf-mrd) that encoded them."""
+    from lm_eval.api.registry import get_model
+    from lm_eval.tasks import TaskManager
+
+    import mrd_bench.lmeval.model  # noqa: F401  (registers hf-mrd)
+    from mrd_bench.lmeval.paths import tasks_dir
+
+    lm = get_model("hf-mrd").create_from_arg_string(f"pretrained={checkpoint},dtype=float32",
+                                                    {"batch_size": 32, "device": "cpu"})
+    manager = TaskManager(include_path=str(tasks_dir()), metadata={"pretrained": str(checkpoint), "split": split})
+    loglik, generate = {}, {}
+    for task in manager.load(["tofu_mrd"])["tasks"].values():
+        task.build_all_requests(limit=limit, apply_chat_template=True, chat_template=lm.apply_chat_template,
+                                tokenizer_name=lm.tokenizer_name)
+        for instance in task.instances:
+            if instance.request_type == "loglikelihood":
+                loglik[tuple(instance.args)] = None
+            elif instance.request_type == "generate_until":
+                generate[instance.args[0]] = instance.args[1].get("max_gen_toks", lm.max_gen_toks)
+    return lm, [lm._encode_pair(c, x) for c, x in loglik], generate
+
+
+def suite_floors(checkpoint: Path, split: str, limit: int | None) -> dict:
+    """The bare cost of all the suite's work: every distinct log-likelihood request (context and
+    continuation in one forward, sorted batches of 32) and every generation prompt (padded greedy
+    generation with Hugging Face's generate, batches of 32, its token budget), as plain HF runs them."""
+    lm, pairs, generate = suite_requests(checkpoint, split, limit)
+    model, tok = lm.model.eval(), lm.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+    tokens = sum(len(c) + len(x) for c, x in pairs)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for at in range(0, len(order), 32):
+            batch = [pairs[i][0] + pairs[i][1] for i in order[at:at + 32]]
+            width = max(map(len, batch))
+            ids = torch.tensor([b + [pad] * (width - len(b)) for b in batch])
+            mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
+            logp = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
+            for r, i in enumerate(order[at:at + 32]):
+                n, m = len(pairs[i][0]), len(pairs[i][1])
+                logp[r, n - 1:n + m - 1].gather(-1, ids[r, n:n + m, None]).sum()
+    loglik = time.perf_counter() - start
+    tok.padding_side = "left"
+    prompts = sorted(generate, key=lambda p: (-len(tok(p, add_special_tokens=False).input_ids), p))
+    start = time.perf_counter()
+    with torch.no_grad():
+        for at in range(0, len(prompts), 32):
+            chunk = prompts[at:at + 32]
+            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            model.generate(**enc, max_new_tokens=max(generate[p] for p in chunk), do_sample=False, pad_token_id=pad)
+    generation = time.perf_counter() - start
+    print(f"suite floors: log-likelihoods {loglik:.1f} s ({len(pairs)} requests, {tokens} tokens), generation "
+          f"{generation:.1f} s ({len(prompts)} prompts)", flush=True)
+    return {"floor_suite_loglik_s": round(loglik, 1), "floor_suite_generate_s": round(generation, 1),
+            "suite_loglik_requests": len(pairs), "suite_loglik_tokens": tokens, "suite_generations": len(prompts)}
+
+
 def source_hash() -> str:
     """sha256 over mrd_bench's Python source: a timing belongs to the code that was timed."""
     digest = hashlib.sha256()
@@ -190,6 +253,9 @@ def main() -> None:
                         help="replace an existing results file, and discard a partial run")
     parser.add_argument("--ou-repo", default=os.environ.get("OU_REPO"),
                         help="a git clone of open-unlearning: also time its own TOFU evaluation in this run")
+    parser.add_argument("--suite-floors", action="store_true",
+                        help="also the floors of all the suite's work: every log-likelihood request and every "
+                             "generation of forget, retain, real authors and world facts (about half an hour)")
     parser.add_argument("--redo", default="",
                         help="comma-separated finished steps of a partial run to measure again (for example "
                              "floors,tofu_mrd/after when the machine was not idle while they ran)")
@@ -211,6 +277,8 @@ def main() -> None:
     steps = Steps(cache_dir() / "benchmarks" / (Path(name).stem + ".partial"), key, args.overwrite,
                   redo=[s for s in args.redo.split(",") if s], **settings)
     result = steps.get("floors", lambda: floors(checkpoint, args.split, args.limit))
+    if args.suite_floors:
+        result.update(steps.get("suite_floors", lambda: suite_floors(checkpoint, args.split, args.limit)))
     tasks = args.tasks.split(",")
     runs = []
     for task in tasks + (SUBGROUPS if args.per_task and "tofu_mrd" in tasks else []):

@@ -47,7 +47,7 @@ BOOLEAN_WORDS = ("true", "false", "yes", "no", "1", "0")
 DTYPE_ARGS = ("dtype", "softmax_dtype", "mixed_precision_dtype")
 FLAG_ARGS = ("reuse_prefix", "drop_finished", "trust_remote_code", "parallelize", "logits_cache",
              "use_fast_tokenizer", "truncation")
-COUNT_ARGS = ("max_length", "max_batch_size")
+COUNT_ARGS = ("max_length", "max_batch_size", "gen_batch_size")
 
 
 def lm_eval_flags(argv: Sequence[str]) -> argparse.Namespace:

@@ -25,8 +25,7 @@ def greedy(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torc
     active = torch.arange(input_ids.shape[0], device=input_ids.device)
     mask = attention_mask
     position = (mask.cumsum(-1) - 1).clamp(min=0)
-    step = model(input_ids=input_ids, attention_mask=mask, position_ids=position, use_cache=True,
-                 logits_to_keep=1)
+    step = _prefill(model, input_ids, mask, position)
     cache, following = step.past_key_values, position[:, -1] + 1
     for n in range(max_new):
         token = step.logits[:, -1].argmax(-1)  # [A]
@@ -44,7 +43,18 @@ def greedy(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torc
             cache.reorder_cache(index)
             active, token, mask, following = active[index], token[index], mask[index], following[index]
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], 1)
-        step = model(input_ids=token[:, None], attention_mask=mask, position_ids=following[:, None],
-                     past_key_values=cache, use_cache=True)
+        step = _decode(model, token, mask, following, cache)
         cache, following = step.past_key_values, following + 1
     return out
+
+
+def _prefill(model, input_ids, mask, position):
+    """The prompts' forward pass: their KV cache and the first token's logits (a function of its
+    own, so that a profile tells prefill from decoding)."""
+    return model(input_ids=input_ids, attention_mask=mask, position_ids=position, use_cache=True, logits_to_keep=1)
+
+
+def _decode(model, token, mask, following, cache):
+    """One decoding step of the rows still running."""
+    return model(input_ids=token[:, None], attention_mask=mask, position_ids=following[:, None],
+                 past_key_values=cache, use_cache=True)

@@ -10,7 +10,9 @@ other request goes through HFLM unchanged.
 Speed, with the same outputs: our likelihood requests are deduplicated across tasks and
 each distinct context runs once, its KV cache shared by every continuation
 (`shared_prefix.py`; model_args `reuse_prefix=False` turns it off); our greedy generations
-drop finished rows from the batch (`greedy.py`; `drop_finished=False` turns it off).
+drop finished rows from the batch (`greedy.py`; `drop_finished=False` turns it off) and run in
+batches of `gen_batch_size` rows (model_args; default 4 × --batch_size: a decoding step reads every
+weight once whatever its rows, so wider batches cost little more per step, and finished rows leave).
 
 Import order matters: `lm_eval.models` must be imported (registering the built-in models)
 before this module registers its own, or lm-eval's registry loses the built-ins.
@@ -34,6 +36,7 @@ from mrd_bench.scorers.base import scored_logits
 MODEL_NAME = "hf-mrd"
 # a document key: its requests need the vocabulary moments (Min-K%++), which cost passes over the vocabulary
 VOCAB_MOMENTS = "vocab_moments"
+GEN_BATCHES = 4  # gen_batch_size's default, in --batch_size units (benchmarks/generation_paths.py)
 install()  # cached requests are checked against the documents loaded now (see requests.py)
 
 
@@ -71,7 +74,7 @@ def _flag(value) -> bool:
 
 @register_model(MODEL_NAME)
 class TokenLevelHFLM(HFLM):
-    def __init__(self, *args, reuse_prefix=True, drop_finished=True, **kwargs):
+    def __init__(self, *args, reuse_prefix=True, drop_finished=True, gen_batch_size=None, **kwargs):
         size = kwargs.get("batch_size", 1)
         if not (isinstance(size, int) or str(size).strip().isdigit()):
             from mrd_bench.errors import ConfigError
@@ -82,6 +85,9 @@ class TokenLevelHFLM(HFLM):
         super().__init__(*args, **kwargs)
         self.reuse_prefix = _flag(reuse_prefix) and shared_prefix.supported(self.model)
         self.drop_finished = _flag(drop_finished)
+        # rows per greedy-generation batch: a decoding step reads every weight once whatever the rows, so on a
+        # CPU 128 rows cost little more per step than 32; finished rows leave, so memory stays small
+        self.gen_batch_size = int(gen_batch_size) if gen_batch_size is not None else GEN_BATCHES * self.batch_size
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         ours = [needs_tokens(r) for r in requests]
@@ -212,7 +218,7 @@ class TokenLevelHFLM(HFLM):
         out: list = []
         bar = tqdm(total=len(requests), desc="hf-mrd greedy generation", unit="seq",
                    disable=disable_tqdm or self.rank != 0)
-        for chunk in batches.get_batched(n=self.batch_size):
+        for chunk in batches.get_batched(n=self.gen_batch_size):
             contexts, all_kwargs = zip(*chunk)
             kwargs = normalize_gen_kwargs(dict(all_kwargs[0]), self.max_gen_toks)
             until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)

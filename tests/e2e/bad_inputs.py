@@ -336,6 +336,8 @@ CASES = [
                              "--tasks", "tofu_forget_mrd"], "dtype='float33' is not a torch dtype"),
     C("eval text max length", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},max_length=abc",
                                "--tasks", "tofu_forget_mrd"], "--model_args max_length must be a whole number"),
+    C("eval zero generation batch", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},gen_batch_size=0",
+                                     "--tasks", "tofu_forget_mrd"], "--model_args gen_batch_size must be a whole number"),
     C("eval maybe a switch", ["eval", "--model", "hf-mrd", "--model_args", "pretrained={model},reuse_prefix=maybe",
                               "--tasks", "tofu_forget_mrd"], "reuse_prefix='maybe' is not a switch"),
     C("eval without model args", ["eval", "--model", "hf-mrd", "--tasks", "tofu_forget_mrd"],

@@ -1,6 +1,7 @@
 """hf-mrd's speed paths give the outputs of the plain ones: shared contexts scored once from their
-KV cache (against each pair run alone), and greedy generation that drops finished rows (against
-lm-eval's own HFLM.generate_until), then a whole TOFU group through the lm-eval CLI both ways."""
+KV cache (against each pair run alone), and greedy generation that drops finished rows, in batches
+of any width (against lm-eval's own HFLM.generate_until), then a whole TOFU group through the
+lm-eval CLI both ways."""
 from __future__ import annotations
 
 import json
@@ -79,7 +80,7 @@ def test_dropping_finished_rows_generates_what_hflm_generates(tiny_checkpoint, m
 
     calls = []
     monkeypatch.setattr(hf_mrd, "greedy", lambda *a, **k: calls.append(a[1].shape) or greedy(*a, **k))
-    lm = _lm(tiny_checkpoint)
+    lm = _lm(tiny_checkpoint, gen_batch_size=3)
     # stop strings the random model hits at different steps, a budget some rows reach, left padding
     pairs = [(c + suffix, {"until": ["ea", "\nQ"], "max_gen_toks": 24, "do_sample": False})
              for c in CONTEXTS for suffix in ("", " the")]
@@ -91,6 +92,10 @@ def test_dropping_finished_rows_generates_what_hflm_generates(tiny_checkpoint, m
     assert ours == stock
     lengths = {len(lm.tok_encode(s)) for s in ours}
     assert len(lengths) > 2  # rows did stop at different steps
+    calls.clear()
+    wide = _lm(tiny_checkpoint)  # gen_batch_size's default: 4 x batch_size rows a batch, the same texts
+    assert wide.gen_batch_size == 12 and wide.generate_until(requests) == stock
+    assert [shape[0] for shape in calls] == [8, 1]
     calls.clear()
     assert lm.generate_until(_requests("generate_until", pairs, ["some_other_task"], doc={})) == stock
     assert calls == []  # another task's documents: HFLM's own path
