@@ -20,6 +20,7 @@ import torch
 from mrd_bench.models import log_probs
 
 Pair = tuple[list[int], list[int]]  # (context ids, continuation ids), both non-empty
+HEAD_ROWS = 512  # scored tokens per LM-head slice: the peak memory of a likelihood batch
 
 
 def _batches(groups: list[tuple[tuple, list[int]]], size: int) -> list[list[tuple[tuple, list[int]]]]:
@@ -121,7 +122,11 @@ def continuation_logprobs(model: torch.nn.Module, pairs: list[Pair], batch_size:
                             enumerate(zip(rows, lengths))])  # [N, H]
         targets = torch.tensor([t for c in conts for t in c], device=device)
         marks = torch.tensor([wants[j] for (_, j), n in zip(rows, lengths) for _ in range(n)], device=device)
-        logp, correct, mean, var = token_stats(head(states), targets, marks)
+        # the LM head and the vocabulary statistics a slice of HEAD_ROWS tokens at a time: each [rows, V] tensor
+        # of a whole batch (32 answers of ~100 tokens, V = 49,152) would be 0.6 GB, several alive at once
+        logp, correct, mean, var = (torch.cat(part) for part in zip(*(
+            token_stats(head(states[i:i + HEAD_ROWS]), targets[i:i + HEAD_ROWS], marks[i:i + HEAD_ROWS])
+            for i in range(0, len(targets), HEAD_ROWS))))
         for (_, j), lp, right, mu, sd2 in zip(rows, logp.split(lengths), correct.split(lengths),
                                               mean.split(lengths), var.split(lengths)):
             results[j] = (float(lp.sum()), lp.tolist(), right.tolist(), mu.tolist(), sd2.tolist())

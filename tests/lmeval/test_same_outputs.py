@@ -35,7 +35,9 @@ def _requests(kind, pairs, tasks, doc=None):
     return [Instance(kind, doc, p, i, (tasks[i % len(tasks)], i, 1)) for i, p in enumerate(pairs)]
 
 
-def test_shared_contexts_score_as_each_pair_alone(tiny_checkpoint):
+@pytest.mark.parametrize("head_rows", [512, 7], ids=["one LM-head slice", "LM head in slices of 7 tokens"])
+def test_shared_contexts_score_as_each_pair_alone(tiny_checkpoint, head_rows, monkeypatch):
+    monkeypatch.setattr("mrd_bench.lmeval.shared_prefix.HEAD_ROWS", head_rows)
     # 4 contexts x up to 5 answers; the same pairs again under other task names (scored once)
     pairs = [(c, a) for i, c in enumerate(CONTEXTS) for a in ANSWERS[:2 + i]]
     pairs += pairs[:5] + [(CONTEXTS[0], " " + "sea " * 200)]  # one past max_length: truncated from the left
