@@ -95,9 +95,9 @@ def test_dropping_finished_rows_generates_what_hflm_generates(tiny_checkpoint, m
     lengths = {len(lm.tok_encode(s)) for s in ours}
     assert len(lengths) > 2  # rows did stop at different steps
     calls.clear()
-    wide = _lm(tiny_checkpoint)  # gen_batch_size's default: 4 x batch_size rows a batch, the same texts
-    assert wide.gen_batch_size == 12 and wide.generate_until(requests) == stock
-    assert [shape[0] for shape in calls] == [8, 1]
+    wide = _lm(tiny_checkpoint)  # gen_batch_size's default: 2 x batch_size rows a batch, the same texts
+    assert wide.gen_batch_size == 6 and wide.generate_until(requests) == stock
+    assert [shape[0] for shape in calls] == [6, 2, 1]
     calls.clear()
     assert lm.generate_until(_requests("generate_until", pairs, ["some_other_task"], doc={})) == stock
     assert calls == []  # another task's documents: HFLM's own path
