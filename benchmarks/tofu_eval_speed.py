@@ -98,6 +98,35 @@ def largest_gap(a: dict, b: dict) -> float:
 
 
 @torch.no_grad()
+def loglik_floor(model, pairs: list, pad: int) -> float:
+    """Seconds to score every (context ids, continuation ids) pair in one forward each, longest first in
+    batches of 32, through the full-vocabulary log-softmax."""
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+    start = time.perf_counter()
+    for at in range(0, len(order), 32):
+        batch = [pairs[i][0] + pairs[i][1] for i in order[at:at + 32]]
+        width = max(map(len, batch))
+        ids = torch.tensor([b + [pad] * (width - len(b)) for b in batch])
+        mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
+        logp = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
+        for r, i in enumerate(order[at:at + 32]):
+            n, m = len(pairs[i][0]), len(pairs[i][1])
+            logp[r, n - 1:n + m - 1].gather(-1, ids[r, n:n + m, None]).sum()
+    return time.perf_counter() - start
+
+
+def generate_floor(model, tok, prompts: list[str], budget, pad: int) -> float:
+    """Seconds of Hugging Face's padded greedy generate over `prompts` in batches of 32, in their order,
+    `budget(chunk)` new tokens at most per batch."""
+    tok.padding_side = "left"
+    start = time.perf_counter()
+    for at in range(0, len(prompts), 32):
+        chunk = prompts[at:at + 32]
+        enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+        model.generate(**enc, max_new_tokens=budget(chunk), do_sample=False, pad_token_id=pad)
+    return time.perf_counter() - start
+
+
 def floors(checkpoint: Path, split: str, limit: int | None) -> dict:
     """The bare cost of the two kinds of work: answer log-likelihoods, padded greedy generation."""
     from mrd_bench.data import load
@@ -110,24 +139,8 @@ def floors(checkpoint: Path, split: str, limit: int | None) -> dict:
                for q in rows["question"]]
     pairs = [(tok(p, add_special_tokens=False).input_ids, tok(a, add_special_tokens=False).input_ids)
              for p, a in zip(prompts, rows["answer"])]
-    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
-    start = time.perf_counter()
-    for at in range(0, len(order), 32):
-        batch = [pairs[i][0] + pairs[i][1] for i in order[at:at + 32]]
-        width = max(map(len, batch))
-        ids = torch.tensor([b + [tok.pad_token_id] * (width - len(b)) for b in batch])
-        mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
-        logp = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
-        for r, i in enumerate(order[at:at + 32]):
-            n, m = len(pairs[i][0]), len(pairs[i][1])
-            logp[r, n - 1:n + m - 1].gather(-1, ids[r, n:n + m, None]).sum()
-    loglik = time.perf_counter() - start
-    tok.padding_side = "left"
-    start = time.perf_counter()
-    for at in range(0, len(prompts), 32):
-        enc = tok(prompts[at:at + 32], return_tensors="pt", padding=True, add_special_tokens=False)
-        model.generate(**enc, max_new_tokens=200, do_sample=False, pad_token_id=tok.pad_token_id)
-    generate = time.perf_counter() - start
+    loglik = loglik_floor(model, pairs, tok.pad_token_id)
+    generate = generate_floor(model, tok, prompts, lambda chunk: 200, tok.pad_token_id)
     print(f"floors: log-likelihoods {loglik:.1f} s, generation {generate:.1f} s ({len(pairs)} questions)", flush=True)
     return {"floor_loglik_s": round(loglik, 1), "floor_generate_s": round(generate, 1), "floor_questions": len(pairs),
             "model_hash": weights_hash(model)}
@@ -165,29 +178,11 @@ def suite_floors(checkpoint: Path, split: str, limit: int | None) -> dict:
     lm, pairs, generate = suite_requests(checkpoint, split, limit)
     model, tok = lm.model.eval(), lm.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
     tokens = sum(len(c) + len(x) for c, x in pairs)
-    start = time.perf_counter()
-    with torch.no_grad():
-        for at in range(0, len(order), 32):
-            batch = [pairs[i][0] + pairs[i][1] for i in order[at:at + 32]]
-            width = max(map(len, batch))
-            ids = torch.tensor([b + [pad] * (width - len(b)) for b in batch])
-            mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
-            logp = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
-            for r, i in enumerate(order[at:at + 32]):
-                n, m = len(pairs[i][0]), len(pairs[i][1])
-                logp[r, n - 1:n + m - 1].gather(-1, ids[r, n:n + m, None]).sum()
-    loglik = time.perf_counter() - start
-    tok.padding_side = "left"
     prompts = sorted(generate, key=lambda p: (-len(tok(p, add_special_tokens=False).input_ids), p))
-    start = time.perf_counter()
     with torch.no_grad():
-        for at in range(0, len(prompts), 32):
-            chunk = prompts[at:at + 32]
-            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-            model.generate(**enc, max_new_tokens=max(generate[p] for p in chunk), do_sample=False, pad_token_id=pad)
-    generation = time.perf_counter() - start
+        loglik = loglik_floor(model, pairs, pad)
+        generation = generate_floor(model, tok, prompts, lambda chunk: max(generate[p] for p in chunk), pad)
     print(f"suite floors: log-likelihoods {loglik:.1f} s ({len(pairs)} requests, {tokens} tokens), generation "
           f"{generation:.1f} s ({len(prompts)} prompts)", flush=True)
     return {"floor_suite_loglik_s": round(loglik, 1), "floor_suite_generate_s": round(generation, 1),
