@@ -157,8 +157,10 @@ def evaluate(ou_repo: Path, checkpoint: Path, split: str, limit: int | None, wor
         raise SystemExit(f"open-unlearning's evaluation failed (log: {work / 'last_run.log'}):\n{proc.stderr[-3000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     summary = json.loads((out / "TOFU_SUMMARY.json").read_text())
+    detail = json.loads((out / "TOFU_EVAL.json").read_text())  # every metric, the summary's parts included
+    values = {name: block.get("agg_value") for name, block in detail.items() if isinstance(block, dict)}
     print(f"open-unlearning on {split}: {wall:.1f} s, {peak_kb / 2**20:.2f} GB peak", flush=True)
-    return {"wall_s": round(wall, 1), "peak_rss_gb": round(peak_kb / 2**20, 3), "metrics": summary,
+    return {"wall_s": round(wall, 1), "peak_rss_gb": round(peak_kb / 2**20, 3), "metrics": summary, "values": values,
             "commit": OU_COMMIT, "command": cmd[2:], "environment": freeze, "limit": limit, "split": split}
 
 

@@ -86,6 +86,41 @@ def run(checkpoint: Path, task: str, split: str, limit: int | None, extra: str) 
     return {"task": task, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_kb / 2**20, 3), "metrics": metrics}
 
 
+# open-unlearning's name for a value (TOFU_EVAL.json) -> the same quantity in `tofu_mrd`'s results
+OU_NAMES = {
+    "forget_Q_A_Prob": "tofu_forget_mrd_mia/prob", "forget_Q_A_ROUGE": "tofu_forget_mrd_rouge/rougeL_recall",
+    "forget_truth_ratio": "tofu_forget_mrd_tr/truth_ratio", "forget_Q_A_PARA_Prob": "tofu_forget_mrd_tr/para_prob",
+    "forget_Q_A_PERT_Prob": "tofu_forget_mrd_tr/pert_prob",
+    "extraction_strength": "tofu_forget_mrd_mia/extraction_strength", "mia_min_k": "tofu_forget_mrd_mia/min_k_auc",
+    "privleak": "tofu_forget_mrd_mia/privleak",
+    "retain_Q_A_Prob": "tofu_retain_mrd_prob/prob", "retain_Q_A_ROUGE": "tofu_retain_mrd_rouge/rougeL_recall",
+    "retain_Truth_Ratio": "tofu_retain_mrd_prob/truth_ratio",
+    "ra_Q_A_Prob_normalised": "tofu_real_authors_prob/prob", "ra_Q_A_ROUGE": "tofu_real_authors_rouge/rougeL_recall",
+    "ra_Truth_Ratio": "tofu_real_authors_prob/truth_ratio",
+    "wf_Q_A_Prob_normalised": "tofu_world_facts_prob/prob", "wf_Q_A_ROUGE": "tofu_world_facts_rouge/rougeL_recall",
+    "wf_Truth_Ratio": "tofu_world_facts_prob/truth_ratio",
+}
+UTILITY = ["retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Truth_Ratio", "ra_Q_A_Prob_normalised", "ra_Q_A_ROUGE",
+           "ra_Truth_Ratio", "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE", "wf_Truth_Ratio"]
+
+
+def versus_ou(ours: dict, ou_values: dict) -> list[dict]:
+    """Each value open-unlearning reports beside ours for the same quantity (model utility: the
+    harmonic mean of our nine), with the gap relative to the larger where it is above 1."""
+    from mrd_bench.metrics.model_utility import model_utility
+
+    mine = {name: ours.get(key) for name, key in OU_NAMES.items()}
+    if all(isinstance(mine[name], (int, float)) for name in UTILITY):
+        mine["model_utility"] = model_utility({name: mine[name] for name in UTILITY})
+    rows = []
+    for name, value in mine.items():
+        theirs = ou_values.get(name)
+        if isinstance(value, (int, float)) and isinstance(theirs, (int, float)):
+            rows.append({"ou": name, "ours": OU_NAMES.get(name, "harmonic mean of the nine"), "ou_value": theirs,
+                         "our_value": value, "gap": largest_gap({"v": value}, {"v": theirs})})
+    return rows
+
+
 def largest_gap(a: dict, b: dict) -> float:
     """The largest difference of two runs' metrics, relative where a value is above 1 (NaN = NaN)."""
     gaps = [0.0]
@@ -300,6 +335,7 @@ def main() -> None:
         ratio = main_run["after_s"] / measured["wall_s"]
         ou = {"ou_wall_s": measured["wall_s"], "ou_peak_rss_gb": measured["peak_rss_gb"],
               "ratio_to_ou": round(ratio, 3), "ou": measured,
+              "versus_ou": versus_ou(main_run["metrics"], measured.get("values", {})),
               "within_goal": ratio <= GOAL["ratio_to_ou"] and main_run["after_peak_rss_gb"] <= GOAL["peak_rss_gb"]}
     out = write_json(RESULTS / name, record(
         kind="tofu_eval_speed", model=EMBEDDED, split=args.split, limit=args.limit, batch_size=32,
