@@ -148,7 +148,10 @@ def evaluate(ou_repo: Path, checkpoint: Path, split: str, limit: int | None, wor
            f"model.tokenizer_args.pretrained_model_name_or_path={ckpt}", "model.model_args.device_map=cpu",
            f"forget_split={split}", f"holdout_split={HOLDOUT[split]}", "task_name=mrd_bench",
            f"paths.output_dir={out}"]
-    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    # a datasets cache of its own per limit: offline, `datasets` otherwise reuses whatever it cached last under
+    # the name locuslab/TOFU (a full run once read an 8-row trial's splits)
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_CACHE": str(work / f"datasets-{limit or 'all'}")}
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=data, env=env)
     wall = time.perf_counter() - start
@@ -157,6 +160,11 @@ def evaluate(ou_repo: Path, checkpoint: Path, split: str, limit: int | None, wor
         raise SystemExit(f"open-unlearning's evaluation failed (log: {work / 'last_run.log'}):\n{proc.stderr[-3000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     summary = json.loads((out / "TOFU_SUMMARY.json").read_text())
+    expected = len((data / "locuslab" / "TOFU" / f"{split}.jsonl").read_text().splitlines())
+    scored = len(json.loads((out / "TOFU_EVAL.json").read_text())["forget_Q_A_Prob"]["value_by_index"])
+    if scored != expected:
+        raise SystemExit(f"open-unlearning scored {scored} forget questions, not the {expected} of {split}: it read "
+                         f"other data than {data} (a stale datasets cache?)")
     detail = json.loads((out / "TOFU_EVAL.json").read_text())  # every metric, the summary's parts included
     values = {name: block.get("agg_value") for name, block in detail.items() if isinstance(block, dict)}
     print(f"open-unlearning on {split}: {wall:.1f} s, {peak_kb / 2**20:.2f} GB peak", flush=True)
