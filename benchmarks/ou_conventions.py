@@ -15,14 +15,24 @@ All three use the tokenizer's chat template with no system message (its default 
 prompt), greedy argmax for extraction strength, Min-K% with k = 0.4, and privleak at
 open-unlearning's fallback AUC_ref = 0.5.
 
+With `--ou-eval TOFU_EVAL.json` (open-unlearning's own evaluation of the embedded model on
+forget10, as `tofu_eval_speed.py --ou-repo` leaves it in the cache folder's
+open_unlearning/out-forget10-all/), each convention's per-question values (answer, paraphrased
+and perturbed probabilities, extraction strength, Min-K% scores of forget and holdout) are also
+compared with the values open-unlearning recorded for the same questions: the convention that
+is open-unlearning's should match them to float32 rounding, the others should not.
+
     MRD_BENCH_DATA_DIR=../shared/data python benchmarks/ou_conventions.py [--limit N] [--batch-size 16]
+        [--ou-eval PATH]
 
 Results: benchmarks/results/ou_conventions.json.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +109,49 @@ def min_k(lp: np.ndarray) -> float:
     return float(-np.mean(np.sort(lp)[:max(1, int(len(lp) * K))]))
 
 
+def per_question(stats: dict, spans: dict, convention: str) -> dict[str, list[float]]:
+    """Each question's values under `convention`, named as open-unlearning's TOFU_EVAL.json names them."""
+    def cut(key, i):
+        lp, pred, lab = stats[key][i]
+        n_answer = spans[key][i]
+        if convention == "answer":
+            return lp[:n_answer], pred[:n_answer], lab[:n_answer], lp[:n_answer]
+        return lp, pred[:-1], lab[:-1], lp[:-1]
+
+    def prob(key, i):
+        return math.exp(float(np.mean(cut(key, i)[0])))
+
+    n = len(stats["answer"])
+    return {"forget_Q_A_Prob": [prob("answer", i) for i in range(n)],
+            "forget_Q_A_PARA_Prob": [prob("para", i) for i in range(n)],
+            "forget_Q_A_PERT_Prob": [float(np.mean([prob(f"pert{j}", i) for j in range(5)])) for i in range(n)],
+            "extraction_strength": [extraction_strength(*cut("answer", i)[1:3]) for i in range(n)],
+            "mia_min_k/forget": [min_k(cut("answer", i)[3]) for i in range(n)],
+            "mia_min_k/holdout": [min_k(cut("holdout", i)[3]) for i in range(len(stats["holdout"]))]}
+
+
+def recorded(ou_eval: dict) -> dict[str, dict[int, float]]:
+    """open-unlearning's per-question values from its TOFU_EVAL.json (perturbed: the mean of the five)."""
+    def values(block, field):
+        return {int(i): float(np.mean(v[field])) for i, v in block["value_by_index"].items()}
+
+    return {"forget_Q_A_Prob": values(ou_eval["forget_Q_A_Prob"], "prob"),
+            "forget_Q_A_PARA_Prob": values(ou_eval["forget_Q_A_PARA_Prob"], "prob"),
+            "forget_Q_A_PERT_Prob": values(ou_eval["forget_Q_A_PERT_Prob"], "prob"),
+            "extraction_strength": values(ou_eval["extraction_strength"], "score"),
+            "mia_min_k/forget": values(ou_eval["mia_min_k"]["forget"], "score"),
+            "mia_min_k/holdout": values(ou_eval["mia_min_k"]["holdout"], "score")}
+
+
+def gaps(mine: dict[str, list[float]], theirs: dict[str, dict[int, float]]) -> dict[str, dict]:
+    """Per value: the largest and the median absolute per-question difference, and the questions compared."""
+    out = {}
+    for name, values in mine.items():
+        diffs = [abs(v - theirs[name][i]) for i, v in enumerate(values) if i in theirs[name]]
+        out[name] = {"largest": max(diffs), "median": float(np.median(diffs)), "questions": len(diffs)}
+    return out
+
+
 def figures(stats: dict, spans: dict, convention: str) -> dict:
     """The four figures from the per-token values of one pass, under `convention`'s labels."""
     def cut(key, i):
@@ -127,7 +180,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="the first N forget and N holdout questions")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--ou-eval", type=Path, help="open-unlearning's TOFU_EVAL.json of the embedded model on "
+                        "forget10: compare every convention's per-question values with its")
     args = parser.parse_args()
+    if args.ou_eval and not args.ou_eval.is_file():
+        raise SystemExit(f"error: --ou-eval {args.ou_eval} is not a file; run benchmarks/tofu_eval_speed.py "
+                         "--ou-repo OU_CLONE (it leaves open-unlearning's TOFU_EVAL.json in the cache folder)")
+    ou_eval = json.loads(args.ou_eval.read_text()) if args.ou_eval else None
     torch.manual_seed(0)
     checkpoint = cache_dir() / "models" / EMBEDDED
     if not (checkpoint / "model.safetensors").is_file():
@@ -144,7 +203,7 @@ def main() -> None:
     encoded = {k: [encode(tok, q, a) for q, a in v] for k, v in texts.items()}
     spans = {k: [end - start for _, start, end in v] for k, v in encoded.items()}
     flat = [(k, i) for k, v in encoded.items() for i in range(len(v))]
-    out = {}
+    out, compared = {}, {}
     for masked in (False, True):
         values = token_logprobs(model, tok, [encoded[k][i] for k, i in flat], masked, args.batch_size,
                                 "ou mask" if masked else "full attention")
@@ -153,13 +212,19 @@ def main() -> None:
             stats[k][i] = v
         for convention in (("ou",) if masked else ("answer", "answer+turn_end")):
             out[convention] = figures(stats, spans, convention)
-            print(convention, out[convention], flush=True)
+            if ou_eval:
+                compared[convention] = gaps(per_question(stats, spans, convention), recorded(ou_eval))
+            print(convention, out[convention], compared.get(convention, ""), flush=True)
     appended = tok.convert_ids_to_tokens(encoded["answer"][0][0][encoded["answer"][0][2]:])
     name = "ou_conventions.json" if not args.limit else f"ou_conventions_{args.limit}.json"
     write_json(RESULTS / name, record(
         model=EMBEDDED, split="forget10 / holdout10", n_forget=len(forget), n_holdout=len(holdout), k=K,
-        batch_size=args.batch_size, appended_after_answer=appended, open_unlearning=OPEN_UNLEARNING,
-        conventions=out, command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/ou_conventions.py"))
+        batch_size=args.batch_size, appended_after_answer=appended,
+        open_unlearning=({name: ou_eval[name]["agg_value"] for name in ("privleak", "extraction_strength",
+                                                                         "forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob")}
+                         if ou_eval else OPEN_UNLEARNING),
+        conventions=out, **({"per_question_gap_to_ou": compared, "ou_eval": str(args.ou_eval)} if ou_eval else {}),
+        command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/ou_conventions.py " + " ".join(sys.argv[1:])))
 
 
 if __name__ == "__main__":
