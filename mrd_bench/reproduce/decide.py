@@ -4,7 +4,8 @@ Every claim has one primary test in the paper's stated direction (`Primary`); `d
 its result into one of four verdicts by the rules below, the same for every claim:
 
 - **reproduced**: the primary test is significant (two-sided p < 0.05) with the estimate on
-  the paper's side of the null;
+  the paper's side of the null (claim 1's random-effects F test has only one side: its upper-tail
+  p < 0.05, with the matching 90% CI, `ci_level` in its result);
 - **reproduced, but not beyond the baselines**: as above, for a claim about MRD whose
   partial correlation given the baselines (NLL, Min-K%, gradient norm, answer length) has a
   CI that covers 0 (or lies on the other side);
@@ -18,7 +19,8 @@ its result into one of four verdicts by the rules below, the same for every clai
 The rules apply in this order: a significant result in the paper's direction is reproduced
 even when its CI lies within the smallest effect of interest (its size is stated beside it).
 A claim whose protocol needs runs to reach the MA threshold (claims 1 and 4) is inconclusive,
-whatever its test says, when fewer than 80% of its runs reached it. The exclusion branch needs
+whatever its test says, when fewer than 80% of the runs of any one method (claim 4: of any
+method and sampler) reached it. The exclusion branch needs
 an uncensored comparison (`allow_exclusion`).
 
 Secondary tests are Holm-corrected within their claim and shown as sub-verdicts by the same
@@ -40,14 +42,15 @@ INCONCLUSIVE = "inconclusive"
 VERDICTS = (REPRODUCED, NOT_BEYOND, NOT_REPRODUCED, INCONCLUSIVE)
 
 RULES = (
-    f"reproduced: the primary test is significant (two-sided p < {ALPHA:g}) with the estimate on the paper's side; "
+    f"reproduced: the primary test is significant (two-sided p < {ALPHA:g}; claim 1's F test, one-sided by nature: "
+    f"upper-tail p < {ALPHA:g} with its matching 90% CI) with the estimate on the paper's side; "
     "reproduced, but not beyond the baselines: so, but MRD's partial correlation given NLL, Min-K%, gradient norm "
     "and answer length (for sampling: against the length- or NLL-weighted sampler) has a 95% CI that covers 0; not "
     "reproduced: the primary test is significant against the paper, or its CI excludes every effect at least as "
     "large as the smallest effect of interest on the paper's side; inconclusive: otherwise, with the smallest effect "
     f"the test finds with {POWER:.0%} power at its n. In that order: a significant effect in the paper's direction is "
     "reproduced however small (its size is stated); a claim whose runs must reach the MA threshold is inconclusive "
-    "when fewer than 80% of them did; secondary tests use Holm-adjusted p-values and no exclusion branch")
+    "when fewer than 80% of any one method's (and sampler's) runs did; secondary tests use Holm-adjusted p-values and no exclusion branch")
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ def decide(primary: Primary, result: dict, *, mde: float, beyond: Optional[dict]
            allow_exclusion: bool = True, protocol: Optional[dict] = None) -> dict:
     """The verdict of `result` ({estimate, ci, p, n}) under the rules above; `beyond` is the partial
     correlation given the baselines ({rho, ci}) for a claim about MRD, oriented like the primary;
-    `protocol` ({reached, required}) the share of runs that reached the MA threshold."""
+    `protocol` ({reached, required, by}) the smallest share of runs that reached the MA threshold over
+    the groups `by` (method, or method and sampler: group -> share)."""
     estimate, (lo, hi), p = result["estimate"], result["ci"], result["p"]
     toward = max(_side(primary, lo), _side(primary, hi))  # the CI's end that is furthest on the paper's side
     finite = all(math.isfinite(v) for v in (estimate, lo, hi, p))
@@ -86,22 +90,33 @@ def decide(primary: Primary, result: dict, *, mde: float, beyond: Optional[dict]
             b_lo, b_hi = beyond["ci"]
             b_toward, b_away = max(_side(primary, b_lo), _side(primary, b_hi)), min(_side(primary, b_lo),
                                                                                    _side(primary, b_hi))
-            if not (math.isfinite(b_lo) and math.isfinite(b_hi)) or b_away <= 0 or b_toward <= 0:
+            what = beyond.get("label", "MRD's partial correlation given the baselines")
+            if not (math.isfinite(b_lo) and math.isfinite(b_hi)):
                 verdict = NOT_BEYOND
-                why += "; given the baselines the CI of MRD's partial correlation covers 0"
+                why += f"; {what} could not be computed"
+            elif b_toward <= 0:
+                verdict = NOT_BEYOND
+                why += f"; the 95% CI of {what} lies on the other side of 0"
+            elif b_away <= 0:
+                verdict = NOT_BEYOND
+                why += f"; the 95% CI of {what} covers 0"
             else:
-                why += "; and it holds given the baselines"
+                why += f"; and it holds beyond the baselines ({what})"
     elif finite and p < ALPHA:
         verdict, why = NOT_REPRODUCED, "the primary test is significant against the paper's direction"
     elif finite and allow_exclusion and toward < primary.sesoi:
-        verdict, why = NOT_REPRODUCED, (f"the 95% CI excludes every effect of at least {primary.sesoi:g} "
+        verdict, why = NOT_REPRODUCED, (f"the {result.get('ci_level', 0.95):.0%} CI excludes every effect of at least "
+                                        f"{primary.sesoi:g} "
                                         "(the smallest effect of interest) on the paper's side")
     else:
         verdict, why = INCONCLUSIVE, ("the test is not significant and its CI still holds effects of interest"
                                       if finite else "the test could not be computed")
     if protocol is not None and protocol["reached"] < protocol["required"] and verdict != INCONCLUSIVE:
-        why = (f"{why}, but only {protocol['reached']:.0%} of the runs reached the MA threshold (the protocol asks "
-               f"for {protocol['required']:.0%}), so the test does not judge the paper's protocol")
+        short = [f"{name} {share:.0%}" for name, share in protocol.get("by", {}).items() if share < protocol["required"]]
+        why = (f"{why}, but only {protocol['reached']:.0%} of the runs "
+               + (f"of the weakest group ({', '.join(short)}) " if short else "")
+               + f"reached the MA threshold (the protocol asks for {protocol['required']:.0%} of each method's "
+               "runs), so the test does not judge the paper's protocol")
         verdict = INCONCLUSIVE
     out = {"verdict": verdict, "why": why, "primary": {**asdict(primary), **result,
                                                         "alpha": ALPHA, "mde_80": mde}}
@@ -118,11 +133,17 @@ def decide(primary: Primary, result: dict, *, mde: float, beyond: Optional[dict]
     return out
 
 
-def secondary(tests: dict[str, tuple[Primary, dict]], *, mdes: dict[str, float]) -> dict:
-    """Sub-verdicts of a claim's secondary tests, by the same rules with Holm-adjusted p-values."""
-    adjusted = holm({name: result["p"] for name, (_, result) in tests.items()})
+def secondary(tests: dict[str, tuple[Primary, dict]], *, mdes: dict[str, float],
+              undirected: Optional[dict[str, float]] = None) -> dict:
+    """Sub-verdicts of a claim's secondary tests, by the same rules with Holm-adjusted p-values;
+    `undirected` (name -> two-sided p) are tests without a paper's direction, corrected in the same
+    family and returned with their raw and Holm-adjusted p-values only (the caller words their sub-verdict)."""
+    undirected = undirected or {}
+    adjusted = holm({**{name: result["p"] for name, (_, result) in tests.items()}, **undirected})
     out = {}
     for name, (primary, result) in tests.items():
         judged = decide(primary, {**result, "p": adjusted[name]}, mde=mdes.get(name, math.nan), allow_exclusion=False)
         out[name] = {**judged, "p_raw": result["p"], "p_holm": adjusted[name]}
+    for name, p in undirected.items():
+        out[name] = {"p_raw": p, "p_holm": adjusted[name]}
     return out

@@ -72,14 +72,18 @@ VERDICT_MARK = {"reproduced": "reproduced", "reproduced, but not beyond the base
 def _primary_line(c: dict) -> str:
     p = c["primary"]
     side = "above" if p["expected"] == "above" else "below"
-    return (f"{p['statistic']} = {p['estimate']:.3g} [{p['ci'][0]:.3g}, {p['ci'][1]:.3g}], p = {p_text(p['p'])} "
+    level = f"{p['ci_level']:.0%} CI " if p.get("ci_level", 0.95) != 0.95 else ""
+    return (f"{p['statistic']} = {p['estimate']:.3g} {level}[{p['ci'][0]:.3g}, {p['ci'][1]:.3g}], p = {p_text(p['p'])} "
             f"(n = {p['n']}; the paper expects {side} {p['null']:g})")
 
 
 def _claims_table(results: dict) -> list[str]:
-    lines = ["| # | claim | the paper | primary test: estimate [95% CI], p | verdict |", "|---|---|---|---|---|"]
+    lines = ["| # | claim | the paper | primary test: estimate [95% CI unless stated], p | verdict |",
+             "|---|---|---|---|---|"]
     for n, c in enumerate(results.values(), 1):
         primary = _primary_line(c) if c.get("primary") else "not measured yet"
+        if c.get("co_primary"):
+            primary += "; and " + _primary_line({"primary": c["co_primary"]["primary"]})
         lines.append(f"| {n} | {c['title']} | {c['paper']} | {primary} | {VERDICT_MARK[c['verdict']]} |")
     return lines
 
@@ -90,6 +94,11 @@ def _section(c: dict) -> list[str]:
     p = c["primary"]
     lines = [f"Verdict: **{c['verdict']}**: {c['why']}.", "", f"Primary test, declared before the runs: {p['test']}.",
              "", f"Result: {_primary_line(c)}. The smallest effect of interest is {p['sesoi']:g} from the null."]
+    if c.get("co_primary"):
+        q = c["co_primary"]
+        lines += ["", f"Co-primary test, declared before the runs: {q['primary']['test']}.", "",
+                  f"Result: {_primary_line({'primary': q['primary']})} ({q['verdict']}: {q['why']}).", "",
+                  f"How the two decide: {c['combination']}."]
     if c.get("power"):
         lines += ["", f"Power: {c['power']['statement']}."]
     if c.get("beyond_baselines"):
@@ -123,7 +132,12 @@ def results_of(data) -> dict:
     from mrd_bench.reproduce import data as data_module, decide, report, stats
     from mrd_bench.reproduce.claims import CLAIMS, analyse, common
 
-    sources = (decide, stats, data_module, report, common, *CLAIMS)  # line endings normalised: CRLF is not a change
+    from mrd_bench import cud_labels
+    from mrd_bench.reproduce import features, protocol
+
+    # every module whose code decides a number of results.json: the rules, the protocol's threshold and
+    # calibration, the text characteristics' cut-offs, the CUD labels' rule
+    sources = (decide, stats, data_module, report, common, protocol, features, cud_labels, *CLAIMS)  # line endings normalised: CRLF is not a change
     rules = hashlib.sha256(b"".join(Path(m.__file__).read_bytes().replace(b"\r\n", b"\n") for m in sources)).hexdigest()
     return {"study": data.study, "rules_sha256": rules, "claims": analyse(data)}
 

@@ -159,12 +159,14 @@ def delta_test(values: Sequence[float], high: Sequence[bool]) -> dict:
 
 
 def holm(pvalues: dict) -> dict:
-    """Holm's step-down adjustment of a family of p-values (NaN ones are left out, and stay NaN)."""
+    """Holm's step-down adjustment of a family of p-values. A NaN p-value (a test that could not be
+    computed) stays NaN but still counts in the family's size, so it cannot make the others' correction
+    smaller than the family declared."""
     finite = sorted((p, name) for name, p in pvalues.items() if math.isfinite(p))
     out = {name: math.nan for name in pvalues}
     running = 0.0
     for i, (p, name) in enumerate(finite):
-        running = max(running, min(1.0, (len(finite) - i) * p))
+        running = max(running, min(1.0, (len(pvalues) - i) * p))
         out[name] = running
     return out
 
@@ -237,6 +239,24 @@ def mde_spearman(n: int, *, controls: int = 0) -> float:
         else:
             hi = mid
     return hi
+
+
+def mde_spearman_above(n: int, null: float) -> float:
+    """The smallest distance ρ − `null` (ρ above `null`) that spearman_test(null=`null`) finds with
+    80% power at n: the root of atanh(ρ) − atanh(null) = (z_α/2 + z_power)·sqrt((1 + ρ²/2) / (n − 3))."""
+    if n - 3 < 1 or not -1 < null < 1:
+        return math.nan
+    c = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    lo, hi = null, 0.999999
+    if math.atanh(hi) - math.atanh(null) < c * math.sqrt((1 + hi * hi / 2) / (n - 3)):
+        return math.nan  # no ρ below 1 is found with that power at this n
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if math.atanh(mid) - math.atanh(null) < c * math.sqrt((1 + mid * mid / 2) / (n - 3)):
+            lo = mid
+        else:
+            hi = mid
+    return hi - null
 
 
 def mde_auc(n_pos: int, n_neg: int) -> float:

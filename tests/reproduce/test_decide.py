@@ -27,9 +27,36 @@ def test_spearman_test_ci_and_p_agree_and_match_fisher_z_by_hand():
 
 
 def test_holm_by_hand():
-    out = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": math.nan})
+    out = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03})
     assert out["a"] == pytest.approx(0.03) and out["c"] == pytest.approx(0.06)
-    assert out["b"] == pytest.approx(0.06) and math.isnan(out["d"])  # step-down keeps it monotone
+    assert out["b"] == pytest.approx(0.06)  # step-down keeps it monotone
+    # a test that could not be computed stays NaN but still counts in the family: 4 tests, not 3
+    out = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": math.nan})
+    assert out["a"] == pytest.approx(0.04) and out["c"] == pytest.approx(0.09)
+    assert out["b"] == pytest.approx(0.09) and math.isnan(out["d"])
+
+
+def test_undirected_tests_share_the_holm_family():
+    directed = {"t": (RHO, {"estimate": -0.2, "ci": [-0.33, -0.06], "p": 0.02, "n": 200})}
+    alone = decide.secondary(directed, mdes={})
+    assert alone["t"]["p_holm"] == pytest.approx(0.02) and alone["t"]["verdict"] == decide.REPRODUCED
+    together = decide.secondary(directed, mdes={}, undirected={"u": 0.3, "v": 0.04})
+    assert together["t"]["p_holm"] == pytest.approx(0.06) and together["t"]["verdict"] != decide.REPRODUCED
+    assert together["v"] == {"p_raw": 0.04, "p_holm": pytest.approx(0.08)}
+    assert together["u"]["p_holm"] == pytest.approx(0.3)
+
+
+def test_mde_against_a_nonzero_null_hits_80_percent_in_simulation():
+    rng = np.random.default_rng(4)
+    n, null = 200, 0.9
+    gap = stats.mde_spearman_above(n, null)
+    assert 0 < gap < 0.1 and stats.mde_spearman_above(2 * n, null) < gap
+    rho = null + gap
+    r = 2 * math.sin(rho * math.pi / 6)  # for a normal pair, Spearman = (6/π)·asin(r/2)
+    hits = [stats.spearman_test(*rng.multivariate_normal([0, 0], [[1, r], [r, 1]], n).T, null=null)["p"] < 0.05
+            for _ in range(1500)]
+    assert 0.74 < np.mean(hits) < 0.86
+    assert math.isnan(stats.mde_spearman_above(3, null))
 
 
 def test_t_interval_and_sign_flip_by_hand():
@@ -135,6 +162,22 @@ def test_the_verdicts_above_the_null(result, verdict):
     assert decide.decide(auc, result, mde=0.1)["verdict"] == verdict
 
 
+def test_not_beyond_says_whether_the_partial_covers_0_or_lies_against():
+    significant = {"estimate": -0.35, "ci": [-0.47, -0.22], "p": 1e-6, "n": 200}
+    covers = decide.decide(RHO, significant, mde=0.2, beyond={"rho": -0.05, "ci": [-0.19, 0.09], "label": "ρ | L"})
+    against = decide.decide(RHO, significant, mde=0.2, beyond={"rho": 0.2, "ci": [0.06, 0.33], "label": "ρ | L"})
+    assert covers["verdict"] == against["verdict"] == decide.NOT_BEYOND
+    assert "covers 0" in covers["why"] and "ρ | L" in covers["why"]
+    assert "other side" in against["why"] and "covers 0" not in against["why"]
+
+
+def test_the_protocol_is_judged_per_method():
+    significant = {"estimate": -0.35, "ci": [-0.47, -0.22], "p": 1e-6, "n": 200}
+    by = {"graddiff": 1.0, "npo": 0.6}
+    out = decide.decide(RHO, significant, mde=0.2, protocol={"reached": min(by.values()), "by": by, "required": 0.8})
+    assert out["verdict"] == decide.INCONCLUSIVE and "npo 60%" in out["why"] and "graddiff" not in out["why"]
+
+
 def test_exclusion_needs_permission_and_the_protocol_must_be_met():
     excluded = {"estimate": 0.02, "ci": [-0.08, 0.05], "p": 0.7, "n": 400}
     assert decide.decide(RHO, excluded, mde=0.2)["verdict"] == decide.NOT_REPRODUCED
@@ -144,3 +187,42 @@ def test_exclusion_needs_permission_and_the_protocol_must_be_met():
     assert out["verdict"] == decide.INCONCLUSIVE and "50%" in out["why"] and "power" in out
     assert decide.decide(RHO, strong, mde=0.2, protocol={"reached": 0.9, "required": 0.8})["verdict"] == \
         decide.REPRODUCED
+
+
+def _stability(tmp_path, c_signal, b_noise):
+    """A synthetic claim5_stability.json: runs A, B at one σ, C at another, 16 draws of 120 samples."""
+    import json
+
+    rng = np.random.default_rng(5)
+    n, k = 120, 16
+    signal = rng.normal(size=n)
+
+    def run(base, noise, sigma):
+        return {"sigma": sigma, "values": (base + noise * rng.normal(size=(k, n)) * math.sqrt(k)).tolist()}
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "study.json").write_text(json.dumps({"sigma": 1e-4}))
+    (folder / "samples.csv").write_text("sample_id\n" + "\n".join(f"s{i}" for i in range(n)) + "\n")
+    stab = {"alg1": {"A": run(signal, 0.05, 1e-5), "B": run(signal, b_noise, 1e-5), "C": run(c_signal(signal), 0.05, 1e-3)},
+            "definition": {"float64/sigma=0.0001": {"mrd": signal.tolist(), "zero_share": 0.0}}}
+    (folder / "claim5_stability.json").write_text(json.dumps(stab))
+    from mrd_bench.reproduce.data import Data
+
+    return Data(folder)
+
+
+@pytest.mark.parametrize("c_signal, b_noise, verdict, against", [
+    (lambda s: s, 0.05, decide.REPRODUCED, None),  # stable in σ, and two runs agree above 0.9
+    (lambda s: np.random.default_rng(9).normal(size=len(s)), 0.05, decide.NOT_REPRODUCED, "σ"),  # σ changes the ranking
+    (lambda s: s, 1.5, decide.NOT_REPRODUCED, "K"),  # two runs at one σ agree far below 0.9
+])
+def test_claim5_needs_both_sigma_and_k(tmp_path, c_signal, b_noise, verdict, against):
+    from mrd_bench.reproduce.claims import sensitivity
+
+    out = sensitivity.analyse(_stability(tmp_path, c_signal, b_noise))
+    assert out["verdict"] == verdict
+    assert out["co_primary"]["primary"]["null"] == 0.9 and out["primary"]["statistic"] == "Δρ"
+    assert math.isfinite(out["co_primary"]["primary"]["mde_80"])  # the K test states its power too
+    if against:
+        assert f"against the paper after Holm: {against}" in out["why"]

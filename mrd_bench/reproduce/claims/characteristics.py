@@ -75,12 +75,10 @@ def analyse(data: Data) -> dict:
             mdes[r["characteristic"]] = 2 * stats.mde_auc(g["n_high"], g["n_low"])
         else:
             undirected[r["characteristic"]] = g["p"]
-    subs = secondary(tests, mdes=mdes)
-    adjusted = stats.holm({**{k: tests[k][1]["p"] for k in tests}, **undirected})
+    subs = secondary(tests, mdes=mdes, undirected=undirected)  # one Holm family: directed and undirected
     for name in undirected:
-        g = next(r for r in rows if r["characteristic"] == name)["mrd_per_token"]
-        subs[name] = {"verdict": "differs (direction not checked)" if adjusted[name] < 0.05 else
-                      "no difference shown (direction not checked)", "p_raw": g["p"], "p_holm": adjusted[name],
+        subs[name] = {**subs[name], "verdict": "differs (direction not checked)" if subs[name]["p_holm"] < 0.05 else
+                      "no difference shown (direction not checked)",
                       "why": "the paper's direction for this characteristic is not available to the study; "
                              "two-sided test, Holm-corrected with the claim's other secondary tests"}
     g = first["mrd_per_token"]

@@ -11,6 +11,7 @@ SESOI_DELTA = 0.147  # Cliff's δ below Romano et al.'s (2006) "small" is neglig
 SESOI_AUC = 0.05  # an AUC within 0.05 of chance separates nothing usable
 SESOI_THETA = 1.0  # subsets that spread utility no more than the seed does
 SESOI_LOG_RATIO = math.log(1 / 0.9)  # a sampler saving less than 10% of the updates
+SESOI_PROB = 0.01  # a change of retain answer probability or forget UA under 0.01 (absolute) is negligible
 
 
 def pending(claim: dict, needs: list[str]) -> dict:
@@ -38,3 +39,11 @@ def rho(c: dict) -> str:
 
 def p_text(p: float) -> str:
     return "n/a" if not math.isfinite(p) else f"{p:.2g}"
+
+
+def reach_by(runs: list[dict], group) -> dict[str, float]:
+    """The share of runs that reached the MA threshold, per group (`group(run)`: method, or method/sampler)."""
+    out: dict[str, list[bool]] = {}
+    for r in runs:
+        out.setdefault(group(r), []).append(not r["censored"])
+    return {name: sum(v) / len(v) for name, v in sorted(out.items())}

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from mrd_bench.io import append_jsonl
 from mrd_bench.reproduce import common, stats
-from mrd_bench.reproduce.claims.common import SESOI_LOG_RATIO, pending
+from mrd_bench.reproduce.claims.common import SESOI_LOG_RATIO, SESOI_PROB, pending, reach_by
 from mrd_bench.reproduce.claims.predicts import MRD_DEFINITION
 from mrd_bench.reproduce.data import Data
 from mrd_bench.reproduce.decide import RULES, Primary, decide, secondary
@@ -155,11 +155,13 @@ def analyse(data: Data) -> dict:
               if any(r["arm"] == other for r in runs)]
     beyond = max(versus, key=lambda v: v["ci"][1]) if versus else None  # the weaker of the two
     reached = float(np.mean([not r["censored"] for r in runs]))
+    by = reach_by(runs, lambda r: f"{r['method']}/{r['arm']}")
     judged = decide(PRIMARY, main, mde=main["mde"], allow_exclusion=main["censored_pairs"] == 0,
                     beyond={"rho": beyond["estimate"], "ci": beyond["ci"], "p": beyond["p"],
                             "label": "MRD-weighted against the weaker of the length- and NLL-weighted samplers, mean "
                                      "log ratio of updates"} if beyond else None,
-                    protocol={"reached": reached, "required": data.study.get("calibrate_reach", 0.8)})
+                    protocol={"reached": min(by.values()), "by": by,
+                              "required": data.study.get("calibrate_reach", 0.8)})
     arms = sorted({r["arm"] for r in runs})
     tests, mdes = {}, {}
     for other in ("length", "nll"):
@@ -170,7 +172,7 @@ def analyse(data: Data) -> dict:
                                                                              log_ratio))
     for metric, text in (("retain_prob", "retain answer probability"), ("forget_ua", "forget UA")):
         primary = Primary(test=f"paired difference of {text}, MRD − uniform", statistic="mean difference",
-                          expected="above", null=0.0, sesoi=0.01)
+                          expected="above", null=0.0, sesoi=SESOI_PROB)
         tests[f"{text}: MRD − uniform"] = (primary, _paired(runs, metric, "mrd", "uniform"))
     for name, (_, res) in tests.items():
         mdes[name] = res["mde"]
@@ -191,7 +193,7 @@ def analyse(data: Data) -> dict:
                f"against uniform sampling ({main['n']} method × seed pairs); {reached:.0%} of the runs reached the "
                "threshold.")
     return {**claim, **judged, "secondary": subs, "summary": finding[:-1], "finding": finding, "rule": RULES,
-            "table": table, "reached_share": reached, "calibration": data.json("calibration.json")}
+            "table": table, "reached_share": reached, "reached_by": by, "calibration": data.json("calibration.json")}
 
 
 # ----------------------------------------------------------------------------- report

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from mrd_bench.io import append_jsonl
 from mrd_bench.reproduce import common, stats
-from mrd_bench.reproduce.claims.common import SESOI_THETA, ci, pending
+from mrd_bench.reproduce.claims.common import SESOI_THETA, ci, pending, reach_by
 from mrd_bench.reproduce.data import Data
 from mrd_bench.reproduce.decide import RULES, Primary, decide, secondary
 from mrd_bench.reproduce.original import threshold
@@ -101,7 +101,7 @@ def _subset_f(runs: list[dict], value) -> dict:
     r = sum(len(g) for g in gs) / max(1, len(gs))
     lo, hi = stats.theta_ci(f["f"], df1, df2, r)  # θ is a variance ratio: its interval stops at 0, as its estimate
     return {"estimate": f["theta"], "ci": [max(0.0, lo), max(0.0, hi)] if math.isfinite(lo) else [lo, hi],
-            "p": f["p"],
+            "p": f["p"], "ci_level": 1 - 2 * stats.ALPHA,
             "n": sum(len(g) for g in gs), "f": f["f"], "df": [df1, df2], "mde": stats.mde_f(df1, df2, r),
             "sd_seed": f["sd_seed"], "sd_subset": f["sd_subset"]}
 
@@ -128,8 +128,10 @@ def analyse(data: Data) -> dict:
     pairs = _averaged(runs)
     tests = {u: _subset_f(pairs, lambda r, u=u: r[u]) for u in UTILITIES}
     reached = float(np.mean([not r["censored"] for r in runs]))
+    by = reach_by(runs, lambda r: r["method"])
     judged = decide(PRIMARY, tests["retain_prob"], mde=tests["retain_prob"]["mde"],
-                    protocol={"reached": reached, "required": data.study.get("calibrate_reach", 0.8)})
+                    protocol={"reached": min(by.values()), "by": by,
+                              "required": data.study.get("calibrate_reach", 0.8)})
     gap = {u: _subset_f(pairs, lambda r, u=u: r[f"gap_{u}"]) for u in UTILITIES}
     uncensored = _averaged(runs, keep=lambda r: not r["censored"])
     named = {**{f"{u}: subset effect": tests[u] for u in UTILITIES if u != "retain_prob"},
