@@ -50,7 +50,8 @@ RULES = (
     "large as the smallest effect of interest on the paper's side; inconclusive: otherwise, with the smallest effect "
     f"the test finds with {POWER:.0%} power at its n. In that order: a significant effect in the paper's direction is "
     "reproduced however small (its size is stated); a claim whose runs must reach the MA threshold is inconclusive "
-    "when fewer than 80% of any one method's (and sampler's) runs did; secondary tests use Holm-adjusted p-values and no exclusion branch")
+    "when fewer than 80% of any one method's (and sampler's) runs did; secondary tests use Holm-adjusted p-values "
+    "and no exclusion branch")
 
 
 @dataclass(frozen=True)

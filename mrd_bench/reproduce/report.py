@@ -137,7 +137,8 @@ def results_of(data) -> dict:
 
     # every module whose code decides a number of results.json: the rules, the protocol's threshold and
     # calibration, the text characteristics' cut-offs, the CUD labels' rule
-    sources = (decide, stats, data_module, report, common, protocol, features, cud_labels, *CLAIMS)  # line endings normalised: CRLF is not a change
+    # line endings normalised: CRLF is not a change
+    sources = (decide, stats, data_module, report, common, protocol, features, cud_labels, *CLAIMS)
     rules = hashlib.sha256(b"".join(Path(m.__file__).read_bytes().replace(b"\r\n", b"\n") for m in sources)).hexdigest()
     return {"study": data.study, "rules_sha256": rules, "claims": analyse(data)}
 
