@@ -220,8 +220,9 @@ def main() -> None:
     write_json(RESULTS / name, record(
         model=EMBEDDED, split="forget10 / holdout10", n_forget=len(forget), n_holdout=len(holdout), k=K,
         batch_size=args.batch_size, appended_after_answer=appended,
-        open_unlearning=({name: ou_eval[name]["agg_value"] for name in ("privleak", "extraction_strength",
-                                                                         "forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob")}
+        open_unlearning=({key: ou_eval[name]["agg_value"] for key, name in (
+            ("privleak", "privleak"), ("extraction_strength", "extraction_strength"),
+            ("para_prob", "forget_Q_A_PARA_Prob"), ("pert_prob", "forget_Q_A_PERT_Prob"))}
                          if ou_eval else OPEN_UNLEARNING),
         conventions=out, **({"per_question_gap_to_ou": compared, "ou_eval": str(args.ou_eval)} if ou_eval else {}),
         command="MRD_BENCH_DATA_DIR=../shared/data python benchmarks/ou_conventions.py " + " ".join(sys.argv[1:])))
