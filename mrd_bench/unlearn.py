@@ -384,7 +384,8 @@ def replay(record_path: str, out, *, overwrite: bool = False, progress: bool = T
         path = path / RECORD
     try:
         old = json.loads(path.read_text())
-        inputs, settings, loop = (Inputs(**old["inputs"]), Settings(**old["settings"]), LoopConfig(**old["loop"]))
+        loop = LoopConfig(**{"adamw": "default", **old["loop"]})  # records older than the choice: torch's default
+        inputs, settings = Inputs(**old["inputs"]), Settings(**old["settings"])
         kind = old["kind"]
     except FileNotFoundError:
         raise DataError(f"no run record at {str(path)!r}; give a run_record.json or its checkpoint folder.") from None

@@ -191,3 +191,19 @@ def test_a_run_that_changed_no_weight_says_so():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_if_unchanged({"initial": "a", "final": "b"}, LoopConfig(), LoopResult(steps=1))
+
+
+def test_a_record_older_than_the_adamw_choice_replays_with_torchs_default(tiny_checkpoint, tmp_path):
+    """Records made before --adamw existed were trained by torch's default AdamW; their replay uses it."""
+    first = tmp_path / "first"
+    proc = mrd_bench("unlearn", "--model", str(tiny_checkpoint), *FICT, "--method", "ga", "--max-steps", "3",
+                     "--batch-size", "2", "--lr", "1e-3", "--adamw", "default", "--out", str(first))
+    assert proc.returncode == 0, proc.stderr
+    rec = record(first)
+    assert rec["loop"].pop("adamw") == "default"
+    (first / "run_record.json").write_text(json.dumps(rec))
+    again = mrd_bench("unlearn", "--replay", str(first / "run_record.json"), "--out", str(tmp_path / "again"),
+                      "--no-progress")
+    assert again.returncode == 0, again.stderr
+    a, b = weights(first), weights(tmp_path / "again")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -185,3 +185,24 @@ def test_watch_sees_each_step_before_its_update_and_can_stop_it(tokenizer):
     with pytest.raises(ConfigError, match="runs in one process and without resume"):
         train(model, [item], METHODS.get("ga")(), Uniform(1), LoopConfig(lr=1e-2, max_steps=2, batch_size=1),
               watch=watch, resume=Resume(Path("unused"), every=0), progress=False)
+
+
+def test_fused_adamw_takes_torchs_own_update_up_to_rounding(memorised):
+    """--adamw fused (the default) and default (torch's own loop) give the same run up to float rounding."""
+    model, items = memorised
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    runs = {}
+    for impl in ("fused", "default"):
+        model.load_state_dict(original)
+        trained, _ = train(model, items, METHODS.get("ga")(), Uniform(2),
+                           LoopConfig(lr=1e-3, max_steps=4, batch_size=2, adamw=impl), progress=False)
+        runs[impl] = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    moved = [k for k in original if not torch.equal(runs["fused"][k], original[k])]
+    assert moved  # the runs trained
+    for k in original:
+        assert torch.allclose(runs["fused"][k], runs["default"][k], rtol=1e-5, atol=1e-6), k
+
+
+def test_an_unknown_adamw_implementation_is_refused():
+    with pytest.raises(Exception, match="--adamw must be one of fused, default"):
+        LoopConfig(adamw="apex")
