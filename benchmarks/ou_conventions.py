@@ -116,7 +116,7 @@ def per_question(stats: dict, spans: dict, convention: str) -> dict[str, list[fl
         n_answer = spans[key][i]
         if convention == "answer":
             return lp[:n_answer], pred[:n_answer], lab[:n_answer], lp[:n_answer]
-        return lp, pred[:-1], lab[:-1], lp[:-1]
+        return lp, pred[:-1], lab[:-1], lp[:-1]  # probability over every label; ES, Min-K% without the last
 
     def prob(key, i):
         return math.exp(float(np.mean(cut(key, i)[0])))
@@ -152,28 +152,14 @@ def gaps(mine: dict[str, list[float]], theirs: dict[str, dict[int, float]]) -> d
     return out
 
 
-def figures(stats: dict, spans: dict, convention: str) -> dict:
-    """The four figures from the per-token values of one pass, under `convention`'s labels."""
-    def cut(key, i):
-        lp, pred, lab = stats[key][i]
-        n_answer = spans[key][i]
-        if convention == "answer":
-            return lp[:n_answer], pred[:n_answer], lab[:n_answer], lp[:n_answer]
-        return lp, pred[:-1], lab[:-1], lp[:-1]  # probability over every label; ES, Min-K% without the last
-
-    def prob(key, i):
-        return math.exp(float(np.mean(cut(key, i)[0])))
-
-    n = len(stats["answer"])
-    es = float(np.mean([extraction_strength(*cut("answer", i)[1:3]) for i in range(n)]))
-    para = float(np.mean([prob("para", i) for i in range(n)]))
-    pert = float(np.mean([np.mean([prob(f"pert{j}", i) for j in range(5)]) for i in range(n)]))
-    forget = [min_k(cut("answer", i)[3]) for i in range(n)]
-    holdout = [min_k(cut("holdout", i)[3]) for i in range(len(stats["holdout"]))]
+def figures(values: dict[str, list[float]]) -> dict:
+    """The four figures from one convention's per-question values (`per_question`)."""
+    forget, holdout = values["mia_min_k/forget"], values["mia_min_k/holdout"]
     auc = roc_auc_score([0] * len(forget) + [1] * len(holdout), forget + holdout)  # forget 0, as open-unlearning
     privleak = ((1 - auc) - 0.5) / (0.5 + 1e-10) * 100
-    return {"privleak": privleak, "extraction_strength": es, "para_prob": para, "pert_prob": pert,
-            "mia_min_k_auc": float(auc)}
+    return {"privleak": privleak, "extraction_strength": float(np.mean(values["extraction_strength"])),
+            "para_prob": float(np.mean(values["forget_Q_A_PARA_Prob"])),
+            "pert_prob": float(np.mean(values["forget_Q_A_PERT_Prob"])), "mia_min_k_auc": float(auc)}
 
 
 def main() -> None:
@@ -211,9 +197,10 @@ def main() -> None:
         for (k, i), v in zip(flat, values):
             stats[k][i] = v
         for convention in (("ou",) if masked else ("answer", "answer+turn_end")):
-            out[convention] = figures(stats, spans, convention)
+            values = per_question(stats, spans, convention)
+            out[convention] = figures(values)
             if ou_eval:
-                compared[convention] = gaps(per_question(stats, spans, convention), recorded(ou_eval))
+                compared[convention] = gaps(values, recorded(ou_eval))
             print(convention, out[convention], compared.get(convention, ""), flush=True)
     appended = tok.convert_ids_to_tokens(encoded["answer"][0][0][encoded["answer"][0][2]:])
     name = "ou_conventions.json" if not args.limit else f"ou_conventions_{args.limit}.json"

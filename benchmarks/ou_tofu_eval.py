@@ -40,6 +40,7 @@ from pathlib import Path
 OU_COMMIT = "d3d7cf9e6b3c125d16687d4232680d8d83548f1a"  # 2025: "complete the eval metrics Truth_Ratio calculation"
 LEFT_OUT = ("torch", "bitsandbytes", "tensorboard", "deepspeed")  # deepspeed: installed after, its ops unbuilt
 ADDED = ("deepspeed==0.15.4", "lm-eval==0.4.8")
+CONFIG_VERSION = "+rope-2"  # the copy's configs changed: copies made before are redone
 HOLDOUT = {"forget01": "holdout01", "forget05": "holdout05", "forget10": "holdout10"}
 MODEL_CONFIG = """model_args:
   pretrained_model_name_or_path: null
@@ -116,15 +117,25 @@ def dataset(data_dir: Path, work: Path, limit: int | None) -> Path:
 
 
 def checkpoint_for_ou(checkpoint: Path, work: Path) -> Path:
-    """The checkpoint with a tokenizer config transformers 4.45 reads (weights: the same bytes)."""
+    """The checkpoint with a model and tokenizer config transformers 4.45 reads (weights: the same bytes).
+
+    transformers 5 writes the rotary base under `rope_parameters`, a key 4.45 does not know: it would
+    silently take its default base (10,000; SmolLM2's is 100,000) and score another model, so the
+    base is written where 4.45 reads it (`rope_theta`, `rope_scaling`)."""
     from mrd_bench.leaderboard.untrusted import sha256
 
-    out, weights = work / "checkpoint", sha256(checkpoint / "model.safetensors")
-    if (out / "source_sha256").is_file() and (out / "source_sha256").read_text() == weights:
+    out, marker = work / "checkpoint", sha256(checkpoint / "model.safetensors") + CONFIG_VERSION
+    if (out / "source_sha256").is_file() and (out / "source_sha256").read_text() == marker:
         return out
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(checkpoint, out)
-    (out / "source_sha256").write_text(weights)
+    (out / "source_sha256").write_text(marker)
+    model_config = json.loads((out / "config.json").read_text())
+    rope = dict(model_config.get("rope_parameters") or {})
+    if "rope_theta" in rope:
+        model_config["rope_theta"] = rope.pop("rope_theta")
+        model_config["rope_scaling"] = None if rope.get("rope_type", "default") == "default" else rope
+    (out / "config.json").write_text(json.dumps(model_config, indent=1))
     config = json.loads((out / "tokenizer_config.json").read_text())
     config["tokenizer_class"] = "GPT2Tokenizer"  # transformers 5 writes its own backend's name
     template = out / "chat_template.jinja"
@@ -134,6 +145,39 @@ def checkpoint_for_ou(checkpoint: Path, work: Path) -> Path:
     return out
 
 
+PROBE = """
+import json, sys, torch
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], torch_dtype=torch.float32, attn_implementation="sdpa")
+with torch.no_grad():
+    logits = model.eval()(input_ids=torch.tensor([json.loads(sys.argv[2])])).logits[0, -1]
+print(json.dumps(logits.tolist()))
+"""
+
+
+def check_same_model(python: Path, ou_checkpoint: Path, checkpoint: Path) -> float:
+    """The largest difference between the last-position logits that OU's environment and this one compute for
+    the same tokens (a 64-token probe); refuses the run above 1e-3, where the two would score different models."""
+    import torch
+
+    from mrd_bench.models import load_model
+
+    probe = [1, *range(100, 163)]
+    proc = subprocess.run([str(python), "-c", PROBE, str(ou_checkpoint), json.dumps(probe)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"open-unlearning's environment could not load {ou_checkpoint}:\n{proc.stderr[-2000:]}")
+    theirs = torch.tensor(json.loads(proc.stdout.strip().splitlines()[-1]))
+    model, _ = load_model(str(checkpoint))
+    with torch.no_grad():
+        ours = model.eval()(input_ids=torch.tensor([probe])).logits[0, -1].float()
+    gap = float((ours - theirs).abs().max())
+    if gap > 1e-3:
+        raise SystemExit(f"open-unlearning's environment computes other logits for the checkpoint (largest gap "
+                         f"{gap:.3g}): its transformers reads the copy's config differently; fix checkpoint_for_ou")
+    return gap
+
+
 def evaluate(ou_repo: Path, checkpoint: Path, split: str, limit: int | None, work: Path, data_dir: Path) -> dict:
     """OU's TOFU evaluation of `checkpoint` on `split`: wall, peak RSS, its summary's values."""
     work.mkdir(parents=True, exist_ok=True)
@@ -141,6 +185,7 @@ def evaluate(ou_repo: Path, checkpoint: Path, split: str, limit: int | None, wor
     python, freeze = environment(tree, work)
     data = dataset(data_dir, work, limit)
     ckpt = checkpoint_for_ou(checkpoint, work)
+    logit_gap = check_same_model(python, ckpt, checkpoint)
     out = work / f"out-{split}-{limit or 'all'}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = ["/usr/bin/time", "-v", str(python), str(tree / "src" / "eval.py"), "experiment=eval/tofu/default",
@@ -169,7 +214,8 @@ def evaluate(ou_repo: Path, checkpoint: Path, split: str, limit: int | None, wor
     values = {name: block.get("agg_value") for name, block in detail.items() if isinstance(block, dict)}
     print(f"open-unlearning on {split}: {wall:.1f} s, {peak_kb / 2**20:.2f} GB peak", flush=True)
     return {"wall_s": round(wall, 1), "peak_rss_gb": round(peak_kb / 2**20, 3), "metrics": summary, "values": values,
-            "commit": OU_COMMIT, "command": cmd[2:], "environment": freeze, "limit": limit, "split": split}
+            "commit": OU_COMMIT, "command": cmd[2:], "environment": freeze, "logit_gap": logit_gap,
+            "limit": limit, "split": split}
 
 
 def main() -> None:

@@ -78,6 +78,10 @@ def eval_speed_lines(path: Path) -> list[str]:
         ou = {"wall_s": rec["ou_wall_s"], "peak_rss_gb": rec["ou_peak_rss_gb"]}
         head = [f"| ratio to open-unlearning, same run (goal ≤ {goal.get('ratio_to_ou', '')}) | "
                 f"**{rec['ratio_to_ou']}** | 1 |"]
+        if "logit_gap" not in rec.get("ou", {}):  # made before ou_tofu_eval.py checked the model it scores
+            head.append("| open-unlearning's step | made before its logit check: its transformers read the checkpoint "
+                        "with another rotary base, so its time and values are not comparable (benchmarks/README.md) "
+                        "| |")
     else:  # an older record: open-unlearning as timed on another machine
         ou = rec.get("open_unlearning") or rec.get("open_unlearning_elsewhere") or {}
         head = []
