@@ -228,34 +228,31 @@ POWER = 0.8
 def mde_spearman(n: int, *, controls: int = 0) -> float:
     """The smallest |ρ| that spearman_test (two-sided α = 0.05) finds with 80% power at n: the root
     of atanh(ρ) = (z_α/2 + z_power)·sqrt((1 + ρ²/2) / (n − 3 − k))."""
-    if n - 3 - controls < 1:
-        return math.nan
-    c = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
-    lo, hi = 0.0, 0.999999
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if math.atanh(mid) < c * math.sqrt((1 + mid * mid / 2) / (n - 3 - controls)):
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    return _mde_rho(n - controls, 0.0)
 
 
 def mde_spearman_above(n: int, null: float) -> float:
     """The smallest distance ρ − `null` (ρ above `null`) that spearman_test(null=`null`) finds with
     80% power at n: the root of atanh(ρ) − atanh(null) = (z_α/2 + z_power)·sqrt((1 + ρ²/2) / (n − 3))."""
+    return _mde_rho(n, null)
+
+
+def _mde_rho(n: int, null: float) -> float:
+    """ρ − null at the root of atanh(ρ) − atanh(null) = (z_α/2 + z_power)·sqrt((1 + ρ²/2) / (n − 3)), by
+    bisection on (null, 1); NaN where n − 3 < 1 or no ρ below 1 reaches that power."""
     if n - 3 < 1 or not -1 < null < 1:
         return math.nan
     c = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+
+    def short(rho: float) -> bool:
+        return math.atanh(rho) - math.atanh(null) < c * math.sqrt((1 + rho * rho / 2) / (n - 3))
+
     lo, hi = null, 0.999999
-    if math.atanh(hi) - math.atanh(null) < c * math.sqrt((1 + hi * hi / 2) / (n - 3)):
-        return math.nan  # no ρ below 1 is found with that power at this n
+    if short(hi):
+        return math.nan
     for _ in range(80):
         mid = (lo + hi) / 2
-        if math.atanh(mid) - math.atanh(null) < c * math.sqrt((1 + mid * mid / 2) / (n - 3)):
-            lo = mid
-        else:
-            hi = mid
+        lo, hi = (mid, hi) if short(mid) else (lo, mid)
     return hi - null
 
 
