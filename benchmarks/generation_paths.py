@@ -8,6 +8,8 @@ chat template, the first --limit documents of each task: tofu_eval_speed.suite_r
 through mrd_bench's greedy generation (finished rows leave the batch) in lm-eval's order (longest
 prompt first), with these variants:
 - `batchN`: batches of N prompts (`batch32` is what `--batch_size 32` runs today);
+- `gqa`: batches of 32, SDPA given the KV cache's 3 heads as they are (`enable_gqa`, through
+  transformers' TRANSFORMERS_SDPA_FORCE_GQA) instead of each step copying them out to the 9 query heads;
 - `compiled`: batches of 32, the model's forward under torch.compile (dynamic shapes; compiled once
   on the first batch, which is timed apart as `compile_s`).
 Each variant's tokens are compared with the first variant's; a path that changes any text is reported as
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -46,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--paths", default="batch32,batch64,batch128,compiled")
+    parser.add_argument("--out", type=Path, default=RESULTS / "generation_paths.json")
     args = parser.parse_args()
     checkpoint = cache_dir() / "models" / EMBEDDED
     if not (checkpoint / "model.safetensors").is_file():
@@ -66,15 +70,18 @@ def main() -> None:
             start = time.perf_counter()
             generate_all(runner, tok, prompts[:32], budgets, 32, eos_ids, [eos])
             compile_s = time.perf_counter() - start
+        if path == "gqa":  # SDPA takes the 3 KV heads as they are, not copied out to the 9 query heads
+            os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] = "1"
         start = time.perf_counter()
         tokens = generate_all(runner, tok, prompts, budgets, batch, eos_ids, [eos])
         wall = time.perf_counter() - start
+        os.environ.pop("TRANSFORMERS_SDPA_FORCE_GQA", None)
         reference = reference if reference is not None else tokens
         rows[path] = {"wall_s": round(wall, 1), "batch": batch, "compile_s": round(compile_s, 1) if compile_s else None,
                       "same_tokens_as_first": tokens == reference,
                       "generated_tokens": sum(map(len, tokens))}
         print(path, rows[path], flush=True)
-    out = RESULTS / "generation_paths.json"
+    out = args.out
     out.write_text(json.dumps(record(kind="generation_paths", limit=args.limit, prompts=len(prompts),
                                      paths=rows), indent=1) + "\n")
     print(out)
