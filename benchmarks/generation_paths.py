@@ -72,10 +72,12 @@ def main() -> None:
             compile_s = time.perf_counter() - start
         if path == "gqa":  # SDPA takes the 3 KV heads as they are, not copied out to the 9 query heads
             os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] = "1"
-        start = time.perf_counter()
-        tokens = generate_all(runner, tok, prompts, budgets, batch, eos_ids, [eos])
-        wall = time.perf_counter() - start
-        os.environ.pop("TRANSFORMERS_SDPA_FORCE_GQA", None)
+        try:
+            start = time.perf_counter()
+            tokens = generate_all(runner, tok, prompts, budgets, batch, eos_ids, [eos])
+            wall = time.perf_counter() - start
+        finally:
+            os.environ.pop("TRANSFORMERS_SDPA_FORCE_GQA", None)
         reference = reference if reference is not None else tokens
         rows[path] = {"wall_s": round(wall, 1), "batch": batch, "compile_s": round(compile_s, 1) if compile_s else None,
                       "same_tokens_as_first": tokens == reference,

@@ -225,12 +225,14 @@ def suite_floors(checkpoint: Path, split: str, limit: int | None) -> dict:
 
 
 def source_hash() -> str:
-    """sha256 over mrd_bench's Python source: a timing belongs to the code that was timed."""
+    """sha256 over mrd_bench's Python source and ou_tofu_eval.py (open-unlearning's step): a timing
+    belongs to the code that was timed."""
     digest = hashlib.sha256()
     root = Path(mrd_bench.__file__).parent
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
+    digest.update((Path(__file__).parent / "ou_tofu_eval.py").read_bytes())
     return digest.hexdigest()
 
 

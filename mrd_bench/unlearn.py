@@ -229,7 +229,7 @@ def open_resume(out: Path, kind: str, inputs: Inputs, settings: dict, loop: Loop
     from mrd_bench.io import open_partial
 
     what = {"kind": kind, "inputs": asdict(inputs), "settings": settings,
-            "loop": {k: v for k, v in asdict(loop).items() if k != "save_every"}, **hashes}
+            "loop": {k: v for k, v in loop.keyed().items() if k != "save_every"}, **hashes}
     key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
     folder = out.with_name(out.name + ".partial")
     state = PartialState(cpu=not torch.cuda.is_available())  # the first use: cpu=True joins a gloo group

@@ -118,7 +118,7 @@ def run_updates(inputs: Inputs, settings: Settings, loop: LoopConfig, out, *, ma
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     items = encode(tokenizer, forget, settings)
     threshold_ma = mean(settings.memorization().ma(model, encode(tokenizer, reference, settings)))
-    key = {"inputs": asdict(inputs), "settings": asdict(settings), "loop": asdict(loop),
+    key = {"inputs": asdict(inputs), "settings": asdict(settings), "loop": loop.keyed(),
            "max_updates": max_updates, "model_hash": weights_hash(model), "data_hash": data_hash(forget),
            "threshold_ma": threshold_ma}
     partial = out.with_name(out.name + ".partial")

@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -38,7 +38,7 @@ from mrd_bench.samplers.uniform import Uniform
 
 
 SEEDS = 2 ** 64  # torch's generators take seeds modulo 2^64; derived seeds wrap there too
-ADAMW = ("fused", "default")  # run records made before the choice existed used torch's default
+ADAMW = ("default", "fused")  # run records made before the choice existed used torch's default
 ADAM_FIRST_STEP = 1 / (1 - 0.9)  # AdamW's bias-corrected step size at step 1, per unit of lr (beta1 = 0.9)
 
 
@@ -58,9 +58,10 @@ class LoopConfig:
     check_every: int = opt(1, "steps between early-stopping checks")
     save_every: int = opt(25, "save the training state (weights, optimiser, sampler, random generators) "
                           "every N steps into <out>.partial, from which the same command resumes (0: never)")
-    adamw: str = opt("fused", "AdamW's implementation: fused (one kernel over all weights; its step is about 4x "
-                     "faster on a CPU) or default (torch's own choice: a loop over the tensors on a CPU; the same "
-                     "update up to float rounding, ~1e-7, so a run differs in the last bits)")
+    adamw: str = opt("default", "AdamW's implementation: default (torch's own choice: a loop over the tensors on a "
+                     "CPU) or fused (one kernel over all weights; its step is about 4x faster on a CPU, the same "
+                     "update up to float rounding, ~1e-7: a run's weights then differ in the last bits, so a "
+                     "checkpoint's hash differs from one trained with the default)")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "check_every"):
@@ -80,6 +81,11 @@ class LoopConfig:
         if self.warmup_steps < 0 or self.refresh_every < 0 or self.save_every < 0:
             raise ConfigError(f"--warmup-steps, --refresh-every and --save-every must be >= 0; got "
                               f"{self.warmup_steps}, {self.refresh_every}, {self.save_every}.")
+
+    def keyed(self) -> dict:
+        """The settings as a resume key holds them: `adamw` only when not the default, so the keys of
+        partial runs made before the option existed still match."""
+        return {k: v for k, v in asdict(self).items() if not (k == "adamw" and v == ADAMW[0])}
 
     def total_steps(self, n: int) -> int:
         return self.max_steps or self.epochs * math.ceil(n / self.batch_size)
@@ -202,7 +208,9 @@ def train(model: torch.nn.Module, items: Sequence[Encoded], method, sampler, cfg
         reference = copy.deepcopy(plain(model)).eval().requires_grad_(False).to(accelerator.device)
     retain_order = Uniform(len(retain)) if retain else None
     trained = [p for p in model.parameters() if p.requires_grad]
-    fused = cfg.adamw == "fused" and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in trained)
+    fused = cfg.adamw == "fused"
+    if fused and not all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in trained):
+        raise ConfigError("--adamw fused needs floating-point weights on a CPU or CUDA device; drop --adamw fused.")
     optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)))

@@ -18,8 +18,8 @@ def run_original(ctx: Context, folder: Path, s: Setting) -> dict:
 
     inputs = Inputs(model=s.model, benchmark="tofu", forget="full", subset_authors=None if s.authors == 200
                     else s.authors)
-    # torch's default AdamW, the one the committed stages' original was trained with: a fresh checkout
-    # rebuilds the same weights, bit for bit (reproduce_cpu.sh checks their hash)
+    # torch's default AdamW (named: the committed stages' original was trained with it, and a fresh
+    # checkout must rebuild the same weights, bit for bit; reproduce_cpu.sh checks their hash)
     loop = LoopConfig(lr=s.finetune_lr, epochs=s.finetune_epochs, batch_size=8, seed=0, adamw="default")
     record_path = ctx.original / RECORD
     if record_path.is_file():  # a finished fine-tune of these inputs: adopt it

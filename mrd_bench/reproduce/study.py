@@ -353,10 +353,7 @@ def run_stage(ctx: Context, stage: Stage) -> dict:
     with StageClock(ctx.work / ".clocks" / f"{stage.name}.json", key) as clock:
         result = stage.run(ctx, folder, stage.settings(ctx.study))
     wall = clock.total + (result.pop("earlier_wall_s", 0.0) if isinstance(result, dict) else 0)
-    from mrd_bench.methods.loop import LoopConfig
-
-    # the training loop's AdamW (stages that ran before 2026-12-07's choice used torch's default)
-    out = record(kind=f"reproduce/{stage.name}", key=key, settings=settings, adamw=LoopConfig().adamw, wall_s=round(wall, 1),
+    out = record(kind=f"reproduce/{stage.name}", key=key, settings=settings, wall_s=round(wall, 1),
                  invocations=clock.invocations, wall_s_counts="every invocation", result=result)
     write_json(folder / "done.json", out)
     ctx.times[stage.name] = out["wall_s"]

@@ -194,16 +194,24 @@ def test_a_run_that_changed_no_weight_says_so():
 
 
 def test_a_record_older_than_the_adamw_choice_replays_with_torchs_default(tiny_checkpoint, tmp_path):
-    """Records made before --adamw existed were trained by torch's default AdamW; their replay uses it."""
-    first = tmp_path / "first"
-    proc = mrd_bench("unlearn", "--model", str(tiny_checkpoint), *FICT, "--method", "ga", "--max-steps", "3",
-                     "--batch-size", "2", "--lr", "1e-3", "--adamw", "default", "--out", str(first))
-    assert proc.returncode == 0, proc.stderr
-    rec = record(first)
+    """Records made before --adamw existed were trained by torch's default AdamW; their replay uses it. A
+    fused run's record replays fused, bit for bit, and its weights differ from the default's."""
+    runs = {}
+    for impl in ("default", "fused"):
+        runs[impl] = tmp_path / impl
+        proc = mrd_bench("unlearn", "--model", str(tiny_checkpoint), *FICT, "--method", "ga", "--max-steps", "3",
+                         "--batch-size", "2", "--lr", "1e-3", "--adamw", impl, "--out", str(runs[impl]))
+        assert proc.returncode == 0, proc.stderr
+    rec = record(runs["default"])
     assert rec["loop"].pop("adamw") == "default"
-    (first / "run_record.json").write_text(json.dumps(rec))
-    again = mrd_bench("unlearn", "--replay", str(first / "run_record.json"), "--out", str(tmp_path / "again"),
-                      "--no-progress")
-    assert again.returncode == 0, again.stderr
-    a, b = weights(first), weights(tmp_path / "again")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    (runs["default"] / "run_record.json").write_text(json.dumps(rec))
+    for impl in ("default", "fused"):
+        again = tmp_path / f"again-{impl}"
+        proc = mrd_bench("unlearn", "--replay", str(runs[impl] / "run_record.json"), "--out", str(again),
+                         "--no-progress")
+        assert proc.returncode == 0, proc.stderr
+        assert record(again)["loop"]["adamw"] == impl
+        a, b = weights(runs[impl]), weights(again)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    default, fused = weights(runs["default"]), weights(runs["fused"])
+    assert any(not torch.equal(default[k], fused[k]) for k in default)  # the two differ in the last bits

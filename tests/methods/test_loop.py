@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mrd_bench.errors import ConfigError
 from mrd_bench.methods import METHODS
 from mrd_bench.methods.loop import LoopConfig, Stopper, train
 from mrd_bench.methods.stopping import Memorization, Threshold
@@ -187,22 +188,36 @@ def test_watch_sees_each_step_before_its_update_and_can_stop_it(tokenizer):
               watch=watch, resume=Resume(Path("unused"), every=0), progress=False)
 
 
-def test_fused_adamw_takes_torchs_own_update_up_to_rounding(memorised):
-    """--adamw fused (the default) and default (torch's own loop) give the same run up to float rounding."""
+def test_fused_adamw_takes_torchs_own_update_up_to_rounding(memorised, monkeypatch):
+    """--adamw fused builds AdamW's fused kernel, default (the default) torch's own choice; the two runs
+    agree up to float rounding."""
     model, items = memorised
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    runs = {}
+    built, runs = [], {}
+    adamw = torch.optim.AdamW
+
+    def spy(*args, **kwargs):
+        built.append(kwargs.get("fused"))
+        return adamw(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", spy)
     for impl in ("fused", "default"):
         model.load_state_dict(original)
         trained, _ = train(model, items, METHODS.get("ga")(), Uniform(2),
                            LoopConfig(lr=1e-3, max_steps=4, batch_size=2, adamw=impl), progress=False)
         runs[impl] = {k: v.detach().clone() for k, v in trained.state_dict().items()}
-    moved = [k for k in original if not torch.equal(runs["fused"][k], original[k])]
-    assert moved  # the runs trained
+    assert built == [True, None]  # None: torch decides (its per-tensor loop on a CPU)
+    assert LoopConfig().adamw == "default"
+    assert any(not torch.equal(runs["fused"][k], original[k]) for k in original)  # the runs trained
     for k in original:
         assert torch.allclose(runs["fused"][k], runs["default"][k], rtol=1e-5, atol=1e-6), k
 
 
 def test_an_unknown_adamw_implementation_is_refused():
-    with pytest.raises(Exception, match="--adamw must be one of fused, default"):
+    with pytest.raises(ConfigError, match="--adamw must be one of default, fused"):
         LoopConfig(adamw="apex")
+
+
+def test_the_resume_key_names_adamw_only_when_it_is_not_the_default():
+    assert "adamw" not in LoopConfig().keyed()  # partial runs made before the option still resume
+    assert LoopConfig(adamw="fused").keyed()["adamw"] == "fused"

@@ -121,3 +121,23 @@ def test_stages_resume_and_the_report_says_what_is_pending(tmp_path, base, data_
 def test_bad_settings_get_one_line(tmp_path, flags, needles):
     assert_one_line_error(mrd_bench("reproduce", *flags, "--work", str(tmp_path / "w"), "--out",
                                     str(tmp_path / "r")), *needles)
+
+
+def test_an_original_fine_tuned_before_the_adamw_option_is_adopted_not_retrained(tmp_path, base, data_dir):
+    """The study's original is trained with torch's default AdamW; a fine-tune whose record predates the
+    --adamw option (no `adamw` in its loop) is the same run and is adopted, weights untouched."""
+    work, out = tmp_path / "work", tmp_path / "report"
+    args = ["reproduce", "--model", str(base), *TINY, "--work", str(work), "--out", str(out), "--stages", "original"]
+    first = mrd_bench(*args)
+    assert first.returncode == 0, first.stderr
+    record_path = work / "original" / "run_record.json"
+    record = json.loads(record_path.read_text())
+    assert record["loop"].pop("adamw") == "default"
+    record_path.write_text(json.dumps(record))
+    weights = (work / "original" / "model.safetensors").read_bytes()
+    (work / "original" / "done.json").unlink()
+    again = mrd_bench(*args, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    done = json.loads((work / "original" / "done.json").read_text())
+    assert done["result"].get("adopted") is True
+    assert (work / "original" / "model.safetensors").read_bytes() == weights
